@@ -1,0 +1,181 @@
+//! The bake stage: builder instance from the source image → provisioners → image.
+
+use std::time::{Duration, Instant};
+
+use crate::cloud::{
+    Image, Instance, LaunchRequest, Role, Tags, COMMIT_TAG, RUN_ID_TAG, STATUS_TAG,
+};
+use crate::config::{template, Provisioner, ShellStep};
+use crate::error::{Error, IoContext, Result};
+use crate::pipeline::Run;
+use crate::progress::{self, Spinner};
+use crate::transport::{shell_quote, Stream, Transport};
+
+/// The tag recording the image a baked image was built from.
+pub const SOURCE_TAG: &str = "bakery:source";
+
+/// Bakes the pipeline's image and returns it; the builder is gone when this returns.
+pub fn bake(run: &Run) -> Result<Image> {
+    let p = &run.loaded.pipeline;
+    let started = Instant::now();
+    let source = run.provider.resolve_source(&p.source, &run.ledger)?;
+    run.timings.record("source", started.elapsed());
+    progress::note(&format!("source image: {} ({})", source.id, source.name));
+
+    let builder = run.provider.launch(
+        &LaunchRequest {
+            image: &source,
+            role: Role::Builder,
+            settings: &p.build.instance,
+            key: &run.key,
+            tags: run.resource_tags(),
+        },
+        &run.ledger,
+    )?;
+    let baked = provision_and_capture(run, &builder, &source);
+    let terminated = run.provider.terminate(&builder, &run.ledger);
+    let image = baked?;
+    terminated?;
+    Ok(image)
+}
+
+fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Result<Image> {
+    let p = &run.loaded.pipeline;
+    let transport = connect(run, builder, &p.build.instance)?;
+
+    let started = Instant::now();
+    for (i, step) in p.build.provisioners.iter().enumerate() {
+        crate::signals::check()?;
+        match step {
+            Provisioner::Shell(shell) => run_shell(run, transport.as_ref(), i, shell)?,
+            Provisioner::File(file) => {
+                let local = run.loaded.resolve(&file.source);
+                progress::note(&format!(
+                    "[{i}] file: {} -> {}",
+                    local.display(),
+                    file.destination
+                ));
+                transport.upload_path(&local, &file.destination)?;
+            }
+        }
+    }
+    // The run's login key dies with the run; it must not stay authorised in the image.
+    transport.run(
+        "rm -f ~/.ssh/authorized_keys; sudo -n rm -f /root/.ssh/authorized_keys 2>/dev/null; sync",
+        Duration::from_secs(60),
+    )?;
+    drop(transport);
+    run.timings.record("provision", started.elapsed());
+
+    let name = template::render(&p.image.name, &run.template_vars())
+        .map_err(|m| Error::Config(format!("{}: image.name: {m}", run.loaded.path.display())))?;
+    let mut tags = Tags::new();
+    for (k, v) in &p.image.tags {
+        let value = template::render(v, &run.template_vars()).map_err(|m| {
+            Error::Config(format!(
+                "{}: image.tags.{k}: {m}",
+                run.loaded.path.display()
+            ))
+        })?;
+        tags.insert(k.clone(), value);
+    }
+    tags.extend(run.resource_tags());
+    tags.insert(SOURCE_TAG.into(), source.id.clone());
+    tags.insert(STATUS_TAG.into(), "baked".into());
+    if let Some(commit) = &run.commit {
+        tags.insert(COMMIT_TAG.into(), commit.sha.clone());
+    }
+    tags.insert(RUN_ID_TAG.into(), run.id.clone());
+
+    let started = Instant::now();
+    let spinner = Spinner::start(&format!(
+        "shutting down {} and capturing its disk",
+        builder.id
+    ));
+    let image = run
+        .provider
+        .create_image(builder, &name, &tags, &run.ledger)?;
+    spinner.finish(&format!("image {} ({})", image.id, image.name));
+    run.timings.record("image", started.elapsed());
+    Ok(image)
+}
+
+/// Waits for an instance to answer and for cloud-init to finish its first boot.
+pub fn connect(
+    run: &Run,
+    instance: &Instance,
+    settings: &crate::config::InstanceSettings,
+) -> Result<Box<dyn Transport>> {
+    let started = Instant::now();
+    let spinner = Spinner::start(&format!(
+        "waiting for {} {} to boot and answer on SSH",
+        instance.role.as_str(),
+        instance.id
+    ));
+    let transport = run.provider.connect(instance, &run.key, settings)?;
+    // Provisioning while cloud-init still runs races with it (apt locks, users, keys).
+    let waited = transport.run(
+        "if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null 2>&1 || true; fi",
+        settings.boot_timeout.0,
+    )?;
+    spinner.finish(&format!("{} is up: {}", instance.id, transport.endpoint()));
+    tracing::debug!(exit = waited.exit_code, "cloud-init wait");
+    run.timings.record(
+        &format!("boot {}", instance.role.as_str()),
+        started.elapsed(),
+    );
+    Ok(transport)
+}
+
+fn run_shell(run: &Run, transport: &dyn Transport, index: usize, step: &ShellStep) -> Result<()> {
+    let (script, label) = match &step.script {
+        Some(path) => {
+            let local = run.loaded.resolve(path);
+            (
+                std::fs::read(&local).at("reading", &local)?,
+                path.display().to_string(),
+            )
+        }
+        None => {
+            let mut text = step.inline.join("\n");
+            text.push('\n');
+            let first = step.inline.first().map(String::as_str).unwrap_or("");
+            (
+                text.into_bytes(),
+                format!(
+                    "inline: {first}{}",
+                    if step.inline.len() > 1 { " …" } else { "" }
+                ),
+            )
+        }
+    };
+    progress::note(&format!("[{index}] shell: {label}"));
+    let remote = format!("/tmp/bakery-step-{}-{index}.sh", run.id);
+    transport.upload(&script, &remote, 0o700)?;
+    let env: Vec<String> = step
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .collect();
+    let sudo = if run.loaded.pipeline.build.instance.ssh_user == "root" {
+        ""
+    } else {
+        "sudo -n -E "
+    };
+    let command = format!(
+        "{sudo}env {} sh -e {remote}; rc=$?; rm -f {remote}; exit $rc",
+        env.join(" ")
+    );
+    let out = transport.exec(&command, step.timeout.0, &mut |stream, line| {
+        let mark = if stream == Stream::Stderr { "!" } else { " " };
+        eprintln!("      {mark}| {line}");
+    })?;
+    if out.exit_code != 0 {
+        return Err(Error::Build(format!(
+            "build.provisioners[{index}] ({label}) failed with exit code {} after {:.1}s; its output is above",
+            out.exit_code,
+            out.duration.as_secs_f64()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! The command line: parsing, dispatch to the library, and what is printed at the end.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cloud::local::LocalProvider;
+use crate::cloud::{Provider, STATUS_TAG};
+use crate::config;
+use crate::error::{Error, Result, EXIT_OK};
+use crate::ledger::{self, Ledger};
+use crate::pipeline::{self, Mode, Outcome};
+use crate::suites::Status;
+
+/// Bake a machine image, prove it on a live probe instance, promote it only when every gate
+/// passes.
+///
+/// Exit codes: 0 passed (and promoted where asked), 1 a provisioner or a gate failed,
+/// 2 usage or configuration error, 3 infrastructure error, 130/143 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "bakery", version, propagate_version = true)]
+pub struct Cli {
+    /// Where the local image store, pointers and run ledgers live.
+    #[arg(long, global = true, env = "BAKERY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More log output (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The pipeline file option shared by the pipeline commands.
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// The pipeline file.
+    #[arg(short, long, default_value = "bakery.yml", value_name = "PATH")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bake, verify and promote: the whole pipeline.
+    ///
+    /// Example: bakery run -f examples/local/bakery.yml
+    Run {
+        #[command(flatten)]
+        file: FileArg,
+        /// Verify but do not promote, even if every gate passes.
+        #[arg(long)]
+        no_promote: bool,
+    },
+    /// Bake an image and print its id; no verification.
+    ///
+    /// Example: bakery bake -f examples/local/bakery.yml
+    Bake {
+        #[command(flatten)]
+        file: FileArg,
+    },
+    /// Run the pipeline's suites on a probe launched from an existing image.
+    ///
+    /// Tags the image bakery:status=verified or rejected.
+    /// Example: bakery verify -f examples/local/bakery.yml --image ami-0123456789abcdef0
+    Verify {
+        #[command(flatten)]
+        file: FileArg,
+        /// The image to verify.
+        #[arg(long, value_name = "ID")]
+        image: String,
+    },
+    /// Promote an image that passed verification: tag it, move the pointer, apply retention.
+    ///
+    /// Example: bakery promote -f examples/local/bakery.yml --image ami-0123456789abcdef0
+    Promote {
+        #[command(flatten)]
+        file: FileArg,
+        /// The image to promote.
+        #[arg(long, value_name = "ID")]
+        image: String,
+    },
+    /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
+    /// ledger on disk, and this finishes their cleanup.
+    ///
+    /// Runs whose process is still alive are left alone.
+    /// Example: bakery cleanup --dry-run
+    Cleanup {
+        /// List what would be released without releasing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the images in the local store.
+    ///
+    /// Example: bakery images
+    Images {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage local base images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Print the JSON Schema of the pipeline file, for editors.
+    ///
+    /// Example: bakery schema > bakery.schema.json
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build a local base image from distribution packages (needs root, mmdebstrap, QEMU).
+    ///
+    /// Example: bakery image bootstrap debian-12
+    Bootstrap {
+        /// The distribution: debian-12.
+        distro: String,
+    },
+}
+
+/// The default data directory: `$XDG_DATA_HOME/bakery`, else `~/.local/share/bakery`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("bakery");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".local/share/bakery")
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    match cli.command {
+        Command::Run { file, no_promote } => pipeline_command(
+            &file.file,
+            &data_dir,
+            Mode::Run {
+                promote: !no_promote,
+            },
+        ),
+        Command::Bake { file } => pipeline_command(&file.file, &data_dir, Mode::Bake),
+        Command::Verify { file, image } => {
+            pipeline_command(&file.file, &data_dir, Mode::Verify { image })
+        }
+        Command::Promote { file, image } => {
+            pipeline_command(&file.file, &data_dir, Mode::Promote { image })
+        }
+        Command::Cleanup { dry_run } => cleanup(&data_dir, dry_run),
+        Command::Images { json } => images(&data_dir, json),
+        Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config::schema()).expect("schema is JSON")
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn pipeline_command(file: &Path, data_dir: &Path, mode: Mode) -> Result<i32> {
+    let loaded = config::load(file)?;
+    let outcome = pipeline::execute(loaded, data_dir, mode)?;
+    print_outcome(&outcome);
+    Ok(outcome.exit_code())
+}
+
+fn print_outcome(outcome: &Outcome) {
+    let Some(image) = &outcome.image else { return };
+    if let Some(v) = &outcome.verification {
+        if !v.verdict.passed {
+            eprintln!(
+                "\nREJECTED: image {} ({}) did not pass the gate:",
+                image.id, image.name
+            );
+            for reason in &v.verdict.reasons {
+                eprintln!("  - {reason}");
+            }
+            for suite in &v.results {
+                for r in suite
+                    .results
+                    .iter()
+                    .filter(|r| matches!(r.status, Status::Failed | Status::Error))
+                {
+                    eprintln!(
+                        "  {} {}/{}: expected {}, got {}",
+                        r.status.as_str().to_uppercase(),
+                        suite.suite,
+                        r.id,
+                        r.expected.as_deref().unwrap_or("-"),
+                        r.actual.as_deref().unwrap_or(&r.message)
+                    );
+                }
+            }
+            eprintln!("JUnit: {}", v.junit.display());
+            eprintln!(
+                "image {} is tagged {STATUS_TAG}=rejected; nothing was promoted",
+                image.id
+            );
+            return;
+        }
+        eprintln!("JUnit: {}", v.junit.display());
+    }
+    eprintln!("\ntimings:");
+    for (name, took) in &outcome.timings {
+        eprintln!("  {name:<16} {:>7.1}s", took.as_secs_f64());
+    }
+    match &outcome.promotion {
+        Some(p) => {
+            let pointer = p
+                .pointer
+                .as_ref()
+                .map(|(name, v)| format!("; pointer {name} -> {} (version {v})", image.id))
+                .unwrap_or_default();
+            eprintln!("\nPROMOTED: image {} ({}){pointer}", image.id, image.name);
+        }
+        None if outcome.verification.is_some() => {
+            eprintln!(
+                "\nVERIFIED: image {} ({}) passed every gate",
+                image.id, image.name
+            )
+        }
+        None => eprintln!("\nBAKED: image {} ({})", image.id, image.name),
+    }
+    println!("{}", image.id);
+}
+
+fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
+    let provider = LocalProvider::new(data_dir);
+    let mut failures = 0;
+    let paths = Ledger::list(&pipeline::ledger_dir(data_dir))?;
+    if paths.is_empty() {
+        eprintln!(
+            "nothing to clean up: no run ledgers in {}",
+            pipeline::ledger_dir(data_dir).display()
+        );
+    }
+    for path in paths {
+        let ledger = Ledger::open(&path)?;
+        let snapshot = ledger.snapshot();
+        if ledger::owner_alive(snapshot.pid) {
+            eprintln!(
+                "{}: still running (pid {}); left alone",
+                snapshot.run_id, snapshot.pid
+            );
+            continue;
+        }
+        let pending: Vec<_> = snapshot
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| !e.released)
+            .collect();
+        eprintln!(
+            "{}: {} resource(s) to release",
+            snapshot.run_id,
+            pending.len()
+        );
+        for e in &pending {
+            eprintln!("  {} ({})", e.resource, e.purpose);
+        }
+        if dry_run {
+            continue;
+        }
+        let errors = ledger.unwind(Some(&provider));
+        for e in &errors {
+            eprintln!("  error: {e}");
+        }
+        failures += errors.len();
+    }
+    if failures > 0 {
+        return Err(Error::Infra(format!(
+            "{failures} resource(s) could not be released"
+        )));
+    }
+    Ok(EXIT_OK)
+}
+
+fn images(data_dir: &Path, json: bool) -> Result<i32> {
+    let provider = LocalProvider::new(data_dir);
+    let images = provider.images()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&images).expect("images are JSON")
+        );
+        return Ok(EXIT_OK);
+    }
+    if images.is_empty() {
+        eprintln!(
+            "no images in {}; `bakery image bootstrap debian-12` builds a base image",
+            data_dir.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<21}  {:<36}  {:<21}  {:<9}  {:<9}  {:>8}  {:<20}  TAGS",
+        "ID", "NAME", "PARENT", "STATE", "STATUS", "SIZE", "CREATED"
+    );
+    for i in images {
+        let tags: Vec<String> = i
+            .tags
+            .iter()
+            .filter(|(k, _)| k.as_str() != STATUS_TAG)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "{:<21}  {:<36}  {:<21}  {:<9}  {:<9}  {:>7.0}M  {:<20}  {}",
+            i.id,
+            i.name,
+            i.parent.as_deref().unwrap_or("-"),
+            i.state,
+            i.tags.get(STATUS_TAG).map_or("-", String::as_str),
+            i.size_bytes as f64 / (1024.0 * 1024.0),
+            i.created,
+            tags.join(",")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn bootstrap(data_dir: &Path, distro: &str) -> Result<i32> {
+    let provider = std::sync::Arc::new(LocalProvider::new(data_dir));
+    let run_id = format!("bootstrap-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+    let ledger = Ledger::create(&pipeline::ledger_dir(data_dir), &run_id)?;
+    {
+        let ledger = ledger.clone();
+        crate::signals::set_emergency_cleanup(move || {
+            ledger.unwind(None);
+        });
+    }
+    let spinner =
+        crate::progress::Spinner::start(&format!("bootstrapping {distro} with mmdebstrap"));
+    let result = provider.bootstrap(distro, &ledger);
+    let errors = ledger.unwind(None);
+    crate::signals::clear_emergency_cleanup();
+    let image = result?;
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
+    }
+    spinner.finish(&format!("base image {} ({})", image.id, image.name));
+    println!("{}", image.id);
+    Ok(EXIT_OK)
+}

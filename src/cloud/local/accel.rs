@@ -1,0 +1,169 @@
+//! Choosing QEMU's accelerator: KVM where it works, TCG (software emulation) otherwise.
+//!
+//! A `/dev/kvm` that opens is not proof: on some hosts KVM guests hang before the kernel prints
+//! a line. So the first time, Bakery boots the image's kernel under KVM for a few seconds and
+//! watches the serial console; the verdict is remembered per QEMU and host kernel version.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::store::{write_json, DirectBoot};
+use crate::error::Result;
+
+/// How long a KVM guest gets to print its first kernel line.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The accelerator instances run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    /// QEMU arguments selecting this accelerator.
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Accel::Kvm => &["-accel", "kvm", "-cpu", "host"],
+            Accel::Tcg => &["-accel", "tcg,thread=multi", "-cpu", "max"],
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Verdict {
+    host: String,
+    accel: Accel,
+    reason: String,
+}
+
+/// Picks the accelerator: `BAKERY_ACCEL` if set, else a remembered verdict for this host, else
+/// a probe boot of `boot`'s kernel (remembered in `cache`).
+pub fn choose(cache: &Path, boot: Option<&DirectBoot>) -> Result<Accel> {
+    match std::env::var("BAKERY_ACCEL").ok().as_deref() {
+        Some("kvm") => return Ok(Accel::Kvm),
+        Some("tcg") => return Ok(Accel::Tcg),
+        Some(other) if !other.is_empty() => {
+            return Err(crate::Error::Config(format!(
+                "BAKERY_ACCEL={other} is not an accelerator; use `kvm` or `tcg`"
+            )))
+        }
+        _ => {}
+    }
+    if !kvm_device_usable() {
+        return Ok(Accel::Tcg);
+    }
+    let host = host_signature();
+    if let Ok(text) = std::fs::read_to_string(cache) {
+        if let Ok(v) = serde_json::from_str::<Verdict>(&text) {
+            if v.host == host {
+                return Ok(v.accel);
+            }
+        }
+    }
+    let Some(boot) = boot else {
+        // Nothing small to boot: stay safe without remembering, a later base image will probe.
+        return Ok(Accel::Tcg);
+    };
+    let (accel, reason) = probe(cache.parent().unwrap_or(Path::new(".")), boot);
+    tracing::info!(?accel, %reason, "accelerator chosen");
+    if let Some(dir) = cache.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    write_json(
+        cache,
+        &Verdict {
+            host,
+            accel,
+            reason,
+        },
+    )?;
+    Ok(accel)
+}
+
+fn kvm_device_usable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+fn host_signature() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    format!("{} / {}", kernel.trim(), qemu.trim())
+}
+
+/// Boots `boot`'s kernel under KVM with no disk and waits for it to print.
+fn probe(dir: &Path, boot: &DirectBoot) -> (Accel, String) {
+    let console = dir.join(format!("kvm-probe-{}.log", std::process::id()));
+    let child = Command::new("qemu-system-x86_64")
+        .args(Accel::Kvm.args())
+        .args(["-m", "256", "-nodefaults", "-display", "none", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&boot.kernel)
+        .args(["-append", "console=ttyS0 panic=-1"])
+        .arg("-serial")
+        .arg(format!("file:{}", console.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Accel::Tcg, format!("could not start QEMU with KVM: {e}")),
+    };
+    let started = Instant::now();
+    let verdict = loop {
+        let printed = std::fs::read_to_string(&console).unwrap_or_default();
+        if printed.contains("Linux version") {
+            break (
+                Accel::Kvm,
+                format!(
+                    "a KVM guest printed its first line in {:.1?}",
+                    started.elapsed()
+                ),
+            );
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut stderr);
+            }
+            break (
+                Accel::Tcg,
+                format!("QEMU with KVM exited ({status}): {}", stderr.trim()),
+            );
+        }
+        if started.elapsed() > PROBE_TIMEOUT {
+            break (
+                Accel::Tcg,
+                format!(
+                    "a KVM guest printed nothing in {}s: KVM hangs here",
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&console);
+    verdict
+}

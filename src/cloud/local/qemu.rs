@@ -1,0 +1,129 @@
+//! Starting a QEMU virtual machine for one instance.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::accel::Accel;
+use super::store::DirectBoot;
+use crate::error::{IoContext, Result};
+
+/// Everything QEMU needs to run one instance; all files live in `dir`.
+pub struct Machine<'a> {
+    pub dir: &'a Path,
+    pub disk: &'a Path,
+    pub seed: &'a Path,
+    pub boot: Option<&'a DirectBoot>,
+    pub cpus: u32,
+    pub memory_mb: u32,
+    /// The 127.0.0.1 port forwarded to the guest's port 22.
+    pub ssh_port: u16,
+    pub accel: Accel,
+}
+
+impl Machine<'_> {
+    /// The serial console log (the local equivalent of EC2's console output).
+    pub fn console_path(dir: &Path) -> PathBuf {
+        dir.join("console.log")
+    }
+
+    /// The QMP control socket.
+    pub fn qmp_path(dir: &Path) -> PathBuf {
+        dir.join("qmp.sock")
+    }
+
+    /// QEMU's command line.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |s: &str| args.push(s.into());
+        push("-name");
+        push(&format!(
+            "bakery-{}",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        push("-machine");
+        push("q35");
+        for a in self.accel.args() {
+            push(a);
+        }
+        push("-smp");
+        push(&self.cpus.to_string());
+        push("-m");
+        push(&self.memory_mb.to_string());
+        for a in [
+            "-nodefaults",
+            "-display",
+            "none",
+            "-device",
+            "virtio-rng-pci",
+        ] {
+            push(a);
+        }
+        if let Some(boot) = self.boot {
+            push("-kernel");
+            push(&boot.kernel.display().to_string());
+            push("-initrd");
+            push(&boot.initrd.display().to_string());
+            push("-append");
+            push(&boot.append);
+        }
+        push("-drive");
+        push(&format!(
+            "file={},if=virtio,format=qcow2,discard=unmap",
+            self.disk.display()
+        ));
+        push("-drive");
+        push(&format!(
+            "file={},if=virtio,format=raw,media=cdrom,readonly=on",
+            self.seed.display()
+        ));
+        push("-netdev");
+        push(&format!(
+            "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:22",
+            self.ssh_port
+        ));
+        push("-device");
+        push("virtio-net-pci,netdev=n0");
+        push("-serial");
+        push(&format!("file:{}", Self::console_path(self.dir).display()));
+        push("-qmp");
+        push(&format!(
+            "unix:{},server=on,wait=off",
+            Self::qmp_path(self.dir).display()
+        ));
+        args
+    }
+
+    /// Starts QEMU. It dies with the thread that started it, so a Bakery killed outright
+    /// leaves no virtual machine running (its files stay for `bakery cleanup`).
+    pub fn spawn(&self) -> Result<Child> {
+        let log_path = self.dir.join("qemu.log");
+        let log = std::fs::File::create(&log_path).at("creating", &log_path)?;
+        let log2 = log.try_clone().at("opening", &log_path)?;
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(self.args())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.spawn()
+            .map_err(|e| super::tools::missing("qemu-system-x86_64", e))
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| crate::Error::Infra(format!("finding a free port on 127.0.0.1: {e}")))?;
+    Ok(listener
+        .local_addr()
+        .map_err(|e| crate::Error::Infra(format!("finding a free port: {e}")))?
+        .port())
+}

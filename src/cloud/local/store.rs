@@ -1,0 +1,241 @@
+//! The local image store: qcow2 disks with JSON metadata, and pointers with their history.
+//!
+//! Layout under the data directory:
+//! ```text
+//! images/<ami-id>/image.json   metadata (written last: a directory without it is incomplete)
+//! images/<ami-id>/disk.qcow2   the disk; a baked image is an overlay on its parent's disk
+//! images/<ami-id>/boot/        kernel and initrd of a base image booted directly
+//! pointers.json                pointer name -> versions
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{Image, Tags};
+use crate::error::{Error, IoContext, Result};
+
+/// How QEMU boots an image that has no boot loader of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectBoot {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub append: String,
+}
+
+/// An image's metadata file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    #[serde(flatten)]
+    pub image: Image,
+    /// Set for images whose disk has no boot loader; inherited by images baked from them.
+    #[serde(default)]
+    pub boot: Option<DirectBoot>,
+}
+
+/// One value a pointer has had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointerVersion {
+    pub version: u64,
+    pub image_id: String,
+    pub time: String,
+}
+
+/// The local image store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of image `id`.
+    pub fn image_dir(&self, id: &str) -> PathBuf {
+        self.root.join("images").join(id)
+    }
+
+    /// The disk of image `id`.
+    pub fn disk(&self, id: &str) -> PathBuf {
+        self.image_dir(id).join("disk.qcow2")
+    }
+
+    /// Reads one image's record.
+    pub fn record(&self, id: &str) -> Result<ImageRecord> {
+        let path = self.image_dir(id).join("image.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Config(format!(
+                    "no image `{id}` in the local store at {}; `bakery images` lists the images there",
+                    self.root.display()
+                )))
+            }
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        let mut record: ImageRecord = serde_json::from_str(&text)
+            .map_err(|e| Error::Infra(format!("{}: damaged image record: {e}", path.display())))?;
+        record.image.size_bytes = allocated_bytes(&self.disk(id));
+        Ok(record)
+    }
+
+    /// Writes an image's record (atomically).
+    pub fn save(&self, record: &ImageRecord) -> Result<()> {
+        let dir = self.image_dir(&record.image.id);
+        std::fs::create_dir_all(&dir).at("creating", &dir)?;
+        write_json(&dir.join("image.json"), record)
+    }
+
+    /// Every complete image, oldest first.
+    pub fn records(&self) -> Result<Vec<ImageRecord>> {
+        let dir = self.root.join("images");
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("listing", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.at("listing", &dir)?;
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("image.json").is_file() {
+                out.push(self.record(&id)?);
+            }
+        }
+        out.sort_by(|a, b| (&a.image.created, &a.image.id).cmp(&(&b.image.created, &b.image.id)));
+        Ok(out)
+    }
+
+    /// Merges `tags` into image `id`'s tags.
+    pub fn tag(&self, id: &str, tags: &Tags) -> Result<()> {
+        let mut record = self.record(id)?;
+        record.image.tags.extend(tags.clone());
+        self.save(&record)
+    }
+
+    /// Deletes image `id`, unless another image is baked on top of it.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.record(id)?;
+        if let Some(child) = self
+            .records()?
+            .into_iter()
+            .find(|r| r.image.parent.as_deref() == Some(id))
+        {
+            return Err(Error::Config(format!(
+                "image {id} is the parent of {} ({}); delete that one first",
+                child.image.id, child.image.name
+            )));
+        }
+        let dir = self.image_dir(id);
+        // Remove the record first, so a half-deleted image is never listed.
+        std::fs::remove_file(dir.join("image.json")).at("removing", &dir)?;
+        std::fs::remove_dir_all(&dir).at("removing", &dir)
+    }
+
+    /// The history of every pointer.
+    pub fn pointer_table(&self) -> Result<BTreeMap<String, Vec<PointerVersion>>> {
+        let path = self.root.join("pointers.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                Error::Infra(format!("{}: damaged pointer file: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::io("reading", &path, e)),
+        }
+    }
+
+    /// Points `name` at `image_id` unless it already does; returns the current version.
+    pub fn set_pointer(&self, name: &str, image_id: &str, time: &str) -> Result<u64> {
+        let mut table = self.pointer_table()?;
+        let history = table.entry(name.to_string()).or_default();
+        if let Some(last) = history.last() {
+            if last.image_id == image_id {
+                return Ok(last.version);
+            }
+        }
+        let version = history.last().map_or(1, |v| v.version + 1);
+        history.push(PointerVersion {
+            version,
+            image_id: image_id.to_string(),
+            time: time.to_string(),
+        });
+        std::fs::create_dir_all(&self.root).at("creating", &self.root)?;
+        write_json(&self.root.join("pointers.json"), &table)?;
+        Ok(version)
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).expect("metadata serializes");
+    std::fs::write(&tmp, text).at("writing", &tmp)?;
+    std::fs::rename(&tmp, path).at("writing", path)
+}
+
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.blocks() * 512)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, parent: Option<&str>) -> ImageRecord {
+        ImageRecord {
+            image: Image {
+                id: id.into(),
+                name: format!("name-{id}"),
+                parent: parent.map(Into::into),
+                tags: Tags::new(),
+                state: "available".into(),
+                created: "2026-11-22T00:00:00Z".into(),
+                size_bytes: 0,
+            },
+            boot: None,
+        }
+    }
+
+    #[test]
+    fn pointer_keeps_history_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        assert_eq!(store.set_pointer("/golden/web", "ami-1", "t1").unwrap(), 1);
+        assert_eq!(store.set_pointer("/golden/web", "ami-1", "t2").unwrap(), 1);
+        assert_eq!(store.set_pointer("/golden/web", "ami-2", "t3").unwrap(), 2);
+        let table = store.pointer_table().unwrap();
+        let ids: Vec<_> = table["/golden/web"]
+            .iter()
+            .map(|v| v.image_id.as_str())
+            .collect();
+        assert_eq!(ids, ["ami-1", "ami-2"]);
+    }
+
+    #[test]
+    fn refuses_to_delete_a_parent_and_names_unknown_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.save(&image("ami-parent", None)).unwrap();
+        store.save(&image("ami-child", Some("ami-parent"))).unwrap();
+        let err = store.delete("ami-parent").unwrap_err().to_string();
+        assert!(err.contains("ami-child"), "{err}");
+        store.delete("ami-child").unwrap();
+        store.delete("ami-parent").unwrap();
+        let err = store.record("ami-parent").unwrap_err().to_string();
+        assert!(err.contains("bakery images"), "{err}");
+    }
+}

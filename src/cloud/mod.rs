@@ -1,0 +1,186 @@
+//! Providers: where instances run and images are stored.
+//!
+//! Stages talk to a [`Provider`] and never name QEMU or EC2. A provider creates instances from
+//! images, hands out a [`Transport`] into them, turns a builder into an image, and keeps images,
+//! their tags and the pointers that publish them.
+
+pub mod local;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{InstanceSettings, Source};
+use crate::error::Result;
+use crate::ledger::{Ledger, Release};
+use crate::transport::ssh::KeyPair;
+use crate::transport::Transport;
+
+/// Image and resource tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// The tag that records an image's gate verdict: `promoted` or `rejected`.
+pub const STATUS_TAG: &str = "bakery:status";
+/// The tag that records the run that created a resource.
+pub const RUN_ID_TAG: &str = "bakery:run-id";
+/// The tag that records the commit an image was baked from.
+pub const COMMIT_TAG: &str = "bakery:commit";
+
+/// A machine image in a provider's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `ami-` and 17 hex digits, for both providers.
+    pub id: String,
+    pub name: String,
+    /// The image it was baked from, if Bakery baked it.
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+    /// `available`, `pending` or `failed`.
+    pub state: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Bytes the image occupies in the store.
+    #[serde(default)]
+    pub size_bytes: u64,
+}
+
+/// What a new instance is for; it shows in names, tags and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Builder,
+    Probe,
+}
+
+impl Role {
+    /// `builder` or `probe`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Builder => "builder",
+            Role::Probe => "probe",
+        }
+    }
+}
+
+/// A request to start an instance.
+pub struct LaunchRequest<'a> {
+    pub image: &'a Image,
+    pub role: Role,
+    pub settings: &'a InstanceSettings,
+    /// The run's key; its public half is authorised on the instance.
+    pub key: &'a KeyPair,
+    /// Tags for the instance (the run id among them).
+    pub tags: Tags,
+}
+
+/// A running instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// `i-` and 17 hex digits.
+    pub id: String,
+    pub image_id: String,
+    pub role: Role,
+    /// The user to log in as.
+    pub user: String,
+}
+
+/// A place where instances run and images are kept.
+pub trait Provider: Release + Send + Sync {
+    /// Finds (or, for a local base image, builds) the image a builder starts from.
+    fn resolve_source(&self, source: &Source, ledger: &Ledger) -> Result<Image>;
+
+    /// Starts an instance. Every resource it creates is on the ledger before it exists.
+    fn launch(&self, request: &LaunchRequest, ledger: &Ledger) -> Result<Instance>;
+
+    /// Waits until the instance answers and returns a way in, within the settings' boot timeout.
+    fn connect(
+        &self,
+        instance: &Instance,
+        key: &KeyPair,
+        settings: &InstanceSettings,
+    ) -> Result<Box<dyn Transport>>;
+
+    /// Shuts the instance down cleanly and captures its disk as a new image.
+    fn create_image(
+        &self,
+        instance: &Instance,
+        name: &str,
+        tags: &Tags,
+        ledger: &Ledger,
+    ) -> Result<Image>;
+
+    /// Stops and removes the instance and everything it alone used.
+    fn terminate(&self, instance: &Instance, ledger: &Ledger) -> Result<()>;
+
+    /// The last lines the instance wrote to its console.
+    fn console_tail(&self, instance: &Instance, lines: usize) -> String;
+
+    /// One image by id.
+    fn image(&self, id: &str) -> Result<Image>;
+
+    /// Every image in the store.
+    fn images(&self) -> Result<Vec<Image>>;
+
+    /// Adds or replaces tags on an image.
+    fn tag_image(&self, id: &str, tags: &Tags) -> Result<()>;
+
+    /// Deletes an image and its storage.
+    fn delete_image(&self, id: &str) -> Result<()>;
+
+    /// The image a pointer names now, if the pointer exists.
+    fn pointer(&self, name: &str) -> Result<Option<String>>;
+
+    /// Points `name` at `image_id`, keeping the previous values as history; returns the new
+    /// version number. Pointing at the image it already names changes nothing.
+    fn set_pointer(&self, name: &str, image_id: &str) -> Result<u64>;
+
+    /// Every pointer and the image it names now.
+    fn pointers(&self) -> Result<BTreeMap<String, String>>;
+}
+
+/// A fresh id in AWS's shape: `prefix-` and 17 lowercase hex digits.
+pub fn new_id(prefix: &str) -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 9];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{}", &hex[..17])
+}
+
+/// True for ids of the form `prefix-` and 17 hex digits (or 8, as older AWS ids are).
+pub fn is_id(prefix: &str, s: &str) -> bool {
+    s.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (hex.len() == 17 || hex.len() == 8) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_aws_shape() {
+        let id = new_id("ami");
+        assert!(is_id("ami", &id), "{id}");
+        assert!(!is_id("ami", "ami-xyz"));
+        assert!(!is_id("i", &id));
+    }
+}
+
+/// The provider a pipeline file names, with its store under `data_dir`.
+pub fn open(
+    kind: crate::config::ProviderKind,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Provider>> {
+    match kind {
+        crate::config::ProviderKind::Local => {
+            Ok(std::sync::Arc::new(local::LocalProvider::new(data_dir)))
+        }
+        crate::config::ProviderKind::Aws => Err(crate::Error::Config(
+            "provider: `aws` is not available in this version of Bakery; use `local`".into(),
+        )),
+    }
+}

@@ -1,0 +1,166 @@
+//! Reading and checking the pipeline file.
+
+pub mod duration;
+pub mod model;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+pub use duration::HumanDuration;
+pub use model::*;
+
+use crate::error::{Error, IoContext, Result};
+
+/// A pipeline file as read from disk, with the directory its relative paths start from.
+#[derive(Debug, Clone)]
+pub struct LoadedPipeline {
+    pub pipeline: Pipeline,
+    /// The pipeline file itself.
+    pub path: PathBuf,
+    /// The directory relative paths in the file are resolved against.
+    pub dir: PathBuf,
+}
+
+impl LoadedPipeline {
+    /// Resolves a path written in the pipeline file.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+/// Reads, parses and validates the pipeline file at `path`.
+pub fn load(path: &Path) -> Result<LoadedPipeline> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Config(format!(
+                "{}: no such pipeline file; pass one with -f/--file (see examples/local/bakery.yml)",
+                path.display()
+            ))
+        } else {
+            Error::io("reading", path, e)
+        }
+    })?;
+    let pipeline: Pipeline = parse_yaml(path, &text)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let dir = std::fs::canonicalize(&dir).at("resolving", &dir)?;
+    let loaded = LoadedPipeline {
+        pipeline,
+        path: path.to_path_buf(),
+        dir,
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+/// Deserializes YAML text, turning errors into `file:line:col: message`.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    serde_yaml::from_str(text).map_err(|e| Error::Config(yaml_error(path, &e)))
+}
+
+/// Formats a serde_yaml error as `file:line:col: message`.
+pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    // serde_yaml appends " at line L column C"; the location goes in front instead.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    match e.location() {
+        Some(loc) => format!("{}:{}:{}: {msg}", path.display(), loc.line(), loc.column()),
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
+/// Checks what serde cannot: referenced files exist, numbers are in range, templates are known.
+fn validate(loaded: &LoadedPipeline) -> Result<()> {
+    let p = &loaded.pipeline;
+    let file = loaded.path.display();
+    let err = |key: String, msg: String| Err(Error::Config(format!("{file}: {key}: {msg}")));
+    for (i, step) in p.build.provisioners.iter().enumerate() {
+        match step {
+            Provisioner::Shell(s) => match (&s.script, s.inline.is_empty()) {
+                (None, true) => {
+                    return err(
+                        format!("build.provisioners[{i}].shell"),
+                        "needs `inline` (a list of commands) or `script` (a file)".into(),
+                    )
+                }
+                (Some(_), false) => {
+                    return err(
+                        format!("build.provisioners[{i}].shell"),
+                        "has both `inline` and `script`; use one per step".into(),
+                    )
+                }
+                (Some(script), true) if !loaded.resolve(script).is_file() => {
+                    return err(
+                        format!("build.provisioners[{i}].shell.script"),
+                        format!("{} is not a file", loaded.resolve(script).display()),
+                    )
+                }
+                _ => {}
+            },
+            Provisioner::File(f) if !loaded.resolve(&f.source).exists() => {
+                return err(
+                    format!("build.provisioners[{i}].file.source"),
+                    format!("{} does not exist", loaded.resolve(&f.source).display()),
+                )
+            }
+            Provisioner::File(_) => {}
+        }
+    }
+    for (i, suite) in p.verify.suites.iter().enumerate() {
+        if !loaded.resolve(suite).is_file() {
+            return err(
+                format!("verify.suites[{i}]"),
+                format!("{} is not a file", loaded.resolve(suite).display()),
+            );
+        }
+    }
+    if p.verify.suites.is_empty() {
+        return err(
+            "verify.suites".into(),
+            "lists no suite; name at least one".into(),
+        );
+    }
+    if p.verify.concurrency == 0 {
+        return err("verify.concurrency".into(), "must be at least 1".into());
+    }
+    for (key, settings) in [
+        ("build.instance", &p.build.instance),
+        ("verify.probe", &p.verify.probe),
+    ] {
+        if settings.cpus == 0 || settings.memory_mb < 256 {
+            return err(key.into(), "needs cpus >= 1 and memory_mb >= 256".into());
+        }
+    }
+    if let Some(promote) = &p.promote {
+        if promote.keep == 0 {
+            return err(
+                "promote.keep".into(),
+                "must be at least 1 (the image just promoted)".into(),
+            );
+        }
+        if promote.pointer.trim().is_empty() {
+            return err("promote.pointer".into(), "must not be empty".into());
+        }
+    }
+    template::check(&p.image.name)
+        .map_err(|m| Error::Config(format!("{file}: image.name: {m}")))?;
+    for (k, v) in &p.image.tags {
+        template::check(v).map_err(|m| Error::Config(format!("{file}: image.tags.{k}: {m}")))?;
+    }
+    Ok(())
+}
+
+/// The JSON Schema of the pipeline file, for editors.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Pipeline)).expect("a schema is valid JSON")
+}

@@ -1,0 +1,216 @@
+//! The pipeline file (`bakery.yml`): what to bake, how to verify it, where to promote it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::duration::HumanDuration;
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Where instances and images live: `local` (QEMU on this machine, the default) or `aws`.
+    #[serde(default)]
+    pub provider: ProviderKind,
+    /// The foundation image the builder starts from.
+    pub source: Source,
+    /// The builder instance and the provisioners that run on it.
+    #[serde(default)]
+    pub build: Build,
+    /// Name and tags of the baked image.
+    pub image: ImageSpec,
+    /// The suites the probe instance must pass.
+    #[serde(default)]
+    pub verify: Verify,
+    /// Where a verified image is published. Without it, a verified image is only tagged.
+    #[serde(default)]
+    pub promote: Option<Promote>,
+}
+
+/// The provider that runs instances and stores images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// QEMU virtual machines on this machine; qcow2 images in a local store.
+    #[default]
+    Local,
+    /// Amazon EC2.
+    Aws,
+}
+
+/// The image a builder starts from: exactly one of the keys.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A base image of the local store, bootstrapped on first use (`debian-12`).
+    Local(String),
+    /// An existing qcow2 or raw disk image, such as a Debian or Ubuntu genericcloud image.
+    File(PathBuf),
+    /// An image id (`ami-…`) of the provider's store.
+    Image(String),
+}
+
+/// The builder instance.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// The builder instance's resources and access.
+    #[serde(default)]
+    pub instance: InstanceSettings,
+    /// Steps run on the builder, in order.
+    #[serde(default)]
+    pub provisioners: Vec<Provisioner>,
+}
+
+/// Size and access of a builder or probe instance.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSettings {
+    /// Virtual CPUs.
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// Memory in MiB.
+    #[serde(default = "default_memory")]
+    pub memory_mb: u32,
+    /// The user Bakery logs in as.
+    #[serde(default = "default_ssh_user")]
+    pub ssh_user: String,
+    /// How long to wait for the instance to answer on SSH.
+    #[serde(default = "default_boot_timeout")]
+    pub boot_timeout: HumanDuration,
+}
+
+fn default_cpus() -> u32 {
+    2
+}
+fn default_memory() -> u32 {
+    1024
+}
+fn default_ssh_user() -> String {
+    "root".into()
+}
+fn default_boot_timeout() -> HumanDuration {
+    HumanDuration::secs(300)
+}
+
+impl Default for InstanceSettings {
+    fn default() -> Self {
+        InstanceSettings {
+            cpus: default_cpus(),
+            memory_mb: default_memory(),
+            ssh_user: default_ssh_user(),
+            boot_timeout: default_boot_timeout(),
+        }
+    }
+}
+
+/// One provisioning step: exactly one of the keys.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Provisioner {
+    /// Run shell commands on the builder.
+    Shell(ShellStep),
+    /// Upload a file or a directory to the builder.
+    File(FileStep),
+}
+
+/// A shell provisioner: `inline` commands or a `script` file, run with `sh -e`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellStep {
+    /// Commands, run in order in one shell; the first failure stops the step.
+    #[serde(default)]
+    pub inline: Vec<String>,
+    /// A script on this machine, relative to the pipeline file.
+    #[serde(default)]
+    pub script: Option<PathBuf>,
+    /// Environment variables for the commands.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// How long the step may run.
+    #[serde(default = "default_step_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_step_timeout() -> HumanDuration {
+    HumanDuration::secs(1800)
+}
+
+/// A file provisioner.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileStep {
+    /// A file or directory on this machine, relative to the pipeline file.
+    pub source: PathBuf,
+    /// Where it goes on the builder (a directory's contents are copied into it).
+    pub destination: String,
+}
+
+/// The baked image's name and tags.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Name template; `{{git.sha}}`, `{{git.short_sha}}`, `{{timestamp}}` and `{{run_id}}` are
+    /// replaced.
+    pub name: String,
+    /// Tags put on the image (values are templates too).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The verify stage.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// Suite files, relative to the pipeline file.
+    #[serde(default = "default_suites")]
+    pub suites: Vec<PathBuf>,
+    /// The probe instance.
+    #[serde(default)]
+    pub probe: InstanceSettings,
+    /// Where the JUnit XML goes, relative to the pipeline file.
+    #[serde(default = "default_junit")]
+    pub junit: PathBuf,
+    /// How many checks run at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_suites() -> Vec<PathBuf> {
+    vec![PathBuf::from("test-suites/smoke.yml")]
+}
+fn default_junit() -> PathBuf {
+    PathBuf::from("bakery-results/junit.xml")
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            suites: default_suites(),
+            probe: InstanceSettings::default(),
+            junit: default_junit(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+/// The promote stage.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Promote {
+    /// The pointer set to the promoted image (the local equivalent of an SSM parameter).
+    pub pointer: String,
+    /// How many promoted images of this pointer to keep; older ones are deleted.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    3
+}

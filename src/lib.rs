@@ -1,0 +1,24 @@
+//! Bakery bakes a machine image, proves it on a live probe instance, and promotes it only when
+//! every gate passes.
+//!
+//! Data flows one way: [`config`] → [`pipeline`] → [`bake`] / [`verify`] / [`promote`] →
+//! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
+
+pub mod bake;
+pub mod cli;
+pub mod cloud;
+pub mod config;
+pub mod error;
+pub mod gate;
+pub mod git;
+pub mod ledger;
+pub mod pipeline;
+pub mod progress;
+pub mod promote;
+pub mod report;
+pub mod signals;
+pub mod suites;
+pub mod transport;
+pub mod verify;
+
+pub use error::{Error, Result};

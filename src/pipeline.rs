@@ -1,0 +1,233 @@
+//! The stages in order, the run's shared state, and the unwinding of its ledger.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::cloud::{self, Image, Provider, Tags, RUN_ID_TAG};
+use crate::config::LoadedPipeline;
+use crate::error::{Error, Result, EXIT_GATE_FAILED, EXIT_OK};
+use crate::git::{self, Commit};
+use crate::ledger::Ledger;
+use crate::progress::Stage;
+use crate::promote::{self, status, Promotion};
+use crate::transport::ssh::KeyPair;
+use crate::verify::{self, Verification};
+use crate::{bake, signals};
+
+/// Which stages to run.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Bake, verify, and promote if every gate passed.
+    Run { promote: bool },
+    /// Bake only.
+    Bake,
+    /// Verify an existing image.
+    Verify { image: String },
+    /// Promote an image that passed verification.
+    Promote { image: String },
+}
+
+/// How long each stage and step took, in order.
+#[derive(Debug, Default)]
+pub struct Timings(Mutex<Vec<(String, Duration)>>);
+
+impl Timings {
+    /// Adds a measurement.
+    pub fn record(&self, name: &str, took: Duration) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.to_string(), took));
+    }
+
+    /// Every measurement so far.
+    pub fn all(&self) -> Vec<(String, Duration)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The state every stage of one run shares.
+pub struct Run {
+    pub id: String,
+    pub loaded: LoadedPipeline,
+    pub provider: Arc<dyn Provider>,
+    pub ledger: Arc<Ledger>,
+    /// The run's login key; its private half never leaves this process.
+    pub key: KeyPair,
+    pub commit: Option<Commit>,
+    pub started: chrono::DateTime<chrono::Utc>,
+    pub timings: Timings,
+}
+
+impl Run {
+    /// Tags every resource of the run carries.
+    pub fn resource_tags(&self) -> Tags {
+        Tags::from([
+            (RUN_ID_TAG.to_string(), self.id.clone()),
+            ("bakery:created-by".to_string(), "bakery".to_string()),
+        ])
+    }
+
+    /// The values of the `{{…}}` template variables.
+    pub fn template_vars(&self) -> BTreeMap<&'static str, String> {
+        let mut vars = BTreeMap::from([
+            (
+                "timestamp",
+                self.started.format("%Y%m%d-%H%M%S").to_string(),
+            ),
+            ("run_id", self.id.clone()),
+        ]);
+        if let Some(c) = &self.commit {
+            vars.insert("git.sha", c.sha.clone());
+            vars.insert("git.short_sha", c.short_sha().to_string());
+        }
+        vars
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub run_id: String,
+    pub image: Option<Image>,
+    pub verification: Option<Verification>,
+    pub promotion: Option<Promotion>,
+    pub timings: Vec<(String, Duration)>,
+}
+
+impl Outcome {
+    /// 0 when every gate that ran passed, 1 when one failed.
+    pub fn exit_code(&self) -> i32 {
+        match &self.verification {
+            Some(v) if !v.verdict.passed => EXIT_GATE_FAILED,
+            _ => EXIT_OK,
+        }
+    }
+}
+
+/// Runs `mode` for the pipeline, releasing every resource the run created before returning.
+pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Outcome> {
+    let provider = cloud::open(loaded.pipeline.provider, data_dir)?;
+    let started = chrono::Utc::now();
+    let id = format!(
+        "run-{}-{}",
+        started.format("%Y%m%dT%H%M%S"),
+        &cloud::new_id("r")[2..8]
+    );
+    let ledger = Ledger::create(&ledger_dir(data_dir), &id)?;
+    {
+        let (ledger, provider) = (ledger.clone(), provider.clone());
+        signals::set_emergency_cleanup(move || {
+            for e in ledger.unwind(Some(provider.as_ref())) {
+                eprintln!("bakery: cleanup: {e}");
+            }
+        });
+    }
+    let commit = git::current_commit(&loaded.dir);
+    let run = Run {
+        key: KeyPair::generate(&format!("bakery-{id}"))?,
+        id,
+        loaded,
+        provider,
+        ledger,
+        commit,
+        started,
+        timings: Timings::default(),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages(&run, &mode)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::Infra(format!(
+                "internal error (a bug in Bakery): {what}"
+            )))
+        });
+    let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
+    signals::clear_emergency_cleanup();
+    for e in &cleanup_errors {
+        eprintln!("bakery: cleanup: {e}");
+    }
+    let mut outcome = result?;
+    if let Some(e) = cleanup_errors.into_iter().next() {
+        return Err(e);
+    }
+    outcome.run_id = run.id.clone();
+    outcome.timings = run.timings.all();
+    Ok(outcome)
+}
+
+/// Where ledgers live.
+pub fn ledger_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("runs")
+}
+
+fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let provider = run.provider.as_ref();
+    let image = match mode {
+        Mode::Run { .. } | Mode::Bake => {
+            // Suites are read before anything boots, so a typo costs seconds, not minutes.
+            let suites = match mode {
+                Mode::Run { .. } => Some(verify::load_suites(run)?),
+                _ => None,
+            };
+            let stage = Stage::start("bake");
+            let image = bake::bake(run)?;
+            run.timings.record("bake", stage.finish());
+            outcome.image = Some(image.clone());
+            match suites {
+                Some(suites) => verify_stage(run, &image, &suites, &mut outcome)?,
+                None => return Ok(outcome),
+            }
+            image
+        }
+        Mode::Verify { image } => {
+            let suites = verify::load_suites(run)?;
+            let image = provider.image(image)?;
+            outcome.image = Some(image.clone());
+            verify_stage(run, &image, &suites, &mut outcome)?;
+            return Ok(outcome);
+        }
+        Mode::Promote { image } => {
+            let image = provider.image(image)?;
+            outcome.image = Some(image.clone());
+            image
+        }
+    };
+    let passed = outcome
+        .verification
+        .as_ref()
+        .is_none_or(|v| v.verdict.passed);
+    let wanted = !matches!(mode, Mode::Run { promote: false });
+    if passed && wanted {
+        let stage = Stage::start("promote");
+        let promotion = promote::promote(provider, &image, run.loaded.pipeline.promote.as_ref())?;
+        run.timings.record("promote", stage.finish());
+        outcome.promotion = Some(promotion);
+    }
+    Ok(outcome)
+}
+
+fn verify_stage(
+    run: &Run,
+    image: &Image,
+    suites: &[crate::suites::Suite],
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let stage = Stage::start("verify");
+    let verification = verify::verify(run, image, suites)?;
+    run.timings.record("verify", stage.finish());
+    let verdict = if verification.verdict.passed {
+        status::VERIFIED
+    } else {
+        status::REJECTED
+    };
+    promote::mark(run.provider.as_ref(), image, verdict)?;
+    outcome.verification = Some(verification);
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! What a person watching a run sees: stage headers, spinners on long waits, prefixed output.
+//! In GitHub Actions each stage is a collapsible `::group::`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Prints an indented note line.
+pub fn note(message: &str) {
+    eprintln!("    {message}");
+}
+
+/// A stage of the pipeline; prints its header now and its duration when finished.
+pub struct Stage {
+    name: String,
+    started: Instant,
+}
+
+impl Stage {
+    /// Starts stage `name`.
+    pub fn start(name: &str) -> Stage {
+        if in_github_actions() {
+            eprintln!("::group::{name}");
+        } else {
+            eprintln!("==> {name}");
+        }
+        Stage {
+            name: name.to_string(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends the stage and returns how long it took.
+    pub fn finish(self) -> Duration {
+        let took = self.started.elapsed();
+        if in_github_actions() {
+            eprintln!("::endgroup::");
+        }
+        eprintln!("    {} took {:.1}s", self.name, took.as_secs_f64());
+        took
+    }
+}
+
+/// A spinner for a wait of unknown length; a plain line when stderr is not a terminal.
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+    message: String,
+    started: Instant,
+}
+
+impl Spinner {
+    /// Starts a spinner showing `message`.
+    pub fn start(message: &str) -> Spinner {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("    {spinner} {msg} {elapsed}")
+                    .expect("a valid template"),
+            );
+            bar.set_message(message.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        if bar.is_none() {
+            eprintln!("    {message} ...");
+        }
+        Spinner {
+            bar,
+            message: message.to_string(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Prints a line above the spinner.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Stops the spinner, leaving `done` and the time taken.
+    pub fn finish(self, done: &str) {
+        let line = format!("    {done} ({:.1}s)", self.started.elapsed().as_secs_f64());
+        match self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => {}
+        }
+        let _ = &self.message;
+        eprintln!("{line}");
+    }
+}

@@ -1,0 +1,107 @@
+//! The JSON results document, for machines.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{IoContext, Result};
+use crate::gate::{self, Verdict};
+use crate::suites::{Status, SuiteResult};
+
+/// The version of the document's shape; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole document: verdict, totals, properties and every result.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    pub format_version: u32,
+    pub verdict: Verdict,
+    pub totals: Totals,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    pub suites: &'a [SuiteResult],
+}
+
+/// Counts of results by status over all suites.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    pub checks: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+/// Builds the document for `results`.
+pub fn document<'a>(results: &'a [SuiteResult], properties: &[(String, String)]) -> Document<'a> {
+    let mut totals = Totals::default();
+    for sr in results {
+        totals.checks += sr.results.len();
+        totals.passed += sr.count(Status::Passed);
+        totals.failed += sr.count(Status::Failed);
+        totals.errors += sr.count(Status::Error);
+        totals.skipped += sr.count(Status::Skipped);
+    }
+    Document {
+        format_version: FORMAT_VERSION,
+        verdict: gate::evaluate(results),
+        totals,
+        properties: properties
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
+            .collect(),
+        suites: results,
+    }
+}
+
+/// The document as pretty-printed JSON.
+pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> String {
+    serde_json::to_string_pretty(&document(results, properties)).expect("results serialize")
+}
+
+/// Writes the document to `path`, creating parent directories.
+pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String)]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).at("creating", dir)?;
+    }
+    std::fs::write(path, render(results, properties) + "\n").at("writing", path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites::CheckResult;
+    use std::time::Duration;
+
+    #[test]
+    fn document_has_verdict_totals_and_results() {
+        let sr = SuiteResult {
+            suite: "smoke".into(),
+            probe: "vm-1".into(),
+            results: vec![CheckResult {
+                id: "a".into(),
+                title: "A".into(),
+                kind: "command".into(),
+                tags: vec!["t".into()],
+                status: Status::Failed,
+                expected: Some("exit-status: 0".into()),
+                actual: Some("exit-status: 1".into()),
+                message: "m".into(),
+                output: "o".into(),
+                duration: Duration::from_millis(1500),
+                attempts: 2,
+            }],
+            duration: Duration::from_secs(2),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&[sr], &[("image".into(), "img-1".into())])).unwrap();
+        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["verdict"]["passed"], false);
+        assert_eq!(v["totals"]["failed"], 1);
+        assert_eq!(v["properties"]["image"], "img-1");
+        let r = &v["suites"][0]["results"][0];
+        assert_eq!(r["status"], "failed");
+        assert_eq!(r["duration_secs"], 1.5);
+        assert_eq!(r["expected"], "exit-status: 0");
+        assert_eq!(r["attempts"], 2);
+    }
+}

@@ -1,0 +1,319 @@
+//! JUnit XML: one `testsuite` per suite and probe, one `testcase` per check.
+//!
+//! `classname` is the suite, `name` is `id: title`, a failure's message is "expected X, got Y",
+//! `system-out` is the check's output (at most 64 KiB), and each suite carries `properties`
+//! (the probe, plus those given: image id, provider, ...). Errors are `<error>`, skips
+//! `<skipped>`.
+
+use std::path::Path;
+
+use junit_report::{Duration as JDuration, Report, TestCase, TestSuite};
+use quick_xml::events::{BytesEnd, BytesStart, Event};
+use quick_xml::{Reader, Writer};
+
+use super::{bounded, xml_safe};
+use crate::error::{Error, IoContext, Result};
+use crate::suites::{CheckResult, Status, SuiteResult};
+
+/// The most bytes of a check's output kept in `system-out`.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// Writes the JUnit report for `results` to `path`, creating parent directories.
+pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String)]) -> Result<()> {
+    let xml = render(results, properties)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).at("creating", dir)?;
+    }
+    std::fs::write(path, xml).at("writing", path)
+}
+
+/// The JUnit report for `results` as a string.
+pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Result<String> {
+    let mut report = Report::new();
+    let mut props_per_suite = Vec::new();
+    for sr in results {
+        let name = if sr.probe.is_empty() {
+            sr.suite.clone()
+        } else {
+            format!("{} @ {}", sr.suite, sr.probe)
+        };
+        let mut ts = TestSuite::new(&xml_safe(&name));
+        ts.package = xml_safe(&sr.suite);
+        if !sr.probe.is_empty() {
+            ts.hostname = xml_safe(&sr.probe);
+        }
+        ts.add_testcases(sr.results.iter().map(|r| testcase(&sr.suite, r)));
+        report.add_testsuite(ts);
+        let mut props: Vec<(String, String)> = Vec::new();
+        if !sr.probe.is_empty() && !properties.iter().any(|(k, _)| k == "probe") {
+            props.push(("probe".into(), sr.probe.clone()));
+        }
+        props.extend(properties.iter().cloned());
+        props_per_suite.push(props);
+    }
+    let mut raw = Vec::new();
+    report
+        .write_xml(&mut raw)
+        .map_err(|e| Error::Infra(format!("could not render the JUnit report: {e}")))?;
+    let raw = String::from_utf8(raw)
+        .map_err(|e| Error::Infra(format!("the JUnit report is not UTF-8: {e}")))?;
+    add_properties(&raw, &props_per_suite)
+}
+
+fn testcase(suite: &str, r: &CheckResult) -> TestCase {
+    let name = if r.title == r.id {
+        r.id.clone()
+    } else {
+        format!("{}: {}", r.id, r.title)
+    };
+    let name = xml_safe(&name);
+    let time = JDuration::try_from(r.duration).unwrap_or(JDuration::ZERO);
+    let summary = match (&r.expected, &r.actual) {
+        (Some(e), Some(a)) if r.status == Status::Failed => format!("expected {e}, got {a}"),
+        _ => r.message.clone(),
+    };
+    let summary = xml_safe(&summary);
+    let mut tc = match r.status {
+        Status::Passed => TestCase::success(&name, time),
+        Status::Failed => TestCase::failure(&name, time, "failed", &summary),
+        Status::Error => TestCase::error(&name, time, "error", &summary),
+        Status::Skipped => TestCase::skipped_with_cause(&name, "skipped", &xml_safe(&r.message)),
+    };
+    if matches!(r.status, Status::Failed | Status::Error) {
+        set_cause(&mut tc, cdata_safe(&xml_safe(&r.message)));
+    }
+    tc.set_classname(&xml_safe(suite));
+    if !r.output.is_empty() {
+        tc.set_system_out(&cdata_safe(&xml_safe(&bounded(&r.output, OUTPUT_LIMIT))));
+    }
+    tc
+}
+
+fn set_cause(tc: &mut TestCase, text: String) {
+    use junit_report::TestResult;
+    if let TestResult::Failure { cause, .. } | TestResult::Error { cause, .. } = &mut tc.result {
+        *cause = Some(text);
+    }
+}
+
+/// junit-report writes text as CDATA without splitting `]]>`; split it so the XML stays valid.
+fn cdata_safe(s: &str) -> String {
+    s.replace("]]>", "]]]]><![CDATA[>")
+}
+
+/// Inserts a `<properties>` element at the start of each `<testsuite>` (junit-report has none).
+fn add_properties(xml: &str, props: &[Vec<(String, String)>]) -> Result<String> {
+    let err =
+        |e: &dyn std::fmt::Display| Error::Infra(format!("could not add JUnit properties: {e}"));
+    let mut reader = Reader::from_str(xml);
+    let mut writer = Writer::new(Vec::new());
+    let mut suite = 0;
+    loop {
+        let event = reader.read_event().map_err(|e| err(&e))?;
+        match event {
+            Event::Eof => break,
+            Event::Start(ref start) if start.name().as_ref() == b"testsuite" => {
+                writer.write_event(event.borrow()).map_err(|e| err(&e))?;
+                write_props(&mut writer, props.get(suite)).map_err(|e| err(&e))?;
+                suite += 1;
+            }
+            Event::Empty(start) if start.name().as_ref() == b"testsuite" => {
+                writer
+                    .write_event(Event::Start(start.borrow()))
+                    .map_err(|e| err(&e))?;
+                write_props(&mut writer, props.get(suite)).map_err(|e| err(&e))?;
+                writer
+                    .write_event(Event::End(BytesEnd::new("testsuite")))
+                    .map_err(|e| err(&e))?;
+                suite += 1;
+            }
+            other => writer.write_event(other).map_err(|e| err(&e))?,
+        }
+    }
+    String::from_utf8(writer.into_inner()).map_err(|e| err(&e))
+}
+
+fn write_props(
+    w: &mut Writer<Vec<u8>>,
+    props: Option<&Vec<(String, String)>>,
+) -> std::io::Result<()> {
+    let Some(props) = props.filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    for (k, v) in props {
+        let (k, v) = (xml_safe(k), xml_safe(v));
+        w.create_element("property")
+            .with_attribute(("name", k.as_str()))
+            .with_attribute(("value", v.as_str()))
+            .write_empty()?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    /// A parsed element: name, attributes, text (CDATA included) and children.
+    #[derive(Debug, Default)]
+    struct El {
+        name: String,
+        attrs: HashMap<String, String>,
+        text: String,
+        children: Vec<El>,
+    }
+
+    impl El {
+        fn all(&self, name: &str) -> Vec<&El> {
+            self.children.iter().filter(|c| c.name == name).collect()
+        }
+        fn one(&self, name: &str) -> &El {
+            self.all(name)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("no <{name}> in <{}>", self.name))
+        }
+    }
+
+    fn parse(xml: &str) -> El {
+        let mut reader = Reader::from_str(xml);
+        let mut stack = vec![El::default()];
+        let start = |e: &BytesStart| El {
+            name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+            attrs: e
+                .attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    (
+                        String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned(),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Eof => break,
+                Event::Start(e) => stack.push(start(&e)),
+                Event::Empty(e) => stack.last_mut().unwrap().children.push(start(&e)),
+                Event::End(_) => {
+                    let el = stack.pop().unwrap();
+                    stack.last_mut().unwrap().children.push(el);
+                }
+                Event::CData(t) => stack.last_mut().unwrap().text += &t.decode().unwrap(),
+                Event::Text(t) => stack.last_mut().unwrap().text += &t.decode().unwrap(),
+                _ => {}
+            }
+        }
+        assert_eq!(stack.len(), 1, "unbalanced XML");
+        stack.pop().unwrap()
+    }
+
+    fn result(id: &str, title: &str, status: Status) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: title.into(),
+            kind: "command".into(),
+            tags: vec![],
+            status,
+            expected: Some("exit-status: 0".into()),
+            actual: Some("exit-status: 1".into()),
+            message: format!("{id}: it went \"wrong\" <here>"),
+            output: String::new(),
+            duration: Duration::from_millis(250),
+            attempts: 1,
+        }
+    }
+
+    fn results() -> Vec<SuiteResult> {
+        let mut out = result("cmd", "A command runs", Status::Failed);
+        out.output = format!("\u{1b}[31mred\u{1b}[0m ]]> tail {}", "x".repeat(100 * 1024));
+        vec![
+            SuiteResult {
+                suite: "smoke".into(),
+                probe: "vm-1 (img-1)".into(),
+                results: vec![
+                    result("ok", "ok", Status::Passed),
+                    out,
+                    result("err", "Broken", Status::Error),
+                    CheckResult {
+                        message: "skipped: not on arm".into(),
+                        ..result("skip", "Skipped", Status::Skipped)
+                    },
+                ],
+                duration: Duration::from_secs(1),
+            },
+            SuiteResult {
+                suite: "empty".into(),
+                probe: "vm-1 (img-1)".into(),
+                results: vec![],
+                duration: Duration::ZERO,
+            },
+        ]
+    }
+
+    #[test]
+    fn report_parses_back_with_every_part_in_place() {
+        let props = [
+            ("image".to_string(), "img-1".to_string()),
+            ("provider".to_string(), "local".to_string()),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/junit.xml");
+        write(&path, &results(), &props).unwrap();
+        let root = parse(&std::fs::read_to_string(&path).unwrap());
+        let suites = root.one("testsuites").all("testsuite");
+        assert_eq!(suites.len(), 2);
+        let ts = suites[0];
+        assert_eq!(ts.attrs["name"], "smoke @ vm-1 (img-1)");
+        assert_eq!(ts.attrs["tests"], "4");
+        assert_eq!(ts.attrs["failures"], "1");
+        assert_eq!(ts.attrs["errors"], "1");
+        let props: Vec<(String, String)> = ts
+            .one("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attrs["name"].clone(), p.attrs["value"].clone()))
+            .collect();
+        assert_eq!(props[0], ("probe".into(), "vm-1 (img-1)".into()));
+        assert_eq!(props[1], ("image".into(), "img-1".into()));
+        assert_eq!(props[2], ("provider".into(), "local".into()));
+        let cases = ts.all("testcase");
+        assert_eq!(cases.len(), 4);
+        assert_eq!(cases[0].attrs["name"], "ok");
+        assert_eq!(cases[0].attrs["classname"], "smoke");
+        assert_eq!(cases[0].attrs["time"], "0.25");
+        assert_eq!(cases[1].attrs["name"], "cmd: A command runs");
+        let failure = cases[1].one("failure");
+        assert_eq!(
+            failure.attrs["message"],
+            "expected exit-status: 0, got exit-status: 1"
+        );
+        assert!(failure.text.contains("it went \"wrong\" <here>"));
+        let out = &cases[1].one("system-out").text;
+        assert!(
+            out.starts_with("\\x1b[31mred\\x1b[0m ]]> tail "),
+            "{}",
+            &out[..40]
+        );
+        assert!(out.len() <= OUTPUT_LIMIT + 100);
+        assert!(out.contains("bytes left out"));
+        assert_eq!(
+            cases[2].one("error").attrs["message"],
+            "err: it went \"wrong\" <here>"
+        );
+        assert_eq!(
+            cases[3].one("skipped").attrs["message"],
+            "skipped: not on arm"
+        );
+        let empty = suites[1];
+        assert_eq!(empty.attrs["tests"], "0");
+        assert_eq!(empty.one("properties").all("property").len(), 3);
+    }
+}

@@ -1,0 +1,554 @@
+//! Matchers: how an expected value written in a suite is compared with what the probe reported.
+//!
+//! In YAML a matcher is one of:
+//! - a scalar (`true`, `200`, `"0644"`): equality. Numbers compare numerically, and two strings
+//!   of digits compare as integers (`"644"` equals `"0644"`).
+//! - a list: every item must hold. Against text each item is a Goss-style pattern: `/regex/`,
+//!   `!text` (must not contain), otherwise a substring. Against a list each item must be one of
+//!   its elements.
+//! - a mapping with one key: `equal`, `contains` (also `contain-substring`, `contain-element`),
+//!   `contains-all` (also `contain-elements`), `consist-of`, `regex` (also `match-regexp`),
+//!   `have-prefix`, `have-suffix`, `have-len`, `not`, `and`, `or`, `lt`, `le`, `gt`, `ge`,
+//!   `semver` (also `semver-constraint`, e.g. `">=1.2, <2"` or Goss's `">=1.2 <2 || 3.x"`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use regex::Regex;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A numeric comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// An expectation about one attribute of a resource.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Equal to a value (see the module documentation for the lenient rules).
+    Equal(Value),
+    /// A string contains the text, or a list has an element matching.
+    Contains(Box<Matcher>),
+    /// Every matcher holds for some element of a list (or, for text, as a pattern).
+    ContainsAll(Vec<Matcher>),
+    /// A list has exactly these elements, in any order.
+    ConsistOf(Vec<Matcher>),
+    /// A string matches the regular expression.
+    Regex(Regex),
+    /// A string starts with the text.
+    HavePrefix(String),
+    /// A string ends with the text.
+    HaveSuffix(String),
+    /// A string or list has this length.
+    HaveLen(usize),
+    /// A numeric comparison.
+    Compare(Cmp, f64),
+    /// A version satisfies a semantic-version constraint (alternatives separated by `||`).
+    Semver(Vec<semver::VersionReq>, String),
+    /// The inner matcher does not hold.
+    Not(Box<Matcher>),
+    /// All inner matchers hold.
+    And(Vec<Matcher>),
+    /// At least one inner matcher holds.
+    Or(Vec<Matcher>),
+}
+
+impl Matcher {
+    /// A matcher for equality with `v`.
+    pub fn equal(v: impl Into<Value>) -> Self {
+        Matcher::Equal(v.into())
+    }
+
+    /// Builds a matcher from a parsed YAML/JSON value, naming what is accepted when it is wrong.
+    pub fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Array(items) => Ok(Matcher::ContainsAll(
+                items
+                    .into_iter()
+                    .map(Self::pattern)
+                    .collect::<Result<_, _>>()?,
+            )),
+            Value::Object(map) => {
+                if map.len() != 1 {
+                    let keys: Vec<_> = map.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "a matcher mapping has exactly one key, got [{}]; accepted: {}",
+                        keys.join(", "),
+                        KEYS.join(", ")
+                    ));
+                }
+                let (k, v) = map.into_iter().next().expect("one entry");
+                Self::from_key(&k, v)
+            }
+            Value::Null => Err("a matcher cannot be empty (null)".into()),
+            scalar => Ok(Matcher::Equal(scalar)),
+        }
+    }
+
+    /// A Goss-style text pattern: `/regex/`, `!negated`, or a substring; non-strings are matchers.
+    pub fn pattern(v: Value) -> Result<Self, String> {
+        let Value::String(s) = v else {
+            return Self::from_value(v).map(|m| match m {
+                Matcher::Equal(v) => Matcher::Contains(Box::new(Matcher::Equal(v))),
+                m => m,
+            });
+        };
+        if let Some(neg) = s.strip_prefix('!') {
+            return Ok(Matcher::Not(Box::new(Self::pattern(Value::String(
+                neg.to_string(),
+            ))?)));
+        }
+        if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') {
+            return regex(&s[1..s.len() - 1]).map(Matcher::Regex);
+        }
+        Ok(Matcher::Contains(Box::new(Matcher::Equal(Value::String(
+            s,
+        )))))
+    }
+
+    fn from_key(k: &str, v: Value) -> Result<Self, String> {
+        let list = |v: Value| -> Result<Vec<Matcher>, String> {
+            match v {
+                Value::Array(items) => items.into_iter().map(Self::element).collect(),
+                other => Ok(vec![Self::element(other)?]),
+            }
+        };
+        let text = |v: Value| -> Result<String, String> {
+            match v {
+                Value::String(s) => Ok(s),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("`{k}` takes a string, got {other}")),
+            }
+        };
+        let number = |v: &Value| -> Result<f64, String> {
+            as_f64(v).ok_or_else(|| format!("`{k}` takes a number, got {v}"))
+        };
+        Ok(match k {
+            "equal" | "equals" => Matcher::Equal(v),
+            "contains" | "contain-substring" | "contain-element" => {
+                Matcher::Contains(Box::new(Self::element(v)?))
+            }
+            "contains-all" | "contain-elements" => Matcher::ContainsAll(
+                list(v)?
+                    .into_iter()
+                    .map(|m| Matcher::Contains(Box::new(m)))
+                    .collect(),
+            ),
+            "consist-of" => Matcher::ConsistOf(list(v)?),
+            "regex" | "match-regexp" => Matcher::Regex(regex(&text(v)?)?),
+            "have-prefix" => Matcher::HavePrefix(text(v)?),
+            "have-suffix" => Matcher::HaveSuffix(text(v)?),
+            "have-len" => Matcher::HaveLen(
+                v.as_u64()
+                    .ok_or_else(|| format!("`have-len` takes a non-negative integer, got {v}"))?
+                    as usize,
+            ),
+            "lt" => Matcher::Compare(Cmp::Lt, number(&v)?),
+            "le" => Matcher::Compare(Cmp::Le, number(&v)?),
+            "gt" => Matcher::Compare(Cmp::Gt, number(&v)?),
+            "ge" => Matcher::Compare(Cmp::Ge, number(&v)?),
+            "semver" | "semver-constraint" => {
+                let s = text(v)?;
+                Matcher::Semver(semver_req(&s)?, s)
+            }
+            "not" => Matcher::Not(Box::new(Self::from_value(v)?)),
+            "and" => Matcher::And(list_of_matchers(v)?),
+            "or" => Matcher::Or(list_of_matchers(v)?),
+            other => {
+                return Err(format!(
+                    "unknown matcher `{other}`; accepted: {}",
+                    KEYS.join(", ")
+                ))
+            }
+        })
+    }
+
+    /// An element of `contains`/`consist-of`: a scalar is equality, a mapping a matcher.
+    fn element(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Object(_) => Self::from_value(v),
+            Value::Array(_) => Err(format!("a list element matcher cannot be a list, got {v}")),
+            scalar => Ok(Matcher::Equal(scalar)),
+        }
+    }
+
+    /// Whether `actual` satisfies this matcher.
+    pub fn matches(&self, actual: &Value) -> bool {
+        match self {
+            Matcher::Equal(e) => values_equal(e, actual),
+            Matcher::Contains(m) => match (actual, m.as_ref()) {
+                (Value::Array(items), m) => items.iter().any(|a| m.matches(a)),
+                (a, Matcher::Equal(e)) => text(a).contains(text(e).as_ref()),
+                (a, m) => m.matches(a),
+            },
+            Matcher::ContainsAll(ms) => ms.iter().all(|m| m.matches(actual)),
+            Matcher::ConsistOf(ms) => match actual {
+                Value::Array(items) => consist_of(ms, items),
+                other => consist_of(ms, std::slice::from_ref(other)),
+            },
+            Matcher::Regex(re) => match actual {
+                Value::Array(items) => items.iter().any(|a| re.is_match(&text(a))),
+                a => re.is_match(&text(a)),
+            },
+            Matcher::HavePrefix(p) => text(actual).starts_with(p.as_str()),
+            Matcher::HaveSuffix(p) => text(actual).ends_with(p.as_str()),
+            Matcher::HaveLen(n) => match actual {
+                Value::Array(items) => items.len() == *n,
+                a => text(a).chars().count() == *n,
+            },
+            Matcher::Compare(op, n) => match single(actual).and_then(as_f64) {
+                Some(a) => match op {
+                    Cmp::Lt => a < *n,
+                    Cmp::Le => a <= *n,
+                    Cmp::Gt => a > *n,
+                    Cmp::Ge => a >= *n,
+                },
+                None => false,
+            },
+            Matcher::Semver(reqs, _) => {
+                let versions: Vec<&Value> = match actual {
+                    Value::Array(items) => items.iter().collect(),
+                    a => vec![a],
+                };
+                !versions.is_empty()
+                    && versions.iter().all(|v| {
+                        lenient_version(&text(v))
+                            .is_some_and(|v| reqs.iter().any(|r| r.matches(&v)))
+                    })
+            }
+            Matcher::Not(m) => !m.matches(actual),
+            Matcher::And(ms) => ms.iter().all(|m| m.matches(actual)),
+            Matcher::Or(ms) => ms.iter().any(|m| m.matches(actual)),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "equal",
+    "contains",
+    "contains-all",
+    "consist-of",
+    "regex",
+    "have-prefix",
+    "have-suffix",
+    "have-len",
+    "not",
+    "and",
+    "or",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "semver",
+];
+
+fn list_of_matchers(v: Value) -> Result<Vec<Matcher>, String> {
+    match v {
+        Value::Array(items) => items.into_iter().map(Matcher::from_value).collect(),
+        other => Err(format!("`and`/`or` take a list of matchers, got {other}")),
+    }
+}
+
+fn regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| format!("invalid regular expression /{s}/: {e}"))
+}
+
+/// Parses a constraint: `||` separates alternatives, whitespace or commas separate comparators.
+fn semver_req(s: &str) -> Result<Vec<semver::VersionReq>, String> {
+    let spaced = Regex::new(r"([0-9xX*])\s+([<>=!~^0-9])").expect("static regex");
+    s.split("||")
+        .map(|alt| {
+            let alt = spaced.replace_all(alt.trim(), "$1, $2");
+            semver::VersionReq::parse(&alt)
+                .map_err(|e| format!("invalid semantic-version constraint `{s}`: {e}"))
+        })
+        .collect()
+}
+
+/// Reads a version leniently: drops a Debian epoch (`1:`), keeps the leading `x.y.z` digits and
+/// pads missing components with zeros (`9.2p1-2` reads as 9.2.0).
+pub fn lenient_version(s: &str) -> Option<semver::Version> {
+    let s = s.trim().trim_start_matches('v');
+    let s = match s.split_once(':') {
+        Some((epoch, rest)) if epoch.chars().all(|c| c.is_ascii_digit()) => rest,
+        _ => s,
+    };
+    let mut parts = [0u64; 3];
+    let mut n = 0;
+    for piece in s.split('.') {
+        let digits: String = piece.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if digits.is_empty() || n == 3 {
+            break;
+        }
+        parts[n] = digits.parse().ok()?;
+        n += 1;
+        if digits.len() != piece.len() {
+            break;
+        }
+    }
+    (n > 0).then(|| semver::Version::new(parts[0], parts[1], parts[2]))
+}
+
+fn consist_of(ms: &[Matcher], items: &[Value]) -> bool {
+    if ms.len() != items.len() {
+        return false;
+    }
+    // Small lists: a greedy assignment with backtracking is enough.
+    fn assign(ms: &[Matcher], items: &[Value], used: &mut Vec<bool>) -> bool {
+        let Some((m, rest)) = ms.split_first() else {
+            return true;
+        };
+        for (i, item) in items.iter().enumerate() {
+            if !used[i] && m.matches(item) {
+                used[i] = true;
+                if assign(rest, items, used) {
+                    return true;
+                }
+                used[i] = false;
+            }
+        }
+        false
+    }
+    assign(ms, items, &mut vec![false; items.len()])
+}
+
+fn single(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Array(items) if items.len() == 1 => items.first(),
+        Value::Array(_) => None,
+        v => Some(v),
+    }
+}
+
+/// A value as text, the way it is compared and shown.
+pub fn text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        Value::Array(items) => Cow::Owned(
+            items
+                .iter()
+                .map(|i| text(i).into_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn values_equal(e: &Value, a: &Value) -> bool {
+    match (e, a) {
+        (Value::Array(es), Value::Array(items)) => {
+            es.len() == items.len() && es.iter().zip(items).all(|(e, a)| values_equal(e, a))
+        }
+        (e, Value::Array(items)) if items.len() == 1 => values_equal(e, &items[0]),
+        (Value::Bool(b), a) => as_bool(a) == Some(*b),
+        (Value::Number(_), a) => as_f64(e) == as_f64(a) && as_f64(a).is_some(),
+        (Value::String(s), a) => {
+            let t = text(a);
+            if s == t.as_ref() {
+                return true;
+            }
+            let digits = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
+            digits(s) && digits(&t) && s.parse::<u128>().ok() == t.parse::<u128>().ok()
+        }
+        (e, a) => e == a,
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |ms: &[Matcher], sep: &str| {
+            ms.iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        match self {
+            Matcher::Equal(v) => write!(f, "{}", show(v)),
+            Matcher::Contains(m) => match m.as_ref() {
+                Matcher::Equal(v) => write!(f, "contains {}", show(v)),
+                m => write!(f, "contains an element that is {m}"),
+            },
+            Matcher::ContainsAll(ms) => write!(f, "all of [{}]", join(ms, ", ")),
+            Matcher::ConsistOf(ms) => write!(f, "exactly [{}] in any order", join(ms, ", ")),
+            Matcher::Regex(r) => write!(f, "matches /{}/", r.as_str()),
+            Matcher::HavePrefix(p) => write!(f, "starts with {p:?}"),
+            Matcher::HaveSuffix(p) => write!(f, "ends with {p:?}"),
+            Matcher::HaveLen(n) => write!(f, "has length {n}"),
+            Matcher::Compare(op, n) => {
+                let op = match op {
+                    Cmp::Lt => "<",
+                    Cmp::Le => "<=",
+                    Cmp::Gt => ">",
+                    Cmp::Ge => ">=",
+                };
+                write!(f, "{op} {n}")
+            }
+            Matcher::Semver(_, s) => write!(f, "version {s}"),
+            Matcher::Not(m) => write!(f, "not ({m})"),
+            Matcher::And(ms) => write!(f, "({})", join(ms, " and ")),
+            Matcher::Or(ms) => write!(f, "({})", join(ms, " or ")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Matcher {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Matcher::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Matcher {
+    fn schema_name() -> Cow<'static, str> {
+        "Matcher".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An expected value: a scalar (equality), a list (all of these \
+                patterns: `/regex/`, `!negated`, substring), or a mapping with one of the keys \
+                equal, contains, contains-all, consist-of, regex, have-prefix, have-suffix, \
+                have-len, not, and, or, lt, le, gt, ge, semver.",
+            "anyOf": [
+                {"type": ["string", "number", "boolean"]},
+                {"type": "array"},
+                {"type": "object", "minProperties": 1, "maxProperties": 1}
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(yaml: &str) -> Matcher {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn equality_is_lenient_about_numbers_and_modes() {
+        assert!(m("200").matches(&json!("200")));
+        assert!(m("'0644'").matches(&json!("644")));
+        assert!(m("644").matches(&json!("0644")));
+        assert!(!m("'0644'").matches(&json!("0640")));
+        assert!(m("true").matches(&json!(true)));
+        assert!(!m("true").matches(&json!("yes")));
+        assert!(m("'1.10'").matches(&json!("1.10")));
+        assert!(!m("'1.10'").matches(&json!("1.1")));
+        assert!(m("'2.36-9'").matches(&json!(["2.36-9"])));
+    }
+
+    #[test]
+    fn contains_regex_not_and_prefixes() {
+        assert!(m("{contains: Baked}").matches(&json!("<h1>Baked by Bakery</h1>")));
+        assert!(!m("{contains: Fried}").matches(&json!("Baked")));
+        assert!(m("{contains: sudo}").matches(&json!(["adm", "sudo"])));
+        assert!(m("{regex: '^OpenSSH_9\\.'}").matches(&json!("OpenSSH_9.2p1")));
+        assert!(m("{not: {contains: error}}").matches(&json!("all good")));
+        assert!(m("{have-prefix: /usr}").matches(&json!("/usr/bin")));
+        assert!(m("{have-suffix: bin}").matches(&json!("/usr/bin")));
+        assert!(m("{have-len: 2}").matches(&json!(["a", "b"])));
+        assert!(m("{and: [{contains: a}, {contains: b}]}").matches(&json!("ab")));
+        assert!(m("{or: [{contains: x}, {contains: b}]}").matches(&json!("ab")));
+    }
+
+    #[test]
+    fn goss_pattern_lists_against_text_and_lists() {
+        let pat = m(r#"["Linux", "/x86_64|aarch64/", "!Windows"]"#);
+        assert!(pat.matches(&json!("Linux probe 6.1.0 x86_64 GNU/Linux")));
+        assert!(!pat.matches(&json!("Linux probe 6.1.0 riscv64")));
+        assert!(!pat.matches(&json!("Windows Linux x86_64")));
+        assert!(m("[adm, sudo]").matches(&json!(["sudo", "adm", "users"])));
+        assert!(!m("[adm, wheel]").matches(&json!(["sudo", "adm"])));
+        assert!(m("{contains-all: [adm, sudo]}").matches(&json!(["sudo", "adm", "x"])));
+        assert!(m("{consist-of: [adm, sudo]}").matches(&json!(["sudo", "adm"])));
+        assert!(!m("{consist-of: [adm, sudo]}").matches(&json!(["sudo", "adm", "x"])));
+        assert!(m("{consist-of: [{regex: '^a'}, sudo]}").matches(&json!(["sudo", "adm"])));
+    }
+
+    #[test]
+    fn numeric_comparisons() {
+        assert!(m("{lt: 90}").matches(&json!("42")));
+        assert!(m("{ge: 1024}").matches(&json!(1024)));
+        assert!(!m("{gt: 5}").matches(&json!("five")));
+        assert!(m("{not: {gt: 5}}").matches(&json!(3)));
+    }
+
+    #[test]
+    fn semantic_versions() {
+        assert_eq!(
+            lenient_version("1:9.2p1-2+deb12u3"),
+            Some(semver::Version::new(9, 2, 0))
+        );
+        assert_eq!(
+            lenient_version("2.36-9+deb12u14"),
+            Some(semver::Version::new(2, 36, 0))
+        );
+        assert_eq!(lenient_version("garbage"), None);
+        assert!(m("{semver: '>=2.36'}").matches(&json!("2.36-9+deb12u14")));
+        assert!(m("{semver-constraint: '>=1.2 <2'}").matches(&json!("1.5.0")));
+        assert!(!m("{semver-constraint: '>=1.2 <2'}").matches(&json!("2.0.1")));
+        assert!(m("{semver: '<1 || >=3'}").matches(&json!(["3.1"])));
+        assert!(!m("{semver: '>=1'}").matches(&json!([])));
+    }
+
+    #[test]
+    fn bad_matchers_say_what_is_accepted() {
+        let err = serde_yaml::from_str::<Matcher>("{containz: x}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown matcher `containz`"), "{err}");
+        assert!(err.contains("contains-all"), "{err}");
+        let err = serde_yaml::from_str::<Matcher>("{regex: '('}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid regular expression"), "{err}");
+        let err = serde_yaml::from_str::<Matcher>("{lt: 1, gt: 0}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly one key"), "{err}");
+    }
+
+    #[test]
+    fn descriptions_read_as_expectations() {
+        assert_eq!(m("{contains: x}").to_string(), "contains \"x\"");
+        assert_eq!(m("{not: {lt: 3}}").to_string(), "not (< 3)");
+        assert_eq!(m("200").to_string(), "200");
+    }
+}

@@ -1,0 +1,35 @@
+//! Suites of checks: the YAML model, loading, and the runner.
+//!
+//! A suite file is either a plain list of checks or a mapping `{name, description, checks}`:
+//!
+//! ```yaml
+//! name: web
+//! checks:
+//!   - id: sshd-active
+//!     title: OpenSSH server is running and enabled
+//!     service: { name: ssh, running: true, enabled: true }
+//!   - id: nginx-installed
+//!     package: { name: nginx, installed: true }
+//!   - id: index-page
+//!     http: { url: "http://127.0.0.1/", status: 200, body: { contains: "Baked by Bakery" } }
+//! ```
+//!
+//! Each check has an `id` (unique in the suite), optional `title`, `tags`, `skip: reason`,
+//! `timeout`, `retry: {attempts, interval}`, `eventually: 60s`, `meta`, and exactly one
+//! resource key. Expected values are [`matcher::Matcher`]s.
+
+pub mod load;
+pub mod matcher;
+pub mod model;
+pub mod resources;
+pub mod result;
+pub mod runner;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use load::{load_suite, parse_suite};
+pub use matcher::Matcher;
+pub use model::{Check, Suite};
+pub use resources::Resource;
+pub use result::{CheckResult, Status, SuiteResult};
+pub use runner::{run_suite, RunOptions};

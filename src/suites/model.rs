@@ -1,0 +1,308 @@
+//! The suite file model: a suite, its checks, and one struct per resource type.
+//!
+//! A check is a mapping with an `id`, optional `title`, `tags`, `skip`, `timeout`, `retry`,
+//! `eventually` and `meta`, and exactly one resource key (`command`, `service`, `file`, ...).
+//! Unknown keys are errors everywhere.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+
+use super::matcher::Matcher;
+use super::resources::Resource;
+use crate::config::HumanDuration;
+
+/// A parsed suite: a name and its checks, in file order.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// The suite's name (the `name` key, else the file name without extension).
+    pub name: String,
+    /// A free-text description.
+    pub description: Option<String>,
+    /// The checks, in file order; ids are unique.
+    pub checks: Vec<Check>,
+    /// The file the suite was read from, if any.
+    pub source: Option<std::path::PathBuf>,
+}
+
+/// A suite file written as a mapping (the other accepted form is a plain list of checks).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteDoc {
+    /// The suite's name; defaults to the file name without extension.
+    pub name: Option<String>,
+    /// A free-text description.
+    pub description: Option<String>,
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+/// How often to try a check again when it does not pass.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The pause between attempts (default 1s).
+    pub interval: Option<HumanDuration>,
+}
+
+/// One check: metadata plus exactly one resource.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Unique within the suite.
+    pub id: String,
+    /// A human sentence saying what is checked.
+    pub title: Option<String>,
+    /// Labels for filtering.
+    pub tags: Vec<String>,
+    /// When set, the check is reported as skipped with this reason.
+    pub skip: Option<String>,
+    /// The most one attempt may take.
+    pub timeout: Option<HumanDuration>,
+    /// Try again on failure.
+    pub retry: Option<Retry>,
+    /// Keep trying until it passes or this much time has passed.
+    pub eventually: Option<HumanDuration>,
+    /// Free-form data carried into the JSON results.
+    pub meta: BTreeMap<String, serde_json::Value>,
+    /// What is checked.
+    pub resource: Resource,
+}
+
+impl Check {
+    /// The title, or the id when there is none.
+    pub fn title_or_id(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// The check as written: one optional field per resource type, so unknown keys stay errors.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(rename = "Check")]
+pub struct RawCheck {
+    /// Unique within the suite.
+    pub id: String,
+    /// A human sentence saying what is checked.
+    pub title: Option<String>,
+    /// Labels for filtering with `--tag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Report the check as skipped with this reason.
+    pub skip: Option<String>,
+    /// The most one attempt may take (default 60s).
+    pub timeout: Option<HumanDuration>,
+    /// Try again on failure: `{attempts: 5, interval: 2s}`.
+    pub retry: Option<Retry>,
+    /// Keep trying until it passes or this much time has passed: `60s`.
+    pub eventually: Option<HumanDuration>,
+    /// Free-form data carried into the JSON results.
+    #[serde(default)]
+    pub meta: BTreeMap<String, serde_json::Value>,
+    /// Run a command and check its exit status and output.
+    pub command: Option<CommandCheck>,
+    /// A systemd unit: running, enabled.
+    pub service: Option<ServiceCheck>,
+    /// A path: existence, type, mode, ownership, size, contents, digest, link target.
+    pub file: Option<FileCheck>,
+    /// An installed package (dpkg or rpm) and its versions.
+    pub package: Option<PackageCheck>,
+    /// A listening TCP or UDP port.
+    pub port: Option<PortCheck>,
+    /// An HTTP request made from the probe with curl.
+    pub http: Option<HttpCheck>,
+}
+
+impl TryFrom<RawCheck> for Check {
+    type Error = String;
+
+    fn try_from(raw: RawCheck) -> Result<Self, String> {
+        let mut found: Vec<Resource> = Vec::new();
+        found.extend(raw.command.map(Resource::Command));
+        found.extend(raw.service.map(Resource::Service));
+        found.extend(raw.file.map(|f| Resource::File(Box::new(f))));
+        found.extend(raw.package.map(Resource::Package));
+        found.extend(raw.port.map(Resource::Port));
+        found.extend(raw.http.map(Resource::Http));
+        if found.len() != 1 {
+            let names: Vec<_> = found.iter().map(|r| format!("`{}`", r.kind())).collect();
+            return Err(format!(
+                "check `{}` must have exactly one resource key, found {}; accepted: {}",
+                raw.id,
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                },
+                Resource::KINDS.join(", ")
+            ));
+        }
+        if raw.id.trim().is_empty() {
+            return Err("a check `id` cannot be empty".into());
+        }
+        let resource = found.pop().expect("one resource");
+        resource
+            .validate()
+            .map_err(|e| format!("check `{}`: {e}", raw.id))?;
+        Ok(Check {
+            id: raw.id,
+            title: raw.title,
+            tags: raw.tags,
+            skip: raw.skip,
+            timeout: raw.timeout,
+            retry: raw.retry,
+            eventually: raw.eventually,
+            meta: raw.meta,
+            resource,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Check::try_from(RawCheck::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Check {
+    fn schema_name() -> Cow<'static, str> {
+        RawCheck::schema_name()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        RawCheck::json_schema(g)
+    }
+}
+
+/// Runs a command on the probe (`sh -c` semantics).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandCheck {
+    /// The command line (Goss calls it `exec`).
+    #[serde(alias = "exec")]
+    pub run: String,
+    /// The expected exit status (default 0).
+    pub exit_status: Option<Matcher>,
+    /// Expected standard output.
+    pub stdout: Option<Matcher>,
+    /// Expected standard error.
+    pub stderr: Option<Matcher>,
+}
+
+/// A systemd unit. With neither attribute given, `running: true` is checked.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceCheck {
+    /// The unit name; `.service` is implied without a suffix.
+    pub name: String,
+    /// Whether the unit is active.
+    pub running: Option<bool>,
+    /// Whether the unit is enabled (`systemctl is-enabled` semantics: static units count).
+    pub enabled: Option<bool>,
+}
+
+/// A path on the probe. Symbolic links are not followed (use `linked-to`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileCheck {
+    /// An absolute path.
+    pub path: String,
+    /// Whether the path exists (default true).
+    pub exists: Option<bool>,
+    /// Permission bits in octal, e.g. `"0644"`.
+    pub mode: Option<Matcher>,
+    /// Owner user name.
+    pub owner: Option<Matcher>,
+    /// Owner group name.
+    pub group: Option<Matcher>,
+    /// Owner user id.
+    pub uid: Option<Matcher>,
+    /// Owner group id.
+    pub gid: Option<Matcher>,
+    /// Size in bytes.
+    pub size: Option<Matcher>,
+    /// `file`, `directory`, `symlink`, `character-device`, `block-device`, `pipe` or `socket`.
+    pub filetype: Option<Matcher>,
+    /// The contents (read up to 1 MiB).
+    pub contents: Option<Matcher>,
+    /// The SHA-256 digest in hex.
+    pub sha256: Option<Matcher>,
+    /// The MD5 digest in hex.
+    pub md5: Option<Matcher>,
+    /// The target of a symbolic link, as stored in the link.
+    pub linked_to: Option<Matcher>,
+}
+
+/// An installed package: dpkg on Debian-like systems, rpm on Red Hat-like ones.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageCheck {
+    /// The package name (`name:arch` selects an architecture on dpkg).
+    pub name: String,
+    /// Whether it is installed (default true).
+    pub installed: Option<bool>,
+    /// The installed versions (a list; a scalar matches a single version).
+    #[serde(alias = "versions")]
+    pub version: Option<Matcher>,
+}
+
+/// A port with a socket listening on it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PortCheck {
+    /// The port number.
+    pub port: u16,
+    /// `tcp` (IPv4 or IPv6), `tcp4`, `tcp6`, `udp`, `udp4` or `udp6`; default `tcp`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Whether something listens (default true).
+    pub listening: Option<bool>,
+    /// The addresses listened on, e.g. `{contains: "0.0.0.0"}`.
+    pub ip: Option<Matcher>,
+}
+
+/// A transport protocol and address family for [`PortCheck`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Tcp4,
+    Tcp6,
+    Udp,
+    Udp4,
+    Udp6,
+}
+
+/// An HTTP request made from the probe with curl.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpCheck {
+    /// The URL.
+    pub url: String,
+    /// The request method (default GET).
+    pub method: Option<String>,
+    /// The expected status (default 200).
+    pub status: Option<Matcher>,
+    /// The response body.
+    pub body: Option<Matcher>,
+    /// Response headers, as a list of `Name: value` strings (names in lower case).
+    pub headers: Option<Matcher>,
+    /// Request headers, `Name: value`.
+    #[serde(default)]
+    pub request_headers: Vec<String>,
+    /// A request body.
+    pub request_body: Option<String>,
+    /// Accept any TLS certificate.
+    #[serde(default)]
+    pub allow_insecure: bool,
+    /// Do not follow redirects.
+    #[serde(default)]
+    pub no_follow_redirects: bool,
+    /// Basic-auth user name.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+}

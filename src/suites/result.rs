@@ -1,0 +1,90 @@
+//! What running a suite produced: one [`CheckResult`] per selected check.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every expectation held.
+    Passed,
+    /// An expectation did not hold.
+    Failed,
+    /// The check could not be evaluated (transport error, timeout, unparsable output).
+    Error,
+    /// Not run: the check has `skip: reason`.
+    Skipped,
+}
+
+impl Status {
+    /// Lower-case name, as shown in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// The check's id.
+    pub id: String,
+    /// The check's title (its id when it has none).
+    pub title: String,
+    /// The resource type (`service`, `file`, ...).
+    pub kind: String,
+    /// The check's tags.
+    pub tags: Vec<String>,
+    /// The verdict.
+    pub status: Status,
+    /// What was expected, for the attributes that decided the verdict.
+    pub expected: Option<String>,
+    /// What was found, for the same attributes.
+    pub actual: Option<String>,
+    /// One line explaining the verdict.
+    pub message: String,
+    /// Raw output behind the verdict (command output, the facts gathered for this resource).
+    pub output: String,
+    /// Time spent, including every attempt.
+    #[serde(serialize_with = "secs", rename = "duration_secs")]
+    pub duration: Duration,
+    /// How many attempts were made (0 when skipped).
+    pub attempts: u32,
+}
+
+/// The results of one suite run on one probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResult {
+    /// The suite's name.
+    pub suite: String,
+    /// The probe it ran on, e.g. `i-0abc (ami-0123)`.
+    pub probe: String,
+    /// One result per selected check, in suite order.
+    pub results: Vec<CheckResult>,
+    /// Wall-clock time of the whole run.
+    #[serde(serialize_with = "secs", rename = "duration_secs")]
+    pub duration: Duration,
+}
+
+impl SuiteResult {
+    /// How many results have `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}

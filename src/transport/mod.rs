@@ -1,0 +1,117 @@
+//! How Bakery reaches into an instance: run a command, upload a file.
+//!
+//! Stages and checks only see the [`Transport`] trait; whether the bytes travel over SSH or
+//! through a cloud's run-command service is the implementation's business.
+
+pub mod ssh;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Which stream a piece of command output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    /// The exit status; -1 when the command was killed by a signal.
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration: Duration,
+}
+
+/// A way into a running instance.
+pub trait Transport: Send + Sync {
+    /// Runs `command` with `sh -c` semantics, calling `on_line` for every complete line of
+    /// output as it arrives, and returns when it exits. Exceeding `timeout` is an error.
+    fn exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<ExecOutput>;
+
+    /// Writes `contents` to `remote_path` with permission bits `mode`, creating parent
+    /// directories as needed.
+    fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()>;
+
+    /// A short description of the connection for logs and reports ("ssh root@127.0.0.1:2201").
+    fn endpoint(&self) -> String;
+}
+
+impl dyn Transport + '_ {
+    /// Runs `command` and collects its output without streaming it.
+    pub fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput> {
+        self.exec(command, timeout, &mut |_, _| {})
+    }
+
+    /// Uploads a local file or a whole directory tree to `remote_path`, keeping permission bits.
+    pub fn upload_path(&self, local: &Path, remote_path: &str) -> Result<()> {
+        let meta = std::fs::metadata(local).at("reading", local)?;
+        if meta.is_file() {
+            let contents = std::fs::read(local).at("reading", local)?;
+            return self.upload(&contents, remote_path, file_mode(&meta));
+        }
+        if !meta.is_dir() {
+            return Err(Error::Config(format!(
+                "{} is neither a file nor a directory",
+                local.display()
+            )));
+        }
+        self.run(
+            &format!("mkdir -p {}", shell_quote(remote_path)),
+            Duration::from_secs(60),
+        )?;
+        let mut entries: Vec<_> = std::fs::read_dir(local)
+            .at("listing", local)?
+            .collect::<std::io::Result<_>>()
+            .at("listing", local)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let remote = format!(
+                "{}/{}",
+                remote_path.trim_end_matches('/'),
+                name.to_string_lossy()
+            );
+            self.upload_path(&entry.path(), &remote)?;
+        }
+        Ok(())
+    }
+}
+
+fn file_mode(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+/// Quotes `s` for a POSIX shell, so that it is passed as exactly one word.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(shell_quote("/etc/nginx"), "/etc/nginx");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

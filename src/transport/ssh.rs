@@ -1,0 +1,408 @@
+//! The SSH transport (libssh2 through the `ssh2` crate) and the run's ephemeral keys.
+//!
+//! Each run makes a fresh ed25519 key pair for logging in. The instance's host key is never
+//! trusted on first sight: it is either a key Bakery generated and injected, or one the instance
+//! printed on its console, and the server must present exactly that key.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+
+use super::{shell_quote, ExecOutput, Stream, Transport};
+use crate::error::{Error, Result};
+
+/// An ed25519 key pair in OpenSSH formats. The private half stays in memory unless a provider
+/// writes it into an instance's seed data.
+#[derive(Clone)]
+pub struct KeyPair {
+    private: ssh_key::PrivateKey,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyPair({})", self.public_openssh())
+    }
+}
+
+impl KeyPair {
+    /// A new random ed25519 key pair with `comment` on its public half.
+    pub fn generate(comment: &str) -> Result<KeyPair> {
+        let mut private = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519)
+            .map_err(|e| Error::Infra(format!("generating an ed25519 key: {e}")))?;
+        private.set_comment(comment);
+        Ok(KeyPair { private })
+    }
+
+    /// The private key in OpenSSH's PEM-like format.
+    pub fn private_openssh(&self) -> String {
+        self.private
+            .to_openssh(LineEnding::LF)
+            .map(|z| z.to_string())
+            .expect("an ed25519 key encodes")
+    }
+
+    /// The public key as one `ssh-ed25519 AAAA… comment` line.
+    pub fn public_openssh(&self) -> String {
+        self.private
+            .public_key()
+            .to_openssh()
+            .expect("an ed25519 public key encodes")
+    }
+
+    /// The SHA-256 fingerprint, as `ssh-keygen -l` prints it.
+    pub fn fingerprint(&self) -> String {
+        self.private
+            .public_key()
+            .fingerprint(Default::default())
+            .to_string()
+    }
+}
+
+/// Where and how to connect.
+pub struct SshTarget<'a> {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The host key the server must present, as an OpenSSH public key line.
+    pub host_key: String,
+    pub key: &'a KeyPair,
+    /// How long to keep trying while the instance boots.
+    pub timeout: Duration,
+}
+
+/// An authenticated SSH session.
+pub struct SshTransport {
+    session: ssh2::Session,
+    socket: i32,
+    endpoint: String,
+    _tcp: TcpStream,
+}
+
+/// Connects, retrying while the instance boots. Before each retry `still_booting` is asked
+/// whether waiting makes sense (an instance that died makes it return an error).
+pub fn connect(target: &SshTarget, still_booting: &dyn Fn() -> Result<()>) -> Result<SshTransport> {
+    let deadline = Instant::now() + target.timeout;
+    let addr = resolve(&target.host, target.port)?;
+    let expected = ssh_key::PublicKey::from_openssh(&target.host_key)
+        .map_err(|e| Error::Infra(format!("the expected host key is not valid: {e}")))?;
+    let expected_blob = expected
+        .to_bytes()
+        .map_err(|e| Error::Infra(format!("encoding the expected host key: {e}")))?;
+    let mut last_error;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match try_connect(addr, target, &expected_blob) {
+            Ok(t) => {
+                tracing::debug!(attempts, endpoint = %t.endpoint, "ssh: connected");
+                return Ok(t);
+            }
+            Err(e) => last_error = e,
+        }
+        still_booting()?;
+        if Instant::now() >= deadline {
+            return Err(Error::Transport(format!(
+                "no SSH login to {}@{addr} within {}s ({attempts} attempts); last error: {last_error}",
+                target.user,
+                target.timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Error::Transport(format!("cannot resolve {host}:{port}")))
+}
+
+fn try_connect(
+    addr: SocketAddr,
+    target: &SshTarget,
+    expected_blob: &[u8],
+) -> std::result::Result<SshTransport, String> {
+    let tcp =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
+    session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
+    session.set_timeout(15_000);
+    session.handshake().map_err(|e| format!("handshake: {e}"))?;
+    let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
+    if blob != expected_blob {
+        let got = ssh_key::PublicKey::from_bytes(blob)
+            .map(|k| k.fingerprint(Default::default()).to_string())
+            .unwrap_or_else(|_| "an unreadable key".into());
+        return Err(format!(
+            "host key mismatch: the server presented {got}, not the key injected into the instance; refusing to log in"
+        ));
+    }
+    session
+        .userauth_pubkey_memory(
+            &target.user,
+            Some(&target.key.public_openssh()),
+            &target.key.private_openssh(),
+            None,
+        )
+        .map_err(|e| format!("public-key login as {}: {e}", target.user))?;
+    session.set_blocking(false);
+    session.set_keepalive(true, 15);
+    Ok(SshTransport {
+        socket: tcp.as_raw_fd(),
+        session,
+        endpoint: format!("ssh {}@{addr}", target.user),
+        _tcp: tcp,
+    })
+}
+
+impl SshTransport {
+    /// Repeats a non-blocking libssh2 call until it stops saying "would block".
+    fn retry<T>(
+        &self,
+        deadline: Instant,
+        what: &str,
+        mut op: impl FnMut() -> std::result::Result<T, ssh2::Error>,
+    ) -> Result<T> {
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {
+                    self.wait_socket(deadline, what)?
+                }
+                Err(e) => return Err(Error::Transport(format!("{}: {what}: {e}", self.endpoint))),
+            }
+        }
+    }
+
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, for a short
+    /// while at most (other threads may have consumed the data meanwhile).
+    fn wait_socket(&self, deadline: Instant, what: &str) -> Result<()> {
+        if Instant::now() >= deadline {
+            return Err(Error::Transport(format!(
+                "{}: timed out: {what}",
+                self.endpoint
+            )));
+        }
+        let dirs = self.session.block_directions();
+        let mut events = 0;
+        if matches!(
+            dirs,
+            ssh2::BlockDirections::Inbound | ssh2::BlockDirections::Both
+        ) {
+            events |= libc::POLLIN;
+        }
+        if matches!(
+            dirs,
+            ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+        ) {
+            events |= libc::POLLOUT;
+        }
+        if events == 0 {
+            events = libc::POLLIN;
+        }
+        let mut fd = libc::pollfd {
+            fd: self.socket,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, owned by this frame.
+        unsafe { libc::poll(&mut fd, 1, 10) };
+        Ok(())
+    }
+
+    fn write_all(
+        &self,
+        channel: &mut ssh2::Channel,
+        mut data: &[u8],
+        deadline: Instant,
+    ) -> Result<()> {
+        while !data.is_empty() {
+            match channel.write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.wait_socket(deadline, "upload")?
+                }
+                Err(e) => return Err(Error::Transport(format!("{}: upload: {e}", self.endpoint))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits streamed bytes into lines for the caller's callback.
+#[derive(Default)]
+struct LineBuffer {
+    all: Vec<u8>,
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    fn push(&mut self, bytes: &[u8], stream: Stream, on_line: &mut dyn FnMut(Stream, &str)) {
+        self.all.extend_from_slice(bytes);
+        self.pending.extend_from_slice(bytes);
+        while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            on_line(
+                stream,
+                String::from_utf8_lossy(&line[..i]).trim_end_matches('\r'),
+            );
+        }
+    }
+
+    fn finish(mut self, stream: Stream, on_line: &mut dyn FnMut(Stream, &str)) -> String {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            on_line(stream, &String::from_utf8_lossy(&rest));
+        }
+        String::from_utf8_lossy(&self.all).into_owned()
+    }
+}
+
+impl Transport for SshTransport {
+    fn exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<ExecOutput> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let what = || format!("running `{}`", first_line(command));
+        let mut channel = self.retry(deadline, &what(), || self.session.channel_session())?;
+        self.retry(deadline, &what(), || channel.exec(command))?;
+        let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let mut progressed = false;
+            for (stream, sink) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
+                let read = match stream {
+                    Stream::Stdout => channel.read(&mut buf),
+                    Stream::Stderr => channel.stderr().read(&mut buf),
+                };
+                match read {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        sink.push(&buf[..n], stream, on_line);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        return Err(Error::Transport(format!(
+                            "{}: {}: {e}",
+                            self.endpoint,
+                            what()
+                        )))
+                    }
+                }
+            }
+            if !progressed {
+                if channel.eof() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = channel.close();
+                    return Err(Error::Transport(format!(
+                        "{}: timed out after {}s {}",
+                        self.endpoint,
+                        timeout.as_secs(),
+                        what()
+                    )));
+                }
+                self.wait_socket(deadline, &what())?;
+            }
+        }
+        self.retry(deadline, &what(), || channel.wait_close())?;
+        let exit_code = match channel.exit_signal() {
+            Ok(sig) if sig.exit_signal.is_some() => -1,
+            _ => channel.exit_status().unwrap_or(-1),
+        };
+        Ok(ExecOutput {
+            exit_code,
+            stdout: out.finish(Stream::Stdout, on_line),
+            stderr: err.finish(Stream::Stderr, on_line),
+            duration: started.elapsed(),
+        })
+    }
+
+    fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
+        let deadline = Instant::now()
+            + Duration::from_secs(60)
+            + Duration::from_millis(contents.len() as u64 / 100);
+        let path = shell_quote(remote_path);
+        let command =
+            format!("set -e; mkdir -p \"$(dirname {path})\"; cat > {path}; chmod {mode:o} {path}");
+        let what = format!("uploading {remote_path}");
+        let mut channel = self.retry(deadline, &what, || self.session.channel_session())?;
+        self.retry(deadline, &what, || channel.exec(&command))?;
+        self.write_all(&mut channel, contents, deadline)?;
+        self.retry(deadline, &what, || channel.send_eof())?;
+        let mut stderr = String::new();
+        let mut buf = [0u8; 4096];
+        while !channel.eof() {
+            match channel.stderr().read(&mut buf) {
+                Ok(n) => stderr.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_socket(deadline, &what)?,
+                Err(e) => return Err(Error::Transport(format!("{}: {what}: {e}", self.endpoint))),
+            }
+            let _ = channel.read(&mut buf);
+        }
+        self.retry(deadline, &what, || channel.wait_close())?;
+        match channel.exit_status() {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(Error::Transport(format!(
+                "{}: {what} failed (exit {code}): {}",
+                self.endpoint,
+                stderr.trim()
+            ))),
+            Err(e) => Err(Error::Transport(format!("{}: {what}: {e}", self.endpoint))),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+}
+
+fn first_line(command: &str) -> String {
+    let line = command.lines().next().unwrap_or("");
+    if line.len() > 80 || command.lines().nth(1).is_some() {
+        format!("{}…", &line[..line.floor_char_boundary(line.len().min(80))])
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_round_trip_through_openssh_format() {
+        let key = KeyPair::generate("bakery-test").unwrap();
+        let public = key.public_openssh();
+        assert!(public.starts_with("ssh-ed25519 "), "{public}");
+        assert!(public.ends_with(" bakery-test"));
+        let private = key.private_openssh();
+        let parsed = PrivateKey::from_openssh(&private).unwrap();
+        assert_eq!(parsed.public_key().to_openssh().unwrap(), public);
+        assert!(key.fingerprint().starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn line_buffer_splits_lines_across_chunks() {
+        let mut lines = Vec::new();
+        let mut buffer = LineBuffer::default();
+        let mut sink = |_: Stream, l: &str| lines.push(l.to_string());
+        buffer.push(b"one\ntw", Stream::Stdout, &mut sink);
+        buffer.push(b"o\r\nthree", Stream::Stdout, &mut sink);
+        let all = buffer.finish(Stream::Stdout, &mut sink);
+        assert_eq!(lines, ["one", "two", "three"]);
+        assert_eq!(all, "one\ntwo\r\nthree");
+    }
+}

@@ -1,0 +1,99 @@
+//! The verify stage: a probe instance from the image runs the suites; results go to JUnit,
+//! JSON and the terminal.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::cloud::{Image, LaunchRequest, Role};
+use crate::error::Result;
+use crate::gate::{self, Verdict};
+use crate::pipeline::Run;
+use crate::report;
+use crate::suites::{self, Suite, SuiteResult};
+
+/// What the verify stage found.
+#[derive(Debug)]
+pub struct Verification {
+    pub results: Vec<SuiteResult>,
+    pub verdict: Verdict,
+    /// Where the JUnit XML was written.
+    pub junit: PathBuf,
+    /// Where the JSON results were written.
+    pub json: PathBuf,
+}
+
+/// Loads every suite of the pipeline, so a mistake in one is reported before anything boots.
+pub fn load_suites(run: &Run) -> Result<Vec<Suite>> {
+    run.loaded
+        .pipeline
+        .verify
+        .suites
+        .iter()
+        .map(|p| suites::load_suite(&run.loaded.resolve(p)))
+        .collect()
+}
+
+/// Launches a probe from `image`, runs `suites` on it, removes the probe, writes the reports.
+pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification> {
+    let settings = &run.loaded.pipeline.verify;
+    let probe = run.provider.launch(
+        &LaunchRequest {
+            image,
+            role: Role::Probe,
+            settings: &settings.probe,
+            key: &run.key,
+            tags: run.resource_tags(),
+        },
+        &run.ledger,
+    )?;
+    let results = run_on_probe(run, &probe, image, suites);
+    let terminated = run.provider.terminate(&probe, &run.ledger);
+    let results = results?;
+    terminated?;
+
+    let verdict = gate::evaluate(&results);
+    let junit = run.loaded.resolve(&settings.junit);
+    let json = junit.with_extension("json");
+    let properties = vec![
+        ("image.id".to_string(), image.id.clone()),
+        ("image.name".to_string(), image.name.clone()),
+        ("probe".to_string(), probe.id.clone()),
+        (
+            "provider".to_string(),
+            run.provider.provider_name().to_string(),
+        ),
+        ("run.id".to_string(), run.id.clone()),
+    ];
+    report::junit::write(&junit, &results, &properties)?;
+    report::json::write(&json, &results, &properties)?;
+    eprintln!("{}", report::summary::table(&results));
+    Ok(Verification {
+        results,
+        verdict,
+        junit,
+        json,
+    })
+}
+
+fn run_on_probe(
+    run: &Run,
+    probe: &crate::cloud::Instance,
+    image: &Image,
+    suites: &[Suite],
+) -> Result<Vec<SuiteResult>> {
+    let settings = &run.loaded.pipeline.verify;
+    let transport = crate::bake::connect(run, probe, &settings.probe)?;
+    let started = Instant::now();
+    let options = suites::RunOptions {
+        concurrency: settings.concurrency,
+        probe: format!("{} ({})", probe.id, image.id),
+        ..Default::default()
+    };
+    let mut results = Vec::new();
+    for suite in suites {
+        crate::signals::check()?;
+        results.push(suites::run_suite(suite, transport.as_ref(), &options));
+    }
+    run.timings.record("suites", started.elapsed());
+    Ok(results)
+}
