@@ -41,9 +41,9 @@ pub enum ProviderKind {
     Aws,
 }
 
-/// The image a builder starts from: exactly one of the keys.
+/// The image a builder starts from.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "SourceKeys")]
 pub enum Source {
     /// A base image of the local store, bootstrapped on first use (`debian-12`).
     Local(String),
@@ -51,6 +51,34 @@ pub enum Source {
     File(PathBuf),
     /// An image id (`ami-…`) of the provider's store.
     Image(String),
+}
+
+/// `source` as written: exactly one of the keys.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceKeys {
+    /// A base image of the local store, bootstrapped on first use (`debian-12`).
+    local: Option<String>,
+    /// An existing qcow2 or raw disk image, such as a Debian or Ubuntu genericcloud image.
+    file: Option<PathBuf>,
+    /// An image id (`ami-…`) of the provider's store.
+    image: Option<String>,
+}
+
+impl TryFrom<SourceKeys> for Source {
+    type Error = String;
+    fn try_from(k: SourceKeys) -> Result<Self, String> {
+        let mut found: Vec<Source> = Vec::new();
+        found.extend(k.local.map(Source::Local));
+        found.extend(k.file.map(Source::File));
+        found.extend(k.image.map(Source::Image));
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            n => Err(format!(
+                "needs exactly one of `local`, `file` or `image`, found {n}"
+            )),
+        }
+    }
 }
 
 /// The builder instance.
@@ -107,14 +135,35 @@ impl Default for InstanceSettings {
     }
 }
 
-/// One provisioning step: exactly one of the keys.
+/// One provisioning step.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "ProvisionerKeys")]
 pub enum Provisioner {
     /// Run shell commands on the builder.
     Shell(ShellStep),
     /// Upload a file or a directory to the builder.
     File(FileStep),
+}
+
+/// A provisioning step as written: exactly one of the keys.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionerKeys {
+    /// Run shell commands on the builder.
+    shell: Option<ShellStep>,
+    /// Upload a file or a directory to the builder.
+    file: Option<FileStep>,
+}
+
+impl TryFrom<ProvisionerKeys> for Provisioner {
+    type Error = String;
+    fn try_from(k: ProvisionerKeys) -> Result<Self, String> {
+        match (k.shell, k.file) {
+            (Some(s), None) => Ok(Provisioner::Shell(s)),
+            (None, Some(f)) => Ok(Provisioner::File(f)),
+            _ => Err("a provisioner needs exactly one of `shell` or `file`".into()),
+        }
+    }
 }
 
 /// A shell provisioner: `inline` commands or a `script` file, run with `sh -e`.

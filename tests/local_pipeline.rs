@@ -1,0 +1,174 @@
+//! End-to-end runs of the local examples on real QEMU guests: bake, verify, gate, promote,
+//! and the cleanup guarantees (success, gate failure, SIGTERM, SIGKILL + `bakery cleanup`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Every `testcase` of a JUnit file as (classname, name, failure message if any).
+fn junit_cases(path: &std::path::Path) -> Vec<(String, String, Option<String>)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the JUnit file is well-formed XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|n| {
+            let failure = n
+                .children()
+                .find(|c| c.has_tag_name("failure") || c.has_tag_name("error"))
+                .map(|f| format!("{} {}", f.attribute("message").unwrap_or(""), f.text().unwrap_or("")));
+            (
+                n.attribute("classname").unwrap_or("").to_string(),
+                n.attribute("name").unwrap_or("").to_string(),
+                failure,
+            )
+        })
+        .collect()
+}
+
+fn checks_in(suite: &str) -> usize {
+    bakery::suites::load_suite(&repo().join(suite)).unwrap().checks.len()
+}
+
+#[test]
+fn example_bakes_verifies_and_promotes() {
+    let _vm = vm_lock();
+    let data = data_dir();
+    base_image(&data);
+    let junit = repo().join("examples/local/bakery-results/junit.xml");
+    let _ = std::fs::remove_file(&junit);
+
+    let out = run(bakery(&data).args(["run", "-f", "examples/local/bakery.yml"]));
+    assert_eq!(out.status.code(), Some(0), "the example must pass and promote");
+    let image_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(image_id.starts_with("ami-"), "stdout is the image id: {image_id}");
+
+    let cases = junit_cases(&junit);
+    let expected = checks_in("test-suites/smoke.yml") + checks_in("examples/local/web.yml");
+    assert_eq!(cases.len(), expected, "one testcase per check: {cases:?}");
+    assert!(cases.iter().all(|(_, _, f)| f.is_none()), "{cases:?}");
+    assert!(cases.iter().any(|(c, n, _)| c == "web" && n.starts_with("index-page")));
+
+    assert_eq!(pointer(&data, "/golden/web/latest").as_deref(), Some(image_id.as_str()));
+    let image = image(&data, &image_id);
+    assert_eq!(image["tags"]["bakery:status"], "promoted");
+    assert_eq!(image["tags"]["app"], "web");
+    assert_nothing_left(&data);
+}
+
+#[test]
+fn failing_example_is_rejected_and_leaves_the_pointer() {
+    let _vm = vm_lock();
+    let data = data_dir();
+    base_image(&data);
+    let before = pointer(&data, "/golden/web/latest");
+    let junit = repo().join("examples/local/bakery-results/failing-junit.xml");
+    let _ = std::fs::remove_file(&junit);
+
+    let out = run(bakery(&data).args(["run", "-f", "examples/local/failing.yml"]));
+    assert_eq!(out.status.code(), Some(1), "a failed gate exits 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("REJECTED"), "{stderr}");
+    let failed_line = stderr
+        .lines()
+        .find(|l| l.contains("web/nginx-running"))
+        .expect("the failed check is named on the terminal");
+    assert!(failed_line.contains("expected") && failed_line.contains("got"), "{failed_line}");
+
+    let cases = junit_cases(&junit);
+    let (_, _, failure) = cases
+        .iter()
+        .find(|(c, n, _)| c == "web" && n.starts_with("nginx-running"))
+        .expect("the check is in the JUnit");
+    let failure = failure.as_deref().expect("and it failed there");
+    assert!(failure.contains("expected") || failure.contains("Expected"), "{failure}");
+
+    assert_eq!(pointer(&data, "/golden/web/latest"), before, "the pointer did not move");
+    let image_id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("REJECTED: image "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the rejected image is named")
+        .to_string();
+    assert_eq!(image(&data, &image_id)["tags"]["bakery:status"], "rejected");
+    assert_nothing_left(&data);
+}
+
+/// Starts `bakery verify` of the base image and returns once the probe VM is booting.
+fn start_verify_and_wait_for_probe(data: &std::path::Path) -> std::process::Child {
+    let base = base_image(data);
+    let mut child = bakery(data)
+        .args(["verify", "-f", "examples/local/bakery.yml", "--image", &base])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        eprintln!("{line}");
+        if line.contains("waiting for probe") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the probe never started");
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("{}", l.unwrap_or_default())));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_under(data).is_empty() {
+        assert!(Instant::now() < deadline, "no QEMU process appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    child
+}
+
+#[test]
+fn sigterm_during_verify_releases_everything_within_15s() {
+    let _vm = vm_lock();
+    let data = data_dir();
+    let mut child = start_verify_and_wait_for_probe(&data);
+    let sent = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert_nothing_left(&data);
+}
+
+#[test]
+fn cleanup_finishes_a_run_killed_with_sigkill() {
+    let _vm = vm_lock();
+    let data = data_dir();
+    let mut child = start_verify_and_wait_for_probe(&data);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs")).unwrap().flatten().collect();
+    assert_eq!(ledgers.len(), 1, "the killed run's ledger stays on disk");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_under(&data).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU outlived its killed parent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let dry = run(bakery(&data).args(["cleanup", "--dry-run"]));
+    assert!(dry.status.success());
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("resource(s) to release"));
+    assert_eq!(std::fs::read_dir(data.join("runs")).unwrap().count(), 1, "a dry run changes nothing");
+
+    let out = run(bakery(&data).args(["cleanup"]));
+    assert!(out.status.success());
+    assert_nothing_left(&data);
+}
