@@ -28,9 +28,9 @@ fn run(args: &[&str], data: &Path) -> (i32, String) {
     (out.status.code().unwrap(), stderr)
 }
 
-fn assert_located(stderr: &str, line_col: &str, words: &[&str]) {
+fn assert_located(stderr: &str, location: &str, words: &[&str]) {
     assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
-    assert!(stderr.contains(&format!("bakery.yml:{line_col}:")), "{stderr}");
+    assert!(stderr.contains(&format!("bakery.yml:{location}:")), "{stderr}");
     for w in words {
         assert!(stderr.contains(w), "`{w}` missing from: {stderr}");
     }
@@ -40,7 +40,7 @@ fn assert_located(stderr: &str, line_col: &str, words: &[&str]) {
 fn bad_indentation() {
     let (code, stderr) = bake("source:\n  local: debian-12\n image:\n  name: x\n");
     assert_eq!(code, 2);
-    assert_located(&stderr, "3:", &["error"]);
+    assert_located(&stderr, "3:2", &["indentation"]);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn unknown_key_lists_the_accepted_ones() {
 fn wrong_type_names_the_key_and_the_type() {
     let (code, stderr) = bake(&format!("{GOOD}build:\n  instance:\n    cpus: lots\n"));
     assert_eq!(code, 2);
-    assert_located(&stderr, "9:11", &["cpus", "integer"]);
+    assert_located(&stderr, "9:11", &["build.instance.cpus", "lots", "whole number"]);
 }
 
 #[test]

@@ -69,10 +69,17 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
 pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     // serde_yaml appends " at line L column C"; the location goes in front instead.
-    let msg = match msg.rfind(" at line ") {
+    let mut msg = match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
     };
+    // Rust's integer type names mean nothing to someone writing YAML.
+    for ty in ["u8", "u16", "u32", "u64", "usize"] {
+        msg = msg.replace(&format!("expected {ty}"), "expected a whole number");
+    }
+    if msg.contains("did not find expected") || msg.contains("not allowed in this context") {
+        msg.push_str(" (a YAML syntax error: check the indentation here; keys of one mapping line up)");
+    }
     match e.location() {
         Some(loc) => format!("{}:{}:{}: {msg}", path.display(), loc.line(), loc.column()),
         None => format!("{}: {msg}", path.display()),

@@ -12,10 +12,31 @@ use crate::error::{Error, IoContext, Result};
 /// Reads and validates the suite file at `path`.
 ///
 /// The file is either a mapping `{name?, description?, checks: [...]}` or a plain list of
-/// checks; a suite without a `name` is named after the file (`smoke.yml` → `smoke`).
+/// checks; a suite without a `name` is named after the file (`smoke.yml` → `smoke`). A Goss
+/// file (a mapping whose keys are all Goss resource types) is read with [`super::load_goss`].
 pub fn load_suite(path: &Path) -> Result<Suite> {
     let text = std::fs::read_to_string(path).at("reading", path)?;
+    if looks_like_goss(&text) {
+        return super::goss::load_goss(path);
+    }
     parse_suite(&text, path)
+}
+
+/// Whether `text` is a Goss file: a mapping whose top-level keys are all Goss resource types.
+pub fn looks_like_goss(text: &str) -> bool {
+    if text.contains("{{") && !text.contains("checks:") {
+        return true; // a Goss template; load_goss explains that templates are not supported
+    }
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(m)) => {
+            !m.is_empty()
+                && m.keys().all(|k| {
+                    k.as_str()
+                        .is_some_and(|k| super::goss::RESOURCE_TYPES.contains(&k))
+                })
+        }
+        _ => false,
+    }
 }
 
 /// Parses suite YAML `text`; `path` names the file in errors and supplies the default name.
@@ -222,6 +243,20 @@ mod tests {
 #[cfg(test)]
 mod builtin_tests {
     use super::*;
+
+    #[test]
+    fn goss_files_are_recognised() {
+        assert!(looks_like_goss("file:\n  /etc/passwd:\n    exists: true\n"));
+        assert!(looks_like_goss("gossfile:\n  a.yaml: {}\n"));
+        assert!(!looks_like_goss("name: x\nchecks: []\n"));
+        assert!(!looks_like_goss("- id: a\n  file: {path: /}\n"));
+        assert!(!looks_like_goss("file: {}\nchecks: []\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.yaml");
+        std::fs::write(&p, "user:\n  root:\n    exists: true\n").unwrap();
+        let s = load_suite(&p).unwrap();
+        assert_eq!(s.checks[0].id, "user:root");
+    }
 
     #[test]
     fn builtin_suites_load() {

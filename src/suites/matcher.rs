@@ -3,10 +3,12 @@
 //! In YAML a matcher is one of:
 //! - a scalar (`true`, `200`, `"0644"`): equality. Numbers compare numerically, and two strings
 //!   of digits compare as integers (`"644"` equals `"0644"`).
-//! - a list: every item must hold. Against text each item is a Goss-style pattern: `/regex/`,
-//!   `!text` (must not contain), otherwise a substring. Against a list each item must be one of
-//!   its elements.
-//! - a mapping with one key: `equal`, `contains` (also `contain-substring`, `contain-element`),
+//! - a list: every item must hold. Against text (command output, file contents, a body) each
+//!   item is a Goss pattern checked line by line: `text` (some line contains it), `/regex/`
+//!   (some line matches), `!text` or `!/regex/` (no line does), `\\!text` (a literal `!`).
+//!   Against a list (groups, versions, addresses) each item must match some element.
+//! - a mapping with one key: `equal`, `contains` (a substring of text, or an element of a list;
+//!   also `contain-substring`), `contain-element` (an element, text split into lines),
 //!   `contains-all` (also `contain-elements`), `consist-of`, `regex` (also `match-regexp`),
 //!   `have-prefix`, `have-suffix`, `have-len`, `not`, `and`, `or`, `lt`, `le`, `gt`, `ge`,
 //!   `semver` (also `semver-constraint`, e.g. `">=1.2, <2"` or Goss's `">=1.2 <2 || 3.x"`).
@@ -35,8 +37,12 @@ pub enum Matcher {
     Equal(Value),
     /// A string contains the text, or a list has an element matching.
     Contains(Box<Matcher>),
-    /// Every matcher holds for some element of a list (or, for text, as a pattern).
+    /// Some element matches (text is split into lines).
+    ContainElement(Box<Matcher>),
+    /// Every matcher matches some element (text is split into lines).
     ContainsAll(Vec<Matcher>),
+    /// A YAML list: element matchers against a list, Goss line patterns against text.
+    List(Vec<Matcher>, Option<Vec<Pattern>>),
     /// A list has exactly these elements, in any order.
     ConsistOf(Vec<Matcher>),
     /// A string matches the regular expression.
@@ -68,12 +74,19 @@ impl Matcher {
     /// Builds a matcher from a parsed YAML/JSON value, naming what is accepted when it is wrong.
     pub fn from_value(v: Value) -> Result<Self, String> {
         match v {
-            Value::Array(items) => Ok(Matcher::ContainsAll(
-                items
+            Value::Array(items) => {
+                let patterns = if items.iter().all(Value::is_string) {
+                    let p = items.iter().filter_map(Value::as_str).map(Pattern::parse);
+                    Some(p.collect::<Result<Vec<_>, _>>()?)
+                } else {
+                    None
+                };
+                let elements = items
                     .into_iter()
-                    .map(Self::pattern)
-                    .collect::<Result<_, _>>()?,
-            )),
+                    .map(Self::element)
+                    .collect::<Result<_, _>>()?;
+                Ok(Matcher::List(elements, patterns))
+            }
             Value::Object(map) => {
                 if map.len() != 1 {
                     let keys: Vec<_> = map.keys().map(String::as_str).collect();
@@ -89,27 +102,6 @@ impl Matcher {
             Value::Null => Err("a matcher cannot be empty (null)".into()),
             scalar => Ok(Matcher::Equal(scalar)),
         }
-    }
-
-    /// A Goss-style text pattern: `/regex/`, `!negated`, or a substring; non-strings are matchers.
-    pub fn pattern(v: Value) -> Result<Self, String> {
-        let Value::String(s) = v else {
-            return Self::from_value(v).map(|m| match m {
-                Matcher::Equal(v) => Matcher::Contains(Box::new(Matcher::Equal(v))),
-                m => m,
-            });
-        };
-        if let Some(neg) = s.strip_prefix('!') {
-            return Ok(Matcher::Not(Box::new(Self::pattern(Value::String(
-                neg.to_string(),
-            ))?)));
-        }
-        if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') {
-            return regex(&s[1..s.len() - 1]).map(Matcher::Regex);
-        }
-        Ok(Matcher::Contains(Box::new(Matcher::Equal(Value::String(
-            s,
-        )))))
     }
 
     fn from_key(k: &str, v: Value) -> Result<Self, String> {
@@ -131,15 +123,15 @@ impl Matcher {
         };
         Ok(match k {
             "equal" | "equals" => Matcher::Equal(v),
-            "contains" | "contain-substring" | "contain-element" => {
-                Matcher::Contains(Box::new(Self::element(v)?))
+            "contains" | "contain-substring" => Matcher::Contains(Box::new(Self::element(v)?)),
+            "contain-element" => Matcher::ContainElement(Box::new(Self::element(v)?)),
+            "contains-all" | "contain-elements" => Matcher::ContainsAll(list(v)?),
+            "have-key" | "gjson" | "xml" | "have-patterns" => {
+                return Err(format!(
+                    "the Goss matcher `{k}` is not supported; accepted: {}",
+                    KEYS.join(", ")
+                ))
             }
-            "contains-all" | "contain-elements" => Matcher::ContainsAll(
-                list(v)?
-                    .into_iter()
-                    .map(|m| Matcher::Contains(Box::new(m)))
-                    .collect(),
-            ),
             "consist-of" => Matcher::ConsistOf(list(v)?),
             "regex" | "match-regexp" => Matcher::Regex(regex(&text(v)?)?),
             "have-prefix" => Matcher::HavePrefix(text(v)?),
@@ -187,11 +179,20 @@ impl Matcher {
                 (a, Matcher::Equal(e)) => text(a).contains(text(e).as_ref()),
                 (a, m) => m.matches(a),
             },
-            Matcher::ContainsAll(ms) => ms.iter().all(|m| m.matches(actual)),
-            Matcher::ConsistOf(ms) => match actual {
-                Value::Array(items) => consist_of(ms, items),
-                other => consist_of(ms, std::slice::from_ref(other)),
+            Matcher::ContainElement(m) => to_array(actual).iter().any(|a| m.matches(a)),
+            Matcher::ContainsAll(ms) => {
+                let items = to_array(actual);
+                ms.iter().all(|m| items.iter().any(|a| m.matches(a)))
+            }
+            Matcher::List(ms, patterns) => match (actual, patterns) {
+                (Value::String(text), Some(p)) => Pattern::all_hold(p, text),
+                (Value::String(_), None) => false,
+                (a, _) => {
+                    let items = to_array(a);
+                    ms.iter().all(|m| items.iter().any(|a| m.matches(a)))
+                }
             },
+            Matcher::ConsistOf(ms) => consist_of(ms, &to_array(actual)),
             Matcher::Regex(re) => match actual {
                 Value::Array(items) => items.iter().any(|a| re.is_match(&text(a))),
                 a => re.is_match(&text(a)),
@@ -232,6 +233,7 @@ impl Matcher {
 const KEYS: &[&str] = &[
     "equal",
     "contains",
+    "contain-element",
     "contains-all",
     "consist-of",
     "regex",
@@ -316,6 +318,64 @@ fn consist_of(ms: &[Matcher], items: &[Value]) -> bool {
         false
     }
     assign(ms, items, &mut vec![false; items.len()])
+}
+
+/// A value as a list: lists as they are, text split into lines (as Goss does), else one item.
+fn to_array(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        Value::String(s) => s.split('\n').map(Value::from).collect(),
+        other => vec![other.clone()],
+    }
+}
+
+/// One Goss line pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: Option<Regex>,
+    text: String,
+    inverse: bool,
+}
+
+impl Pattern {
+    /// Parses `text`, `/regex/`, `!text`, `!/regex/` or `\\!text`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (inverse, body) = match s.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('\\').unwrap_or(s)),
+        };
+        let regex = if body.len() >= 2 && body.starts_with('/') && body.ends_with('/') {
+            Some(regex(&body[1..body.len() - 1])?)
+        } else {
+            None
+        };
+        Ok(Pattern {
+            source: s.to_string(),
+            regex,
+            text: body.to_string(),
+            inverse,
+        })
+    }
+
+    fn hits(&self, line: &str) -> bool {
+        match &self.regex {
+            Some(re) => re.is_match(line),
+            None => line.contains(&self.text),
+        }
+    }
+
+    /// Goss's rule: a plain pattern holds when some line matches, an inverse one when none does;
+    /// an empty pattern always holds.
+    fn all_hold(patterns: &[Pattern], text: &str) -> bool {
+        patterns.iter().all(|p| {
+            if p.text.is_empty() {
+                return true;
+            }
+            let hit = text.lines().any(|l| p.hits(l));
+            hit != p.inverse
+        })
+    }
 }
 
 fn single(v: &Value) -> Option<&Value> {
@@ -403,7 +463,15 @@ impl fmt::Display for Matcher {
                 Matcher::Equal(v) => write!(f, "contains {}", show(v)),
                 m => write!(f, "contains an element that is {m}"),
             },
-            Matcher::ContainsAll(ms) => write!(f, "all of [{}]", join(ms, ", ")),
+            Matcher::ContainElement(m) => write!(f, "has an element that is {m}"),
+            Matcher::ContainsAll(ms) => write!(f, "has elements [{}]", join(ms, ", ")),
+            Matcher::List(ms, patterns) => match patterns {
+                Some(p) => {
+                    let p: Vec<String> = p.iter().map(|p| format!("{:?}", p.source)).collect();
+                    write!(f, "[{}]", p.join(", "))
+                }
+                None => write!(f, "[{}]", join(ms, ", ")),
+            },
             Matcher::ConsistOf(ms) => write!(f, "exactly [{}] in any order", join(ms, ", ")),
             Matcher::Regex(r) => write!(f, "matches /{}/", r.as_str()),
             Matcher::HavePrefix(p) => write!(f, "starts with {p:?}"),
@@ -500,6 +568,33 @@ mod tests {
         assert!(m("{consist-of: [adm, sudo]}").matches(&json!(["sudo", "adm"])));
         assert!(!m("{consist-of: [adm, sudo]}").matches(&json!(["sudo", "adm", "x"])));
         assert!(m("{consist-of: [{regex: '^a'}, sudo]}").matches(&json!(["sudo", "adm"])));
+    }
+
+    #[test]
+    fn goss_patterns_work_line_by_line() {
+        let text = json!("alpha\nbeta\ngamma\n");
+        assert!(m("['/^beta$/', '!/^delta$/', eta]").matches(&text));
+        assert!(!m("['/^bet$/']").matches(&text));
+        assert!(!m("['!gam']").matches(&text));
+        assert!(m(r#"["\\!x"]"#).matches(&json!("a !x b")));
+        assert!(!m(r#"["\\!x"]"#).matches(&json!("a x b")));
+        assert!(m("['']").matches(&json!("")));
+        assert!(!m("[x]").matches(&json!("")));
+        assert!(m("{contain-element: beta}").matches(&text));
+        assert!(!m("{contain-element: bet}").matches(&text));
+        assert!(m("{contain-element: {have-prefix: gam}}").matches(&text));
+        assert!(m("[1, {gt: 5}]").matches(&json!([1, 7])));
+    }
+
+    #[test]
+    fn unsupported_goss_matchers_are_named() {
+        let err = serde_yaml::from_str::<Matcher>("{gjson: {a: b}}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the Goss matcher `gjson` is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

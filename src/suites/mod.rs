@@ -16,8 +16,10 @@
 //!
 //! Each check has an `id` (unique in the suite), optional `title`, `tags`, `skip: reason`,
 //! `timeout`, `retry: {attempts, interval}`, `eventually: 60s`, `meta`, and exactly one
-//! resource key. Expected values are [`matcher::Matcher`]s.
+//! resource key. Expected values are [`matcher::Matcher`]s. Goss files are read too
+//! ([`load_goss`], or [`load_suite`] on a file that looks like one).
 
+pub mod goss;
 pub mod load;
 pub mod matcher;
 pub mod model;
@@ -27,9 +29,15 @@ pub mod runner;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use goss::load_goss;
+
+/// The JSON Schema of a suite file (the mapping form), for editors and `bakery schema`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(model::SuiteDoc)).expect("a schema serializes")
+}
 pub use load::{load_suite, parse_suite};
 pub use matcher::Matcher;
 pub use model::{Check, Suite};
-pub use resources::Resource;
+pub use resources::{Resource, RunnerView};
 pub use result::{CheckResult, Status, SuiteResult};
 pub use runner::{run_suite, RunOptions};

@@ -114,6 +114,24 @@ pub struct RawCheck {
     pub port: Option<PortCheck>,
     /// An HTTP request made from the probe with curl.
     pub http: Option<HttpCheck>,
+    /// A local user account.
+    pub user: Option<UserCheck>,
+    /// A local group.
+    pub group: Option<GroupCheck>,
+    /// Running processes by executable name.
+    pub process: Option<ProcessCheck>,
+    /// A kernel parameter (sysctl).
+    pub kernel_param: Option<KernelParamCheck>,
+    /// A mount point.
+    pub mount: Option<MountCheck>,
+    /// A network interface.
+    pub interface: Option<InterfaceCheck>,
+    /// Name resolution from the probe.
+    pub dns: Option<DnsCheck>,
+    /// A TCP or UDP address reachable from the probe (or from the runner).
+    pub addr: Option<AddrCheck>,
+    /// Values matched without touching the probe.
+    pub matching: Option<MatchingCheck>,
 }
 
 impl TryFrom<RawCheck> for Check {
@@ -126,7 +144,16 @@ impl TryFrom<RawCheck> for Check {
         found.extend(raw.file.map(|f| Resource::File(Box::new(f))));
         found.extend(raw.package.map(Resource::Package));
         found.extend(raw.port.map(Resource::Port));
-        found.extend(raw.http.map(Resource::Http));
+        found.extend(raw.http.map(|h| Resource::Http(Box::new(h))));
+        found.extend(raw.user.map(Resource::User));
+        found.extend(raw.group.map(Resource::Group));
+        found.extend(raw.process.map(Resource::Process));
+        found.extend(raw.kernel_param.map(Resource::KernelParam));
+        found.extend(raw.mount.map(|m| Resource::Mount(Box::new(m))));
+        found.extend(raw.interface.map(Resource::Interface));
+        found.extend(raw.dns.map(Resource::Dns));
+        found.extend(raw.addr.map(Resource::Addr));
+        found.extend(raw.matching.map(Resource::Matching));
         if found.len() != 1 {
             let names: Vec<_> = found.iter().map(|r| format!("`{}`", r.kind())).collect();
             return Err(format!(
@@ -229,6 +256,8 @@ pub struct FileCheck {
     pub contents: Option<Matcher>,
     /// The SHA-256 digest in hex.
     pub sha256: Option<Matcher>,
+    /// The SHA-512 digest in hex.
+    pub sha512: Option<Matcher>,
     /// The MD5 digest in hex.
     pub md5: Option<Matcher>,
     /// The target of a symbolic link, as stored in the link.
@@ -305,4 +334,155 @@ pub struct HttpCheck {
     pub username: Option<String>,
     /// Basic-auth password.
     pub password: Option<String>,
+    /// Where the request is made from: `probe` (default) or `runner` (see [`Side`]).
+    #[serde(default)]
+    pub from: Side,
+}
+
+/// Where a network check is made from.
+///
+/// From the `runner`, the host name `probe` in a URL or address stands for the probe as the
+/// runner reaches it (a forwarded port on the local provider, the instance address on AWS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    #[default]
+    Probe,
+    Runner,
+}
+
+/// A local user account (from `getent passwd` and `getent group`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UserCheck {
+    /// The user name (Goss: `username`).
+    #[serde(alias = "username")]
+    pub name: String,
+    /// Whether the account exists (default true).
+    pub exists: Option<bool>,
+    /// The user id.
+    pub uid: Option<Matcher>,
+    /// The primary group id.
+    pub gid: Option<Matcher>,
+    /// Group names, the primary group included.
+    pub groups: Option<Matcher>,
+    /// The home directory.
+    pub home: Option<Matcher>,
+    /// The login shell.
+    pub shell: Option<Matcher>,
+}
+
+/// A local group.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GroupCheck {
+    /// The group name (Goss: `groupname`).
+    #[serde(alias = "groupname")]
+    pub name: String,
+    /// Whether the group exists (default true).
+    pub exists: Option<bool>,
+    /// The group id.
+    pub gid: Option<Matcher>,
+}
+
+/// Processes whose executable name (`/proc/PID/comm`, at most 15 characters) is `comm`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProcessCheck {
+    /// The executable name (Goss: `comm`).
+    #[serde(alias = "name")]
+    pub comm: String,
+    /// Whether at least one runs (default true).
+    pub running: Option<bool>,
+    /// How many run, e.g. `{ge: 2}`.
+    pub count: Option<Matcher>,
+}
+
+/// A kernel parameter, read from `/proc/sys`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KernelParamCheck {
+    /// The sysctl name, e.g. `net.ipv4.ip_forward`.
+    pub name: String,
+    /// The expected value.
+    pub value: Matcher,
+}
+
+/// A mount point (from `/proc/self/mountinfo`; usage from `statfs`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MountCheck {
+    /// The mount point (Goss: `mountpoint`).
+    #[serde(alias = "mountpoint")]
+    pub path: String,
+    /// Whether something is mounted there (default true).
+    pub exists: Option<bool>,
+    /// Per-mount options, e.g. `[rw, nosuid]`.
+    pub opts: Option<Matcher>,
+    /// Per-superblock options.
+    pub vfs_opts: Option<Matcher>,
+    /// The mounted device or source.
+    pub source: Option<Matcher>,
+    /// The file-system type.
+    pub filesystem: Option<Matcher>,
+    /// Percentage of blocks in use, e.g. `{lt: 90}`.
+    pub usage: Option<Matcher>,
+}
+
+/// A network interface.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InterfaceCheck {
+    /// The interface name.
+    pub name: String,
+    /// Whether it exists (default true).
+    pub exists: Option<bool>,
+    /// Its addresses in CIDR form, e.g. `["10.0.2.15/24"]`.
+    pub addrs: Option<Matcher>,
+    /// Its MTU.
+    pub mtu: Option<Matcher>,
+}
+
+/// Name resolution on the probe: the system resolver, or `dig` against a given server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DnsCheck {
+    /// The name to resolve (Goss: `resolve`).
+    #[serde(alias = "resolve")]
+    pub name: String,
+    /// The record type: `A`, `AAAA` or, with `server`, also `CNAME`, `MX`, `NS`, `PTR`, `SRV`,
+    /// `TXT`, `CAA`; without it, both A and AAAA through the system resolver.
+    #[serde(rename = "type")]
+    pub record_type: Option<String>,
+    /// Whether the name resolves (default true).
+    pub resolvable: Option<bool>,
+    /// The answers, e.g. `{contains: "127.0.0.1"}`.
+    pub addrs: Option<Matcher>,
+    /// Ask this server (`host` or `host:port`) with `dig` instead of the system resolver.
+    pub server: Option<String>,
+}
+
+/// A TCP or UDP address that must (or must not) accept connections.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AddrCheck {
+    /// `tcp://host:port`, `udp://host:port` or `host:port` (TCP).
+    pub address: String,
+    /// Whether a connection succeeds (default true).
+    pub reachable: Option<bool>,
+    /// How long one connection attempt may take (default 5s).
+    pub timeout: Option<HumanDuration>,
+    /// Where the connection is made from (see [`Side`]).
+    #[serde(default)]
+    pub from: Side,
+}
+
+/// A value checked against a matcher without touching the probe.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MatchingCheck {
+    /// The value.
+    pub content: serde_json::Value,
+    /// The expectation.
+    pub matches: Matcher,
 }

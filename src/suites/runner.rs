@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::model::{Check, Suite};
-use super::resources::{self, Outcome};
+use super::resources::{self, Outcome, RunnerView};
 use super::result::{CheckResult, Status, SuiteResult};
 use crate::transport::Transport;
 
@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub exclude_tags: Vec<String>,
     /// The timeout of a check that sets none.
     pub default_timeout: Duration,
+    /// How the runner reaches the probe, for `http` and `addr` checks made `from: runner`.
+    pub runner_view: Option<RunnerView>,
 }
 
 impl Default for RunOptions {
@@ -41,6 +43,7 @@ impl Default for RunOptions {
             tags: Vec::new(),
             exclude_tags: Vec::new(),
             default_timeout: Duration::from_secs(60),
+            runner_view: None,
         }
     }
 }
@@ -69,12 +72,11 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
     for (i, c) in selected.iter().enumerate() {
         if let Some(reason) = &c.skip {
             *slots[i].lock().expect("slot") = Some(skipped(c, reason));
-        } else if c.resource.batched() {
-            let kind = c.resource.kind();
-            match jobs.iter_mut().find(|j| {
-                let first = selected[j[0]];
-                first.resource.batched() && first.resource.kind() == kind && j.len() < BATCH_LIMIT
-            }) {
+        } else if let Some(key) = c.resource.batch_key() {
+            match jobs
+                .iter_mut()
+                .find(|j| selected[j[0]].resource.batch_key() == Some(key) && j.len() < BATCH_LIMIT)
+            {
                 Some(job) => job.push(i),
                 None => jobs.push(vec![i]),
             }
@@ -176,6 +178,13 @@ fn attempt(checks: &[&Check], transport: &dyn Transport, opts: &RunOptions) -> V
         .max()
         .unwrap_or(opts.default_timeout);
     let res: Vec<&resources::Resource> = checks.iter().map(|c| &c.resource).collect();
+    if res[0].on_runner() {
+        let view = opts.runner_view.as_ref();
+        return res
+            .iter()
+            .map(|r| resources::evaluate_on_runner(r, view, timeout))
+            .collect();
+    }
     let script = resources::script(&res, timeout);
     tracing::debug!(kind = res[0].kind(), checks = res.len(), "gathering");
     match transport.run(&script, timeout) {
@@ -334,6 +343,47 @@ checks:
         let skipped = by_id(&r, "skipped");
         assert_eq!(skipped.status, Status::Skipped);
         assert_eq!(skipped.message, "skipped: not on this host");
+    }
+
+    #[test]
+    fn every_resource_type_on_this_host() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let yaml = format!(
+            r#"
+- {{id: root, user: {{name: root, uid: 0, home: /root, groups: [root]}}}}
+- {{id: ghost, user: {{name: no-such-user-xyz, exists: false}}}}
+- {{id: root-group, group: {{name: root, gid: 0}}}}
+- {{id: no-process, process: {{comm: no-such-proc-xyz, running: false}}}}
+- {{id: ostype, kernel-param: {{name: kernel.ostype, value: Linux}}}}
+- {{id: no-param, kernel-param: {{name: kernel.no_such_param, value: 1}}}}
+- {{id: rootfs, mount: {{path: /, usage: {{lt: 100}}}}}}
+- {{id: proc, mount: {{path: /proc, filesystem: proc}}}}
+- {{id: lo, interface: {{name: lo, mtu: {{ge: 1500}}}}}}
+- {{id: localhost, dns: {{name: localhost, addrs: {{contains: 127.0.0.1}}}}}}
+- {{id: open, addr: {{address: "tcp://127.0.0.1:{port}"}}}}
+- {{id: open-from-runner, addr: {{address: "probe:{port}", from: runner}}}}
+- {{id: passwd-sha, file: {{path: /etc/hostname, sha256: {{have-len: 64}}, sha512: {{have-len: 128}}, md5: {{have-len: 32}}}}}}
+- {{id: sum, matching: {{content: [1, 2], matches: {{contain-element: 2}}}}}}
+"#
+        );
+        let opts = RunOptions {
+            runner_view: Some(RunnerView {
+                host: "127.0.0.1".into(),
+                ports: Default::default(),
+            }),
+            ..Default::default()
+        };
+        let r = run(&yaml, &opts);
+        for c in &r.results {
+            let want = if c.id == "no-param" {
+                Status::Failed
+            } else {
+                Status::Passed
+            };
+            assert_eq!(c.status, want, "{}: {} / {}", c.id, c.message, c.output);
+        }
+        drop(listener);
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub fn connect(target: &SshTarget, still_booting: &dyn Fn() -> Result<()>) -> Re
             }
             Err(e) => last_error = e,
         }
+        crate::signals::check()?;
         still_booting()?;
         if Instant::now() >= deadline {
             return Err(Error::Transport(format!(
@@ -183,6 +184,7 @@ impl SshTransport {
     /// Waits until the socket is ready in the direction libssh2 is blocked on, for a short
     /// while at most (other threads may have consumed the data meanwhile).
     fn wait_socket(&self, deadline: Instant, what: &str) -> Result<()> {
+        crate::signals::check()?;
         if Instant::now() >= deadline {
             return Err(Error::Transport(format!(
                 "{}: timed out: {what}",
@@ -258,10 +260,17 @@ impl LineBuffer {
     fn finish(mut self, stream: Stream, on_line: &mut dyn FnMut(Stream, &str)) -> String {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
-            on_line(stream, &String::from_utf8_lossy(&rest));
+            on_line(stream, &as_displayed(&rest));
         }
         String::from_utf8_lossy(&self.all).into_owned()
     }
+}
+
+/// A line as a terminal shows it: text overwritten after a carriage return is dropped.
+fn as_displayed(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches('\r');
+    text.rsplit('\r').next().unwrap_or("").to_string()
 }
 
 impl Transport for SshTransport {
@@ -400,9 +409,9 @@ mod tests {
         let mut buffer = LineBuffer::default();
         let mut sink = |_: Stream, l: &str| lines.push(l.to_string());
         buffer.push(b"one\ntw", Stream::Stdout, &mut sink);
-        buffer.push(b"o\r\nthree", Stream::Stdout, &mut sink);
+        buffer.push(b"o\r\n10%\r100%\nthree", Stream::Stdout, &mut sink);
         let all = buffer.finish(Stream::Stdout, &mut sink);
-        assert_eq!(lines, ["one", "two", "three"]);
-        assert_eq!(all, "one\ntwo\r\nthree");
+        assert_eq!(lines, ["one", "two", "100%", "three"]);
+        assert_eq!(all, "one\ntwo\r\n10%\r100%\nthree");
     }
 }

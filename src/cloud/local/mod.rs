@@ -173,17 +173,18 @@ impl LocalProvider {
         Ok(record.image)
     }
 
-    /// Waits for the instance's QEMU to exit; true if it did within `timeout`.
-    fn wait_exit(&self, id: &str, timeout: Duration) -> bool {
+    /// Waits for the instance's QEMU to exit; false if it did not within `timeout`.
+    fn wait_exit(&self, id: &str, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
+            crate::signals::check()?;
             match self.lock().get_mut(id).map(|r| r.child.try_wait()) {
                 Some(Ok(None)) => {}
-                _ => return true,
+                _ => return Ok(true),
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
-        false
+        Ok(false)
     }
 }
 
@@ -368,7 +369,7 @@ impl Provider for LocalProvider {
         }
         self.qmp(instance)?
             .execute("system_powerdown", serde_json::json!({}))?;
-        if !self.wait_exit(&instance.id, SHUTDOWN_TIMEOUT) {
+        if !self.wait_exit(&instance.id, SHUTDOWN_TIMEOUT)? {
             return Err(Error::Infra(format!(
                 "{} did not power off within {}s; last console lines:\n{}",
                 instance.id,

@@ -1,6 +1,7 @@
 //! `command`: run a command line and check its exit status and output.
 
 use serde_json::Value;
+use std::time::Duration;
 
 use super::{Assert, Outcome};
 use crate::suites::matcher::Matcher;
@@ -8,7 +9,7 @@ use crate::suites::model::CommandCheck;
 use crate::transport::ExecOutput;
 
 /// A command check is not batched: the script is the command itself.
-pub(super) fn script(checks: &[&CommandCheck]) -> String {
+pub(super) fn script(checks: &[&CommandCheck], _timeout: Duration) -> String {
     checks.first().map(|c| c.run.clone()).unwrap_or_default()
 }
 

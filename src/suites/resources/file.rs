@@ -3,6 +3,7 @@
 //! link or contents check).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -21,7 +22,7 @@ pub(super) fn validate(f: &FileCheck) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn script(checks: &[&FileCheck]) -> String {
+pub(super) fn script(checks: &[&FileCheck], _timeout: Duration) -> String {
     let m = marker();
     let paths = |pred: fn(&FileCheck) -> bool| {
         unique(checks.iter().filter(|c| pred(c)).map(|c| c.path.as_str()))
@@ -34,6 +35,7 @@ pub(super) fn script(checks: &[&FileCheck]) -> String {
     );
     for (tool, wanted) in [
         ("sha256sum", paths(|c| c.sha256.is_some())),
+        ("sha512sum", paths(|c| c.sha512.is_some())),
         ("md5sum", paths(|c| c.md5.is_some())),
     ] {
         if !wanted.is_empty() {
@@ -74,6 +76,7 @@ struct Facts {
     missing: Vec<String>,
     stat: HashMap<String, Stat>,
     sha256: HashMap<String, String>,
+    sha512: HashMap<String, String>,
     md5: HashMap<String, String>,
     link: HashMap<String, String>,
     contents: HashMap<String, String>,
@@ -127,6 +130,7 @@ fn evaluate_one(c: &FileCheck, facts: &Facts, stderr: &str) -> Outcome {
     let mut output = st.line.clone();
     for (attr, m, map, what) in [
         ("sha256", &c.sha256, &facts.sha256, "SHA-256 digest"),
+        ("sha512", &c.sha512, &facts.sha512, "SHA-512 digest"),
         ("md5", &c.md5, &facts.md5, "MD5 digest"),
         ("contents", &c.contents, &facts.contents, "contents"),
     ] {
@@ -194,11 +198,11 @@ fn parse(stdout: &str) -> Option<Facts> {
                     facts.stat.insert(name.to_string(), st);
                 }
             }
-            "sha256sum" | "md5sum" => {
-                let map = if kind == "sha256sum" {
-                    &mut facts.sha256
-                } else {
-                    &mut facts.md5
+            "sha256sum" | "sha512sum" | "md5sum" => {
+                let map = match kind {
+                    "sha256sum" => &mut facts.sha256,
+                    "sha512sum" => &mut facts.sha512,
+                    _ => &mut facts.md5,
                 };
                 for line in body.lines() {
                     if let Some((digest, name)) = line.split_once("  ") {
@@ -309,7 +313,7 @@ mod tests {
             file("{path: /etc/group, contents: x}"),
         ];
         let refs: Vec<&FileCheck> = checks.iter().collect();
-        let s = script(&refs);
+        let s = script(&refs, Duration::from_secs(60));
         assert_eq!(s.matches("stat --printf").count(), 1);
         assert!(s.contains("-- /etc/group /etc/passwd\n"), "{s}");
         assert_eq!(s.matches("head -c").count(), 1);

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{all_errors, marker, missing_tool, quote_all, Assert, Outcome};
+use super::{all_errors, marker, missing_tool, quote_all, Assert, Outcome, RunnerView};
+
+mod client;
 use crate::suites::matcher::Matcher;
 use crate::suites::model::HttpCheck;
 use crate::transport::ExecOutput;
@@ -85,28 +87,64 @@ fn evaluate_one(h: &HttpCheck, out: &ExecOutput) -> Outcome {
         );
     };
     let (code, header_json) = tail.split_once('\n').unwrap_or((tail, "{}"));
+    if code == "000" {
+        return judge(h, Err(out.stderr.trim()));
+    }
+    match headers(header_json) {
+        Some(headers) => judge(h, Ok((code, headers, body))),
+        None => Outcome::error("could not read the response headers", header_json),
+    }
+}
+
+/// Compares a response (status, `Name: value` headers, body) or a failure to get one.
+fn judge(h: &HttpCheck, response: Result<(&str, Vec<String>, &str), &str>) -> Outcome {
     let method = h.method.as_deref().unwrap_or("GET");
     let mut a = Assert::new(format!("http {method} {}", h.url));
     let expected_status = h.status.clone().unwrap_or(Matcher::equal(200));
-    if code == "000" {
-        let why = out.stderr.trim();
-        a.row(
-            "status",
-            &expected_status.to_string(),
-            &format!("no response ({why})"),
-            false,
-        );
-        return a.finish(out.stderr.clone());
-    }
-    let headers = match headers(header_json) {
-        Some(h) => h,
-        None => return Outcome::error("could not read the response headers", header_json),
+    let (code, headers, body) = match response {
+        Ok(r) => r,
+        Err(why) => {
+            a.row(
+                "status",
+                &expected_status.to_string(),
+                &format!("no response ({why})"),
+                false,
+            );
+            return a.finish(why.to_string());
+        }
     };
     a.matcher("status", &expected_status, &Value::from(code));
     a.opt("headers", &h.headers, || Value::from(headers.clone()));
     a.opt("body", &h.body, || Value::from(body));
     let output = format!("HTTP {code}\n{}\n\n{}", headers.join("\n"), body);
     a.finish(output)
+}
+
+/// Makes the request from the runner with a small HTTP/1.1 client (plain `http://` only);
+/// the host `probe` is mapped through `view`.
+pub(crate) fn request_from_runner(
+    h: &HttpCheck,
+    view: Option<&RunnerView>,
+    timeout: Duration,
+) -> Outcome {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut url = h.url.clone();
+    for _ in 0..10 {
+        let response = match client::fetch(h, &url, view, deadline) {
+            Ok(r) => r,
+            Err(client::Failure::Unusable(e)) => return Outcome::error(&e, ""),
+            Err(client::Failure::NoResponse(e)) => return judge(h, Err(&e)),
+        };
+        let location = response.header("location");
+        match (response.status / 100, location, h.no_follow_redirects) {
+            (3, Some(loc), false) => url = client::join(&url, &loc),
+            _ => {
+                let code = response.status.to_string();
+                return judge(h, Ok((&code, response.headers.clone(), &response.body)));
+            }
+        }
+    }
+    judge(h, Err("more than 10 redirects"))
 }
 
 /// `Name: value` lines from curl's `%{header_json}`, names in canonical MIME case.
@@ -122,7 +160,7 @@ fn headers(json: &str) -> Option<Vec<String>> {
     Some(lines)
 }
 
-fn canonical(name: &str) -> String {
+pub(super) fn canonical(name: &str) -> String {
     name.split('-')
         .map(|w| {
             let mut c = w.chars();
@@ -199,6 +237,48 @@ mod tests {
         );
         let o = evaluate(&[&h], &out(127, "", "sh: 1: curl: not found\n"));
         assert_eq!(o[0].status, Status::Error);
+    }
+
+    #[test]
+    fn from_the_runner_through_a_forwarded_port() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (i, s) in l.incoming().enumerate() {
+                let mut s = s.unwrap();
+                let mut buf = [0u8; 2048];
+                let n = s.read(&mut buf).unwrap();
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let reply = if i == 0 {
+                    "HTTP/1.1 301 Moved\r\nLocation: /index.html\r\nContent-Length: 0\r\n\r\n"
+                        .to_string()
+                } else {
+                    let body = format!(
+                        "Baked by Bakery; host={}",
+                        req.lines().find(|l| l.starts_with("Host:")).unwrap_or("")
+                    );
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                };
+                s.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        let view = RunnerView {
+            host: "127.0.0.1".into(),
+            ports: [(80, port)].into(),
+        };
+        let h = http("{url: 'http://probe/', from: runner, body: {contains: Baked by Bakery}, headers: ['Content-Type: text/html']}");
+        let o = request_from_runner(&h, Some(&view), Duration::from_secs(10));
+        assert_eq!(o.status, Status::Passed, "{} / {}", o.message, o.output);
+        assert!(o.output.contains("host=Host: probe"), "{}", o.output);
+        let h = http("{url: 'http://probe:81/', from: runner}");
+        let closed = RunnerView {
+            host: "127.0.0.1".into(),
+            ports: [(81, 1)].into(),
+        };
+        let o = request_from_runner(&h, Some(&closed), Duration::from_secs(5));
+        assert_eq!(o.status, Status::Failed, "{}", o.message);
+        assert!(o.message.contains("no response"), "{}", o.message);
     }
 
     #[test]

@@ -6,20 +6,28 @@
 //! `/proc/net` every port check. Their output is parsed here; output that cannot be parsed makes
 //! the affected checks errors, never passes.
 
+mod addr;
 mod assert;
 mod command;
+mod dns;
 mod file;
 mod http;
+mod interface;
+mod kernel_param;
+mod matching;
+mod mount;
 mod package;
 mod port;
+mod process;
 mod service;
+mod user;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 pub(crate) use assert::{Assert, Outcome};
 
-use super::model::{CommandCheck, FileCheck, HttpCheck, PackageCheck, PortCheck, ServiceCheck};
+use super::model::*;
 use crate::transport::ExecOutput;
 
 /// The resource a check is about.
@@ -30,13 +38,136 @@ pub enum Resource {
     File(Box<FileCheck>),
     Package(PackageCheck),
     Port(PortCheck),
-    Http(HttpCheck),
+    Http(Box<HttpCheck>),
+    User(UserCheck),
+    Group(GroupCheck),
+    Process(ProcessCheck),
+    KernelParam(KernelParamCheck),
+    Mount(Box<MountCheck>),
+    Interface(InterfaceCheck),
+    Dns(DnsCheck),
+    Addr(AddrCheck),
+    Matching(MatchingCheck),
+}
+
+/// Calls `$f` of the module for the resource kind of the first check with the typed checks.
+macro_rules! dispatch {
+    ($checks:expr, $none:expr, |$m:ident, $typed:ident| $body:expr) => {{
+        let checks: &[&Resource] = $checks;
+        macro_rules! typed {
+            ($variant:ident, $ty:ty) => {
+                checks
+                    .iter()
+                    .map(|r| match r {
+                        Resource::$variant(c) => {
+                            let c: &$ty = c;
+                            c
+                        }
+                        _ => unreachable!("a batch holds checks of one kind"),
+                    })
+                    .collect::<Vec<_>>()
+            };
+        }
+        match checks.first() {
+            None => $none,
+            Some(Resource::Command(_)) => {
+                use command as $m;
+                let $typed = typed!(Command, CommandCheck);
+                $body
+            }
+            Some(Resource::Service(_)) => {
+                use service as $m;
+                let $typed = typed!(Service, ServiceCheck);
+                $body
+            }
+            Some(Resource::File(_)) => {
+                use file as $m;
+                let $typed = typed!(File, FileCheck);
+                $body
+            }
+            Some(Resource::Package(_)) => {
+                use package as $m;
+                let $typed = typed!(Package, PackageCheck);
+                $body
+            }
+            Some(Resource::Port(_)) => {
+                use port as $m;
+                let $typed = typed!(Port, PortCheck);
+                $body
+            }
+            Some(Resource::Http(_)) => {
+                use http as $m;
+                let $typed = typed!(Http, HttpCheck);
+                $body
+            }
+            Some(Resource::User(_)) => {
+                use user as $m;
+                let $typed = typed!(User, UserCheck);
+                $body
+            }
+            Some(Resource::Group(_)) => {
+                use user::group as $m;
+                let $typed = typed!(Group, GroupCheck);
+                $body
+            }
+            Some(Resource::Process(_)) => {
+                use process as $m;
+                let $typed = typed!(Process, ProcessCheck);
+                $body
+            }
+            Some(Resource::KernelParam(_)) => {
+                use kernel_param as $m;
+                let $typed = typed!(KernelParam, KernelParamCheck);
+                $body
+            }
+            Some(Resource::Mount(_)) => {
+                use mount as $m;
+                let $typed = typed!(Mount, MountCheck);
+                $body
+            }
+            Some(Resource::Interface(_)) => {
+                use interface as $m;
+                let $typed = typed!(Interface, InterfaceCheck);
+                $body
+            }
+            Some(Resource::Dns(_)) => {
+                use dns as $m;
+                let $typed = typed!(Dns, DnsCheck);
+                $body
+            }
+            Some(Resource::Addr(_)) => {
+                use addr as $m;
+                let $typed = typed!(Addr, AddrCheck);
+                $body
+            }
+            Some(Resource::Matching(_)) => {
+                use matching as $m;
+                let $typed = typed!(Matching, MatchingCheck);
+                $body
+            }
+        }
+    }};
 }
 
 impl Resource {
     /// Every resource key a check may have.
-    pub const KINDS: &'static [&'static str] =
-        &["command", "service", "file", "package", "port", "http"];
+    pub const KINDS: &'static [&'static str] = &[
+        "command",
+        "service",
+        "file",
+        "package",
+        "port",
+        "http",
+        "user",
+        "group",
+        "process",
+        "kernel-param",
+        "mount",
+        "interface",
+        "dns",
+        "addr",
+        "matching",
+    ];
 
     /// The resource key (`command`, `service`, ...).
     pub fn kind(&self) -> &'static str {
@@ -47,11 +178,28 @@ impl Resource {
             Resource::Package(_) => "package",
             Resource::Port(_) => "port",
             Resource::Http(_) => "http",
+            Resource::User(_) => "user",
+            Resource::Group(_) => "group",
+            Resource::Process(_) => "process",
+            Resource::KernelParam(_) => "kernel-param",
+            Resource::Mount(_) => "mount",
+            Resource::Interface(_) => "interface",
+            Resource::Dns(_) => "dns",
+            Resource::Addr(_) => "addr",
+            Resource::Matching(_) => "matching",
         }
     }
 
     /// Checks what serde cannot: names and paths that would break a gathering script.
     pub(crate) fn validate(&self) -> Result<(), String> {
+        let name = |what: &str, n: &str| {
+            if n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '/' && what != "path")
+            {
+                Err(format!("`{n}` is not a valid {what}"))
+            } else {
+                Ok(())
+            }
+        };
         match self {
             Resource::Command(c) if c.run.trim().is_empty() => {
                 Err("`command.run` cannot be empty".into())
@@ -60,85 +208,92 @@ impl Resource {
             Resource::File(f) => file::validate(f),
             Resource::Package(p) => package::validate(p),
             Resource::Http(h) => http::validate(h),
+            Resource::User(u) => name("user name", &u.name),
+            Resource::Group(g) => name("group name", &g.name),
+            Resource::Process(p) => name("process name", &p.comm),
+            Resource::KernelParam(k) => name("kernel parameter", &k.name),
+            Resource::Interface(i) => name("interface name", &i.name),
+            Resource::Mount(m) if !m.path.starts_with('/') || m.path.contains('\n') => {
+                Err(format!("`{}` is not an absolute mount point", m.path))
+            }
+            Resource::Dns(d) => dns::validate(d),
+            Resource::Addr(a) => addr::parse_address(&a.address).map(|_| ()),
             _ => Ok(()),
         }
     }
 
-    /// Whether checks of this kind share one exec (commands and HTTP requests do not).
-    pub(crate) fn batched(&self) -> bool {
-        !matches!(self, Resource::Command(_) | Resource::Http(_))
+    /// Checks with the same key are gathered together in one exec; `None`: one exec each.
+    pub(crate) fn batch_key(&self) -> Option<&'static str> {
+        match self {
+            Resource::Command(_) | Resource::Http(_) | Resource::Matching(_) => None,
+            Resource::Addr(a) if a.from == Side::Runner => None,
+            other => Some(other.kind()),
+        }
+    }
+
+    /// Whether the check is evaluated on the runner itself, without an exec on the probe.
+    pub(crate) fn on_runner(&self) -> bool {
+        match self {
+            Resource::Http(h) => h.from == Side::Runner,
+            Resource::Addr(a) => a.from == Side::Runner,
+            Resource::Matching(_) => true,
+            _ => false,
+        }
     }
 }
 
 /// The script gathering the facts for `checks`, which are all of one kind, within `timeout`.
 pub(crate) fn script(checks: &[&Resource], timeout: Duration) -> String {
-    match checks.first() {
-        Some(Resource::Command(_)) => command::script(&pick(checks, as_command)),
-        Some(Resource::Service(_)) => service::script(&pick(checks, as_service)),
-        Some(Resource::File(_)) => file::script(&pick(checks, as_file)),
-        Some(Resource::Package(_)) => package::script(&pick(checks, as_package)),
-        Some(Resource::Port(_)) => port::script(&pick(checks, as_port)),
-        Some(Resource::Http(_)) => http::script(&pick(checks, as_http), timeout),
-        None => String::from("true"),
-    }
+    dispatch!(checks, String::from("true"), |m, typed| m::script(
+        &typed, timeout
+    ))
 }
 
 /// Evaluates each of `checks` (all of one kind) against the output of [`script`].
 pub(crate) fn evaluate(checks: &[&Resource], out: &ExecOutput) -> Vec<Outcome> {
-    let outcomes = match checks.first() {
-        Some(Resource::Command(_)) => command::evaluate(&pick(checks, as_command), out),
-        Some(Resource::Service(_)) => service::evaluate(&pick(checks, as_service), out),
-        Some(Resource::File(_)) => file::evaluate(&pick(checks, as_file), out),
-        Some(Resource::Package(_)) => package::evaluate(&pick(checks, as_package), out),
-        Some(Resource::Port(_)) => port::evaluate(&pick(checks, as_port), out),
-        Some(Resource::Http(_)) => http::evaluate(&pick(checks, as_http), out),
-        None => Vec::new(),
-    };
+    let outcomes = dispatch!(checks, Vec::new(), |m, typed| m::evaluate(&typed, out));
     debug_assert_eq!(outcomes.len(), checks.len());
     outcomes
 }
 
-fn pick<'a, T>(checks: &[&'a Resource], f: fn(&'a Resource) -> Option<&'a T>) -> Vec<&'a T> {
-    checks
-        .iter()
-        .map(|r| f(r).expect("a batch holds checks of one kind"))
-        .collect()
+/// Evaluates a check made from the runner (see [`Resource::on_runner`]).
+pub(crate) fn evaluate_on_runner(
+    r: &Resource,
+    view: Option<&RunnerView>,
+    timeout: Duration,
+) -> Outcome {
+    match r {
+        Resource::Http(h) => http::request_from_runner(h, view, timeout),
+        Resource::Addr(a) => addr::connect_from_runner(a, view),
+        Resource::Matching(m) => matching::evaluate_one(m),
+        other => Outcome::error(
+            &format!("a {} check cannot run on the runner", other.kind()),
+            "",
+        ),
+    }
 }
 
-fn as_command(r: &Resource) -> Option<&CommandCheck> {
-    match r {
-        Resource::Command(c) => Some(c),
-        _ => None,
-    }
+/// How the runner reaches the probe, for checks made `from: runner`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerView {
+    /// The probe's address as the runner reaches it (`127.0.0.1` for local forwards).
+    pub host: String,
+    /// Probe port → the port the runner uses for it (forwarded ports); unlisted ports are the same.
+    pub ports: std::collections::BTreeMap<u16, u16>,
 }
-fn as_service(r: &Resource) -> Option<&ServiceCheck> {
-    match r {
-        Resource::Service(c) => Some(c),
-        _ => None,
-    }
-}
-fn as_file(r: &Resource) -> Option<&FileCheck> {
-    match r {
-        Resource::File(c) => Some(&**c),
-        _ => None,
-    }
-}
-fn as_package(r: &Resource) -> Option<&PackageCheck> {
-    match r {
-        Resource::Package(c) => Some(c),
-        _ => None,
-    }
-}
-fn as_port(r: &Resource) -> Option<&PortCheck> {
-    match r {
-        Resource::Port(c) => Some(c),
-        _ => None,
-    }
-}
-fn as_http(r: &Resource) -> Option<&HttpCheck> {
-    match r {
-        Resource::Http(c) => Some(c),
-        _ => None,
+
+impl RunnerView {
+    /// Maps `host:port` as written in a check (`probe` standing for the probe) to what the runner
+    /// dials.
+    pub fn map(&self, host: &str, port: u16) -> (String, u16) {
+        if host == "probe" {
+            (
+                self.host.clone(),
+                self.ports.get(&port).copied().unwrap_or(port),
+            )
+        } else {
+            (host.to_string(), port)
+        }
     }
 }
 
@@ -182,10 +337,41 @@ pub(crate) fn all_errors(n: usize, message: &str, out: &ExecOutput) -> Vec<Outco
 
 /// The error for a tool the probe does not have, or `None` when the command ran.
 pub(crate) fn missing_tool(out: &ExecOutput, tool: &str) -> Option<String> {
-    (out.exit_code == 127 || out.stderr.contains(&format!("{tool}: not found"))).then(|| {
+    let said = |what: &str| out.stderr.contains(&format!("{tool}: {what}"));
+    (out.exit_code == 127 || said("not found") || said("command not found")).then(|| {
         format!(
             "`{tool}` is not available on the probe: {}",
             out.stderr.trim()
         )
     })
+}
+
+/// A shell line printing a section header: a line with the marker, `kind` and `arg`.
+pub(crate) fn section(kind: &str, arg: &str) -> String {
+    format!(
+        "printf '\\n%s %s %s\\n' '{}' {} {}\n",
+        marker(),
+        kind,
+        crate::transport::shell_quote(arg)
+    )
+}
+
+/// The script's closing line; [`sections`] insists on it, so a cut-off output is an error.
+pub(crate) fn end_section() -> String {
+    section("end", "-")
+}
+
+/// Splits output made with [`section`] into `(kind, arg, body)`; `None` when it did not end.
+pub(crate) fn sections(stdout: &str) -> Option<Vec<(&str, &str, &str)>> {
+    let sep = format!("\n{} ", marker());
+    let mut out = Vec::new();
+    for part in stdout.split(&sep).skip(1) {
+        let (head, body) = part.split_once('\n').unwrap_or((part, ""));
+        let (kind, arg) = head.split_once(' ').unwrap_or((head, ""));
+        if kind == "end" {
+            return Some(out);
+        }
+        out.push((kind, arg, body));
+    }
+    None
 }

@@ -1,6 +1,7 @@
 //! `package`: installed packages and their versions, from one `dpkg-query` (or `rpm -q`) for all.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -18,7 +19,7 @@ pub(super) fn validate(p: &PackageCheck) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn script(checks: &[&PackageCheck]) -> String {
+pub(super) fn script(checks: &[&PackageCheck], _timeout: Duration) -> String {
     let names = quote_all(unique(checks.iter().map(|c| c.name.as_str())));
     format!(
         "if command -v dpkg-query >/dev/null 2>&1; then echo dpkg; \
@@ -205,7 +206,7 @@ mod tests {
             pkg("{name: bash}"),
         ];
         let refs: Vec<&PackageCheck> = checks.iter().collect();
-        let s = script(&refs);
+        let s = script(&refs, Duration::from_secs(60));
         assert_eq!(s.matches("dpkg-query -W").count(), 1);
         assert!(s.contains("-- bash curl;"), "{s}");
     }

@@ -2,6 +2,7 @@
 //! (the same source Goss uses; no dependency on `ss` or `netstat`).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -11,7 +12,7 @@ use crate::transport::ExecOutput;
 
 const TABLES: [&str; 4] = ["tcp", "tcp6", "udp", "udp6"];
 
-pub(super) fn script(_checks: &[&PortCheck]) -> String {
+pub(super) fn script(_checks: &[&PortCheck], _timeout: Duration) -> String {
     let files: Vec<String> = TABLES.iter().map(|t| format!("/proc/net/{t}")).collect();
     format!("grep -H '' {}", files.join(" "))
 }

@@ -1,6 +1,7 @@
 //! `service`: a systemd unit, running and enabled, from one `systemctl show` for all units.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::{all_errors, missing_tool, quote_all, unique, Assert, Outcome};
 use crate::suites::model::ServiceCheck;
@@ -54,7 +55,7 @@ fn units(checks: &[&ServiceCheck]) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn script(checks: &[&ServiceCheck]) -> String {
+pub(super) fn script(checks: &[&ServiceCheck], _timeout: Duration) -> String {
     let units = units(checks);
     format!(
         "LC_ALL=C systemctl show --no-pager -p {PROPS} -- {}",
@@ -158,7 +159,7 @@ mod tests {
         ];
         let refs: Vec<&ServiceCheck> = checks.iter().collect();
         assert_eq!(
-            script(&refs),
+            script(&refs, Duration::from_secs(60)),
             "LC_ALL=C systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,UnitFileState -- cron.service nosuch.service ssh.service systemd-journald.service"
         );
         let o = evaluate(&refs, &out(SHOW));

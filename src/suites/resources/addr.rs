@@ -1,0 +1,204 @@
+//! `addr`: whether a TCP or UDP address accepts connections, from the probe (all checks in one
+//! exec, in parallel, with bash's `/dev/tcp`) or from the runner (a socket opened here).
+
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
+
+use super::{all_errors, Assert, Outcome, RunnerView};
+use crate::suites::model::AddrCheck;
+use crate::transport::{shell_quote, ExecOutput};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Splits `tcp://host:port`, `udp://host:port` or `host:port` into protocol, host and port.
+pub(super) fn parse_address(address: &str) -> Result<(&str, &str, u16), String> {
+    let (proto, rest) = match address.split_once("://") {
+        Some((p @ ("tcp" | "udp"), rest)) => (p, rest),
+        Some((p, _)) => {
+            return Err(format!(
+                "`{p}://` is not supported in `{address}`; use tcp:// or udp://"
+            ))
+        }
+        None => ("tcp", address),
+    };
+    let bad = || format!("`{address}` is not of the form tcp://host:port");
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == '\'') {
+        return Err(bad());
+    }
+    Ok((proto, host, port))
+}
+
+fn connect_timeout(a: &AddrCheck) -> Duration {
+    a.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT)
+}
+
+pub(super) fn script(checks: &[&AddrCheck], _timeout: Duration) -> String {
+    let mut s = String::from("if command -v bash >/dev/null 2>&1; then\n");
+    for (i, c) in checks.iter().enumerate() {
+        let Ok((proto, host, port)) = parse_address(&c.address) else {
+            continue;
+        };
+        let secs = connect_timeout(c).as_secs_f64().max(0.1);
+        let probe = shell_quote(&format!("exec 3<>/dev/{proto}/{host}/{port}"));
+        s += &format!(
+            "( if timeout {secs:.1} bash -c {probe} 2>/dev/null; then echo '@addr {i} 0'; else echo '@addr {i} 1'; fi ) &\n"
+        );
+    }
+    s + "wait\nelse echo @no-bash; fi\necho @end\n"
+}
+
+pub(super) fn evaluate(checks: &[&AddrCheck], out: &ExecOutput) -> Vec<Outcome> {
+    if out.stdout.contains("@no-bash") {
+        return all_errors(
+            checks.len(),
+            "the probe has no bash to open connections with",
+            out,
+        );
+    }
+    if !out.stdout.ends_with("@end\n") {
+        return all_errors(checks.len(), "the connection attempts did not finish", out);
+    }
+    checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let reached = out.stdout.lines().find_map(|l| {
+                let rest = l.strip_prefix(&format!("@addr {i} "))?;
+                Some(rest == "0")
+            });
+            match reached {
+                Some(ok) => judge(
+                    c,
+                    ok,
+                    &format!(
+                        "from the probe: {}",
+                        if ok { "connected" } else { "no connection" }
+                    ),
+                ),
+                None => Outcome::error("no result recorded for this address", &out.stdout),
+            }
+        })
+        .collect()
+}
+
+fn judge(c: &AddrCheck, reached: bool, output: &str) -> Outcome {
+    let mut a = Assert::new(format!("addr {}", c.address));
+    a.flag("reachable", c.reachable.unwrap_or(true), reached);
+    a.finish(output.to_string())
+}
+
+/// Opens the connection from the runner; the host `probe` is mapped through `view`.
+pub(super) fn connect_from_runner(c: &AddrCheck, view: Option<&RunnerView>) -> Outcome {
+    let (proto, host, port) = match parse_address(&c.address) {
+        Ok(p) => p,
+        Err(e) => return Outcome::error(&e, ""),
+    };
+    let (host, port) = match view {
+        Some(v) => v.map(host, port),
+        None if host == "probe" => {
+            return Outcome::error("`from: runner` with host `probe` needs the provider's view of the probe, and none was given", "")
+        }
+        None => (host.to_string(), port),
+    };
+    let addrs = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => {
+            return judge(
+                c,
+                false,
+                &format!("from the runner: {host}:{port} does not resolve: {e}"),
+            )
+        }
+    };
+    let timeout = connect_timeout(c);
+    let mut last = String::from("no address");
+    for sa in addrs {
+        let result = if proto == "udp" {
+            UdpSocket::bind(if sa.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
+                .and_then(|s| s.connect(sa))
+        } else {
+            TcpStream::connect_timeout(&sa, timeout).map(|_| ())
+        };
+        match result {
+            Ok(()) => return judge(c, true, &format!("from the runner: connected to {sa}")),
+            Err(e) => last = format!("{sa}: {e}"),
+        }
+    }
+    judge(c, false, &format!("from the runner: {last}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites::result::Status;
+    use std::collections::BTreeMap;
+    use std::net::TcpListener;
+
+    fn addr(y: &str) -> AddrCheck {
+        serde_yaml::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(
+            parse_address("tcp://10.0.0.1:443").unwrap(),
+            ("tcp", "10.0.0.1", 443)
+        );
+        assert_eq!(parse_address("udp://[::1]:53").unwrap(), ("udp", "::1", 53));
+        assert_eq!(
+            parse_address("example.org:80").unwrap(),
+            ("tcp", "example.org", 80)
+        );
+        assert!(parse_address("http://x:1").is_err());
+        assert!(parse_address("x").is_err());
+    }
+
+    #[test]
+    fn probe_side_results_are_read_per_check() {
+        let checks = [
+            addr("{address: 'tcp://10.0.0.1:22'}"),
+            addr("{address: 'tcp://10.0.0.1:23', reachable: false}"),
+            addr("{address: 'a:1'}"),
+        ];
+        let refs: Vec<&AddrCheck> = checks.iter().collect();
+        let s = script(&refs, Duration::from_secs(10));
+        assert!(
+            s.contains("timeout 5.0 bash -c 'exec 3<>/dev/tcp/10.0.0.1/22'"),
+            "{s}"
+        );
+        let out = ExecOutput {
+            stdout: "@addr 1 1\n@addr 0 0\n@addr 2 1\n@end\n".into(),
+            ..Default::default()
+        };
+        let o = evaluate(&refs, &out);
+        assert_eq!(o[0].status, Status::Passed);
+        assert_eq!(o[1].status, Status::Passed);
+        assert_eq!(
+            o[2].message,
+            "addr a:1: reachable: expected true, got false"
+        );
+    }
+
+    #[test]
+    fn runner_side_maps_the_probe_through_forwarded_ports() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let forwarded = l.local_addr().unwrap().port();
+        let view = RunnerView {
+            host: "127.0.0.1".into(),
+            ports: BTreeMap::from([(22, forwarded)]),
+        };
+        let o = connect_from_runner(&addr("{address: 'probe:22', from: runner}"), Some(&view));
+        assert_eq!(o.status, Status::Passed, "{}", o.message);
+        drop(l);
+        let o = connect_from_runner(
+            &addr("{address: 'probe:22', from: runner, timeout: 1s}"),
+            Some(&view),
+        );
+        assert_eq!(o.status, Status::Failed);
+        let o = connect_from_runner(&addr("{address: 'probe:22', from: runner}"), None);
+        assert_eq!(o.status, Status::Error);
+    }
+}

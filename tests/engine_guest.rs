@@ -1,0 +1,188 @@
+//! The check engine on a real Debian 12 guest: every resource type, passing, failing and
+//! erroring, in Bakery's own format and as a Goss file, through `bakery run --no-promote`.
+//!
+//! Each check id starts with the verdict it must get: `pass-`, `fail-`, `error-` or `skip-`.
+
+mod common;
+
+use common::*;
+
+const PIPELINE: &str = r#"
+provider: local
+source:
+  local: debian-12
+build:
+  provisioners:
+    - shell:
+        environment:
+          DEBIAN_FRONTEND: noninteractive
+        inline:
+          - apt-get update -qq
+          - apt-get install -y -qq --no-install-recommends nginx-light
+          - systemctl enable nginx
+          - groupadd -g 4242 bakers
+          - useradd -m -s /bin/bash -G adm,bakers tester
+          - mkdir -p /srv/data
+          - printf 'hello\nworld\n' > /srv/data/greeting.txt
+          - chown tester:bakers /srv/data/greeting.txt
+          - chmod 0640 /srv/data/greeting.txt
+          - ln -s /srv/data/greeting.txt /srv/greeting
+          - echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-bakery.conf
+          - echo '<h1>Baked by Bakery</h1>' > /var/www/html/index.html
+image:
+  name: "engine-{{timestamp}}"
+verify:
+  suites:
+    - every-type.yml
+    - broken.yml
+    - goss.yaml
+  junit: results/junit.xml
+"#;
+
+const EVERY_TYPE: &str = r#"
+name: every-type
+checks:
+  - {id: pass-command, command: {run: "uname -s", stdout: Linux, stderr: ""}}
+  - {id: pass-service, service: {name: nginx, running: true, enabled: true}}
+  - {id: pass-service-ssh, service: {name: ssh, running: true, enabled: true}}
+  - {id: pass-file, file: {path: /srv/data/greeting.txt, mode: "0640", owner: tester, group: bakers, filetype: file, size: 12, contents: [hello, "/^world$/", "!nope"], sha256: 4a1e67f2fe1d1cc7b31d0ca2ec441da4778203a036a77da10344c85e24ff0f92}}
+  - {id: pass-file-dir, file: {path: /srv/data, filetype: directory, uid: 0, gid: 0}}
+  - {id: pass-file-link, file: {path: /srv/greeting, filetype: symlink, linked-to: /srv/data/greeting.txt}}
+  - {id: pass-file-absent, file: {path: /srv/nothing, exists: false}}
+  - {id: pass-package, package: {name: nginx-light, version: {semver: ">=1.22"}}}
+  - {id: pass-package-absent, package: {name: apache2, installed: false}}
+  - {id: pass-port, port: {port: 80, ip: {contains: 0.0.0.0}}}
+  - {id: pass-port-ssh6, port: {port: 22, protocol: tcp6}}
+  - {id: pass-http, eventually: 30s, http: {url: "http://127.0.0.1/", status: 200, body: {contains: Baked by Bakery}, headers: {contain-element: {regex: "^Server: nginx"}}}}
+  - {id: pass-user, user: {name: tester, shell: /bin/bash, home: /home/tester, groups: {contains-all: [adm, bakers]}}}
+  - {id: pass-user-root, user: {name: root, uid: 0}}
+  - {id: pass-group, group: {name: bakers, gid: 4242}}
+  - {id: pass-process, process: {comm: nginx, count: {ge: 2}}}
+  - {id: pass-process-sshd, process: {comm: sshd}}
+  - {id: pass-kernel-param, kernel-param: {name: net.ipv4.ip_forward, value: 1}}
+  - {id: pass-mount, mount: {path: /, exists: true, opts: [rw], usage: {lt: 95}}}
+  - {id: pass-mount-proc, mount: {path: /proc, filesystem: proc}}
+  - {id: pass-interface, interface: {name: lo, addrs: {contains: 127.0.0.1/8}, mtu: 65536}}
+  - {id: pass-interface-eth0, interface: {name: eth0, exists: true}}
+  - {id: pass-dns, dns: {name: localhost, addrs: {contain-element: {regex: "^(127\\.0\\.0\\.1|::1)$"}}}}
+  - {id: pass-addr, addr: {address: "tcp://127.0.0.1:22"}}
+  - {id: pass-addr-closed, addr: {address: "tcp://127.0.0.1:1", reachable: false, timeout: 2s}}
+  - {id: pass-matching, matching: {content: "1.22.1", matches: {semver: ">=1.22, <2"}}}
+  - {id: skip-later, skip: not yet, command: {run: "false"}}
+"#;
+
+const BROKEN: &str = r#"
+name: broken
+checks:
+  - {id: fail-command, command: {run: "echo oops; exit 3"}}
+  - {id: fail-service, service: {name: nginx, enabled: false}}
+  - {id: fail-file, file: {path: /srv/data/greeting.txt, mode: "0644"}}
+  - {id: fail-package, package: {name: no-such-package}}
+  - {id: fail-port, port: {port: 8080}}
+  - {id: fail-http, http: {url: "http://127.0.0.1:22/", status: 200}}
+  - {id: fail-user, user: {name: nobody-at-all}}
+  - {id: fail-group, group: {name: bakers, gid: 1}}
+  - {id: fail-process, process: {comm: no-such-daemon}}
+  - {id: fail-kernel-param, kernel-param: {name: kernel.no_such_param, value: 1}}
+  - {id: fail-mount, mount: {path: /srv/data}}
+  - {id: fail-interface, interface: {name: eth9}}
+  - {id: fail-dns, dns: {name: no-such-host.invalid}}
+  - {id: fail-addr, addr: {address: "tcp://127.0.0.1:9", timeout: 2s}}
+  - {id: fail-retried, retry: {attempts: 2, interval: 100ms}, file: {path: /srv/never}}
+  - {id: error-timeout, timeout: 2s, command: {run: "sleep 30"}}
+  - {id: error-dig, dns: {name: example.org, server: 10.0.2.3, type: MX}}
+"#;
+
+const GOSS: &str = r#"
+file:
+  /etc/passwd:
+    exists: true
+    mode: "0644"
+    owner: root
+    filetype: file
+    contents:
+      - "root:x:0:0"
+package:
+  nginx-light:
+    installed: true
+service:
+  nginx:
+    enabled: true
+    running: true
+port:
+  tcp:80:
+    listening: true
+    ip:
+      - 0.0.0.0
+user:
+  tester:
+    exists: true
+    groups:
+      - bakers
+command:
+  "echo hi":
+    exit-status: 0
+    stdout:
+      - hi
+  "exit 1":
+    exit-status: 0
+kernel-param:
+  kernel.ostype:
+    value: Linux
+"#;
+
+#[test]
+fn every_resource_type_on_a_real_guest() {
+    let _vm = vm_lock();
+    let data = data_dir();
+    base_image(&data);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("bakery.yml", PIPELINE),
+        ("every-type.yml", EVERY_TYPE),
+        ("broken.yml", BROKEN),
+        ("goss.yaml", GOSS),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let pipeline = dir.path().join("bakery.yml");
+    let out = run(bakery(&data).args(["run", "--no-promote", "-f"]).arg(&pipeline));
+    assert_eq!(out.status.code(), Some(1), "failing checks must fail the gate");
+
+    let json = std::fs::read_to_string(dir.path().join("results/junit.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut seen = 0;
+    for suite in doc["suites"].as_array().unwrap() {
+        for r in suite["results"].as_array().unwrap() {
+            let id = r["id"].as_str().unwrap();
+            let status = r["status"].as_str().unwrap();
+            let want = match id.split('-').next().unwrap() {
+                "pass" => "passed",
+                "fail" => "failed",
+                "error" => "error",
+                "skip" => "skipped",
+                _ => match id {
+                    "command:exit 1" => "failed",
+                    _ => "passed", // the Goss file's checks
+                },
+            };
+            assert_eq!(status, want, "{id}: {} / {}", r["message"], r["output"]);
+            if status == "failed" {
+                assert!(r["expected"].is_string() && r["actual"].is_string(), "{id}: {r}");
+            }
+            seen += 1;
+        }
+    }
+    let expected: usize = ["every-type.yml", "broken.yml", "goss.yaml"]
+        .iter()
+        .map(|f| bakery::suites::load_suite(&dir.path().join(f)).unwrap().checks.len())
+        .sum();
+    assert_eq!(seen, expected, "every check has a result");
+    assert_eq!(doc["verdict"]["passed"], false);
+
+    let xml = std::fs::read_to_string(dir.path().join("results/junit.xml")).unwrap();
+    let parsed = roxmltree::Document::parse(&xml).expect("the JUnit file is well-formed XML");
+    let cases = parsed.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    assert_eq!(cases, seen);
+    assert_nothing_left(&data);
+}
