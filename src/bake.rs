@@ -168,7 +168,7 @@ fn run_shell(run: &Run, transport: &dyn Transport, index: usize, step: &ShellSte
     );
     let out = transport.exec(&command, step.timeout.0, &mut |stream, line| {
         let mark = if stream == Stream::Stderr { "!" } else { " " };
-        eprintln!("      {mark}| {line}");
+        crate::say!("      {mark}| {line}");
     })?;
     if out.exit_code != 0 {
         return Err(Error::Build(format!(

@@ -26,6 +26,17 @@ pub struct Cli {
     /// More log output (-v: info, -vv: debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// (aws) The region; wins over `aws.region` in the pipeline file and AWS_REGION.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// (aws) Send every AWS call to this endpoint (an AWS-compatible service, a test server).
+    #[arg(
+        long,
+        global = true,
+        env = "BAKERY_AWS_ENDPOINT_URL",
+        value_name = "URL"
+    )]
+    pub endpoint_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -81,12 +92,21 @@ pub enum Command {
     /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
     /// ledger on disk, and this finishes their cleanup.
     ///
-    /// Runs whose process is still alive are left alone.
-    /// Example: bakery cleanup --dry-run
+    /// Runs whose process is still alive are left alone. With `--provider aws`, also sweeps
+    /// the region by tag: instances, security groups and key pairs tagged
+    /// bakery:created-by=bakery, and rejected images with their snapshots, created more than
+    /// `--older-than` ago (or past their bakery:expires tag).
+    /// Example: bakery cleanup --provider aws --region eu-west-1 --older-than 2h --dry-run
     Cleanup {
         /// List what would be released without releasing it.
         #[arg(long)]
         dry_run: bool,
+        /// Also sweep this provider's resources by tag: `aws`.
+        #[arg(long, value_name = "PROVIDER")]
+        provider: Option<String>,
+        /// With --provider: only what was created longer ago than this (`2h`, `30m`).
+        #[arg(long, default_value = "2h", value_name = "AGE")]
+        older_than: humantime::Duration,
     },
     /// List the images in the local store.
     ///
@@ -128,6 +148,10 @@ pub fn default_data_dir() -> PathBuf {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    crate::cloud::aws::set_overrides(crate::cloud::aws::Overrides {
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone().filter(|u| !u.is_empty()),
+    });
     match cli.command {
         Command::Run { file, no_promote } => pipeline_command(
             &file.file,
@@ -143,11 +167,32 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Promote { file, image } => {
             pipeline_command(&file.file, &data_dir, Mode::Promote { image })
         }
-        Command::Cleanup { dry_run } => cleanup(&data_dir, dry_run),
+        Command::Cleanup {
+            dry_run,
+            provider,
+            older_than,
+        } => {
+            let swept = match provider.as_deref() {
+                None | Some("local") => 0,
+                Some("aws") => aws_sweep(older_than.into(), dry_run)?,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "--provider: `{other}` is not a provider; use `aws` (or leave it out)"
+                    )))
+                }
+            };
+            let code = cleanup(&data_dir, dry_run)?;
+            if swept > 0 {
+                return Err(Error::Infra(format!(
+                    "{swept} aws resource(s) could not be removed"
+                )));
+            }
+            Ok(code)
+        }
         Command::Images { json } => images(&data_dir, json),
         Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
         Command::Schema => {
-            println!(
+            crate::out!(
                 "{}",
                 serde_json::to_string_pretty(&config::schema()).expect("schema is JSON")
             );
@@ -167,12 +212,12 @@ fn print_outcome(outcome: &Outcome) {
     let Some(image) = &outcome.image else { return };
     if let Some(v) = &outcome.verification {
         if !v.verdict.passed {
-            eprintln!(
+            crate::say!(
                 "\nREJECTED: image {} ({}) did not pass the gate:",
                 image.id, image.name
             );
             for reason in &v.verdict.reasons {
-                eprintln!("  - {reason}");
+                crate::say!("  - {reason}");
             }
             for suite in &v.results {
                 for r in suite
@@ -180,7 +225,7 @@ fn print_outcome(outcome: &Outcome) {
                     .iter()
                     .filter(|r| matches!(r.status, Status::Failed | Status::Error))
                 {
-                    eprintln!(
+                    crate::say!(
                         "  {} {}/{}: expected {}, got {}",
                         r.status.as_str().to_uppercase(),
                         suite.suite,
@@ -190,18 +235,18 @@ fn print_outcome(outcome: &Outcome) {
                     );
                 }
             }
-            eprintln!("JUnit: {}", v.junit.display());
-            eprintln!(
+            crate::say!("JUnit: {}", v.junit.display());
+            crate::say!(
                 "image {} is tagged {STATUS_TAG}=rejected; nothing was promoted",
                 image.id
             );
             return;
         }
-        eprintln!("JUnit: {}", v.junit.display());
+        crate::say!("JUnit: {}", v.junit.display());
     }
-    eprintln!("\ntimings:");
+    crate::say!("\ntimings:");
     for (name, took) in &outcome.timings {
-        eprintln!("  {name:<16} {:>7.1}s", took.as_secs_f64());
+        crate::say!("  {name:<16} {:>7.1}s", took.as_secs_f64());
     }
     match &outcome.promotion {
         Some(p) => {
@@ -210,25 +255,77 @@ fn print_outcome(outcome: &Outcome) {
                 .as_ref()
                 .map(|(name, v)| format!("; pointer {name} -> {} (version {v})", image.id))
                 .unwrap_or_default();
-            eprintln!("\nPROMOTED: image {} ({}){pointer}", image.id, image.name);
+            crate::say!("\nPROMOTED: image {} ({}){pointer}", image.id, image.name);
         }
         None if outcome.verification.is_some() => {
-            eprintln!(
+            crate::say!(
                 "\nVERIFIED: image {} ({}) passed every gate",
                 image.id, image.name
             )
         }
-        None => eprintln!("\nBAKED: image {} ({})", image.id, image.name),
+        None => crate::say!("\nBAKED: image {} ({})", image.id, image.name),
     }
-    println!("{}", image.id);
+    crate::out!("{}", image.id);
+}
+
+/// Sweeps the region by tag; returns how many removals failed.
+fn aws_sweep(older_than: std::time::Duration, dry_run: bool) -> Result<usize> {
+    let provider =
+        crate::cloud::aws::AwsProvider::new(Default::default(), "--provider aws")?;
+    let report = crate::cloud::aws::sweep::sweep(&provider, older_than, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for l in &report.removed {
+        crate::say!("aws {}: {verb} {l}", provider.region());
+    }
+    for l in &report.kept {
+        crate::say!(
+            "aws {}: kept {l} (younger than {})",
+            provider.region(),
+            humantime::format_duration(older_than)
+        );
+    }
+    for e in &report.errors {
+        crate::say!("aws {}: error: {e}", provider.region());
+    }
+    if report.removed.is_empty() && report.errors.is_empty() {
+        crate::say!(
+            "aws {}: nothing older than {} to remove",
+            provider.region(),
+            humantime::format_duration(older_than)
+        );
+    }
+    Ok(report.errors.len())
+}
+
+/// The provider that releases a ledger's cloud entries: the aws provider of the entries'
+/// region when there are aws entries, else the local one.
+fn releaser_for(data_dir: &Path, file: &ledger::LedgerFile) -> Result<Box<dyn ledger::Release>> {
+    let region = file.entries.iter().find_map(|e| match &e.resource {
+        ledger::Resource::Cloud {
+            provider, region, ..
+        } if provider == "aws" && !e.released => Some(region.clone()),
+        _ => None,
+    });
+    match region {
+        Some(region) => {
+            let settings = crate::config::AwsSettings {
+                region,
+                ..Default::default()
+            };
+            Ok(Box::new(crate::cloud::aws::AwsProvider::new(
+                settings,
+                "the run's ledger",
+            )?))
+        }
+        None => Ok(Box::new(LocalProvider::new(data_dir))),
+    }
 }
 
 fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
-    let provider = LocalProvider::new(data_dir);
     let mut failures = 0;
     let paths = Ledger::list(&pipeline::ledger_dir(data_dir))?;
     if paths.is_empty() {
-        eprintln!(
+        crate::say!(
             "nothing to clean up: no run ledgers in {}",
             pipeline::ledger_dir(data_dir).display()
         );
@@ -237,7 +334,7 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
         let ledger = Ledger::open(&path)?;
         let snapshot = ledger.snapshot();
         if ledger::owner_alive(snapshot.pid) {
-            eprintln!(
+            crate::say!(
                 "{}: still running (pid {}); left alone",
                 snapshot.run_id, snapshot.pid
             );
@@ -249,20 +346,21 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
             .rev()
             .filter(|e| !e.released)
             .collect();
-        eprintln!(
+        crate::say!(
             "{}: {} resource(s) to release",
             snapshot.run_id,
             pending.len()
         );
         for e in &pending {
-            eprintln!("  {} ({})", e.resource, e.purpose);
+            crate::say!("  {} ({})", e.resource, e.purpose);
         }
         if dry_run {
             continue;
         }
-        let errors = ledger.unwind(Some(&provider));
+        let provider = releaser_for(data_dir, &snapshot)?;
+        let errors = ledger.unwind(Some(provider.as_ref()));
         for e in &errors {
-            eprintln!("  error: {e}");
+            crate::say!("  error: {e}");
         }
         failures += errors.len();
     }
@@ -278,20 +376,20 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
     let provider = LocalProvider::new(data_dir);
     let images = provider.images()?;
     if json {
-        println!(
+        crate::out!(
             "{}",
             serde_json::to_string_pretty(&images).expect("images are JSON")
         );
         return Ok(EXIT_OK);
     }
     if images.is_empty() {
-        eprintln!(
+        crate::say!(
             "no images in {}; `bakery image bootstrap debian-12` builds a base image",
             data_dir.display()
         );
         return Ok(EXIT_OK);
     }
-    println!(
+    crate::out!(
         "{:<21}  {:<36}  {:<21}  {:<9}  {:<9}  {:>8}  {:<20}  TAGS",
         "ID", "NAME", "PARENT", "STATE", "STATUS", "SIZE", "CREATED"
     );
@@ -302,7 +400,7 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
             .filter(|(k, _)| k.as_str() != STATUS_TAG)
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!(
+        crate::out!(
             "{:<21}  {:<36}  {:<21}  {:<9}  {:<9}  {:>7.0}M  {:<20}  {}",
             i.id,
             i.name,
@@ -337,6 +435,6 @@ fn bootstrap(data_dir: &Path, distro: &str) -> Result<i32> {
         return Err(e);
     }
     spinner.finish(&format!("base image {} ({})", image.id, image.name));
-    println!("{}", image.id);
+    crate::out!("{}", image.id);
     Ok(EXIT_OK)
 }

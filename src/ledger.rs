@@ -90,7 +90,7 @@ impl Ledger {
             state: Mutex::new(LedgerFile {
                 run_id: run_id.to_string(),
                 pid: std::process::id(),
-                started: now(),
+                started: crate::clock::now_rfc3339(),
                 entries: Vec::new(),
             }),
         };
@@ -150,7 +150,7 @@ impl Ledger {
             seq,
             resource,
             purpose: purpose.to_string(),
-            created: now(),
+            created: crate::clock::now_rfc3339(),
             released: false,
         });
         self.save(&state)?;
@@ -330,10 +330,6 @@ fn stop_process(pid: u32, marker: &str) -> Result<()> {
 /// True when the process that owns a ledger is still running.
 pub fn owner_alive(pid: u32) -> bool {
     pid != std::process::id() && process_matches(pid, "bakery")
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod bake;
 pub mod cli;
+pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod error;

@@ -19,7 +19,7 @@ fn main() {
     let code = bakery::signals::install()
         .and_then(|()| bakery::cli::run(cli))
         .unwrap_or_else(|e| {
-            eprintln!("error: {e}");
+            bakery::say!("error: {e}");
             e.exit_code()
         });
     std::process::exit(code);

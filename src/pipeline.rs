@@ -109,7 +109,7 @@ impl Outcome {
 
 /// Runs `mode` for the pipeline, releasing every resource the run created before returning.
 pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Outcome> {
-    let provider = cloud::open(loaded.pipeline.provider, data_dir)?;
+    let provider = cloud::open_for(&loaded, data_dir)?;
     let started = chrono::Utc::now();
     let id = format!(
         "run-{}-{}",
@@ -121,7 +121,7 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
         let (ledger, provider) = (ledger.clone(), provider.clone());
         signals::set_emergency_cleanup(move || {
             for e in ledger.unwind(Some(provider.as_ref())) {
-                eprintln!("bakery: cleanup: {e}");
+                crate::say!("bakery: cleanup: {e}");
             }
         });
     }
@@ -150,7 +150,7 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
     let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
     signals::clear_emergency_cleanup();
     for e in &cleanup_errors {
-        eprintln!("bakery: cleanup: {e}");
+        crate::say!("bakery: cleanup: {e}");
     }
     let mut outcome = result?;
     if let Some(e) = cleanup_errors.into_iter().next() {
@@ -220,7 +220,11 @@ fn verify_stage(
     outcome: &mut Outcome,
 ) -> Result<()> {
     let stage = Stage::start("verify");
-    let verification = verify::verify(run, image, suites)?;
+    // An image whose verification could not finish is rejected, not left `baked`.
+    let verification = verify::verify(run, image, suites)
+        .inspect_err(|_| {
+            let _ = promote::mark(run.provider.as_ref(), image, status::REJECTED);
+        })?;
     run.timings.record("verify", stage.finish());
     let verdict = if verification.verdict.passed {
         status::VERIFIED

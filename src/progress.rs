@@ -6,13 +6,32 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// `eprintln!` that never panics: when stderr's reader has gone away (a closed pipe), the run
+/// must still release its resources, so the write error is ignored.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics (`bakery images | head -1` closes stdout early).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// Prints an indented note line.
 pub fn note(message: &str) {
-    eprintln!("    {message}");
+    crate::say!("    {message}");
 }
 
 /// A stage of the pipeline; prints its header now and its duration when finished.
@@ -25,9 +44,9 @@ impl Stage {
     /// Starts stage `name`.
     pub fn start(name: &str) -> Stage {
         if in_github_actions() {
-            eprintln!("::group::{name}");
+            crate::say!("::group::{name}");
         } else {
-            eprintln!("==> {name}");
+            crate::say!("==> {name}");
         }
         Stage {
             name: name.to_string(),
@@ -39,9 +58,9 @@ impl Stage {
     pub fn finish(self) -> Duration {
         let took = self.started.elapsed();
         if in_github_actions() {
-            eprintln!("::endgroup::");
+            crate::say!("::endgroup::");
         }
-        eprintln!("    {} took {:.1}s", self.name, took.as_secs_f64());
+        crate::say!("    {} took {:.1}s", self.name, took.as_secs_f64());
         took
     }
 }
@@ -67,7 +86,7 @@ impl Spinner {
             bar
         });
         if bar.is_none() {
-            eprintln!("    {message} ...");
+            crate::say!("    {message} ...");
         }
         Spinner {
             bar,
@@ -80,7 +99,7 @@ impl Spinner {
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => crate::say!("{line}"),
         }
     }
 
@@ -92,6 +111,6 @@ impl Spinner {
             None => {}
         }
         let _ = &self.message;
-        eprintln!("{line}");
+        crate::say!("{line}");
     }
 }

@@ -32,12 +32,12 @@ pub fn install() -> Result<()> {
                 return;
             };
             SIGNAL.store(first, Ordering::SeqCst);
-            eprintln!(
+            crate::say!(
                 "\nbakery: {} received: stopping and releasing every resource of the run",
                 name(first)
             );
             std::thread::sleep(GRACE);
-            eprintln!(
+            crate::say!(
                 "bakery: the run did not stop within {}s; releasing its resources now",
                 GRACE.as_secs()
             );

@@ -66,7 +66,7 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
     ];
     report::junit::write(&junit, &results, &properties)?;
     report::json::write(&json, &results, &properties)?;
-    eprintln!("{}", report::summary::table(&results));
+    crate::say!("{}", report::summary::table(&results));
     Ok(Verification {
         results,
         verdict,

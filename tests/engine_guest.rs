@@ -33,6 +33,7 @@ image:
   name: "engine-{{timestamp}}"
 verify:
   suites:
+    - SMOKE
     - every-type.yml
     - broken.yml
     - goss.yaml
@@ -134,11 +135,12 @@ kernel-param:
 #[test]
 fn every_resource_type_on_a_real_guest() {
     let _vm = vm_lock();
-    let data = data_dir();
-    base_image(&data);
+    let data = data_dir("engine");
     let dir = tempfile::tempdir().unwrap();
+    let smoke = repo().join("test-suites/smoke.yml");
+    let pipeline_text = PIPELINE.replace("SMOKE", &smoke.display().to_string());
     for (name, text) in [
-        ("bakery.yml", PIPELINE),
+        ("bakery.yml", pipeline_text.as_str()),
         ("every-type.yml", EVERY_TYPE),
         ("broken.yml", BROKEN),
         ("goss.yaml", GOSS),
@@ -146,8 +148,14 @@ fn every_resource_type_on_a_real_guest() {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let pipeline = dir.path().join("bakery.yml");
-    let out = run(bakery(&data).args(["run", "--no-promote", "-f"]).arg(&pipeline));
-    assert_eq!(out.status.code(), Some(1), "failing checks must fail the gate");
+    let out = run(bakery(&data)
+        .args(["run", "--no-promote", "-f"])
+        .arg(&pipeline));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failing checks must fail the gate"
+    );
 
     let json = std::fs::read_to_string(dir.path().join("results/junit.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -168,21 +176,32 @@ fn every_resource_type_on_a_real_guest() {
             };
             assert_eq!(status, want, "{id}: {} / {}", r["message"], r["output"]);
             if status == "failed" {
-                assert!(r["expected"].is_string() && r["actual"].is_string(), "{id}: {r}");
+                assert!(
+                    r["expected"].is_string() && r["actual"].is_string(),
+                    "{id}: {r}"
+                );
             }
             seen += 1;
         }
     }
     let expected: usize = ["every-type.yml", "broken.yml", "goss.yaml"]
         .iter()
-        .map(|f| bakery::suites::load_suite(&dir.path().join(f)).unwrap().checks.len())
+        .map(|f| {
+            bakery::suites::load_suite(&dir.path().join(f))
+                .unwrap()
+                .checks
+                .len()
+        })
         .sum();
     assert_eq!(seen, expected, "every check has a result");
     assert_eq!(doc["verdict"]["passed"], false);
 
     let xml = std::fs::read_to_string(dir.path().join("results/junit.xml")).unwrap();
     let parsed = roxmltree::Document::parse(&xml).expect("the JUnit file is well-formed XML");
-    let cases = parsed.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    let cases = parsed
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
     assert_eq!(cases, seen);
     assert_nothing_left(&data);
 }

@@ -36,8 +36,7 @@ fn checks_in(suite: &str) -> usize {
 #[test]
 fn example_bakes_verifies_and_promotes() {
     let _vm = vm_lock();
-    let data = data_dir();
-    base_image(&data);
+    let data = data_dir("example");
     let junit = repo().join("examples/local/bakery-results/junit.xml");
     let _ = std::fs::remove_file(&junit);
 
@@ -62,9 +61,15 @@ fn example_bakes_verifies_and_promotes() {
 #[test]
 fn failing_example_is_rejected_and_leaves_the_pointer() {
     let _vm = vm_lock();
-    let data = data_dir();
-    base_image(&data);
+    let data = data_dir("failing");
+    // A pointer that already names an image, as after an earlier promotion.
+    let base = base_image(&data);
+    let table = serde_json::json!({"/golden/web/latest": [
+        {"version": 1, "image_id": base, "time": "2026-11-01T00:00:00Z"}
+    ]});
+    std::fs::write(data.join("pointers.json"), table.to_string()).unwrap();
     let before = pointer(&data, "/golden/web/latest");
+    assert_eq!(before.as_deref(), Some(base.as_str()));
     let junit = repo().join("examples/local/bakery-results/failing-junit.xml");
     let _ = std::fs::remove_file(&junit);
 
@@ -131,7 +136,7 @@ fn start_verify_and_wait_for_probe(data: &std::path::Path) -> std::process::Chil
 #[test]
 fn sigterm_during_verify_releases_everything_within_15s() {
     let _vm = vm_lock();
-    let data = data_dir();
+    let data = data_dir("sigterm");
     let mut child = start_verify_and_wait_for_probe(&data);
     let sent = Instant::now();
     // SAFETY: signalling our own child.
@@ -150,7 +155,7 @@ fn sigterm_during_verify_releases_everything_within_15s() {
 #[test]
 fn cleanup_finishes_a_run_killed_with_sigkill() {
     let _vm = vm_lock();
-    let data = data_dir();
+    let data = data_dir("cleanup");
     let mut child = start_verify_and_wait_for_probe(&data);
     child.kill().unwrap();
     child.wait().unwrap();

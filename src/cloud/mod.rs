@@ -4,6 +4,7 @@
 //! images, hands out a [`Transport`] into them, turns a builder into an image, and keeps images,
 //! their tags and the pointers that publish them.
 
+pub mod aws;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -179,8 +180,23 @@ pub fn open(
         crate::config::ProviderKind::Local => {
             Ok(std::sync::Arc::new(local::LocalProvider::new(data_dir)))
         }
-        crate::config::ProviderKind::Aws => Err(crate::Error::Config(
-            "provider: `aws` is not available in this version of Bakery; use `local`".into(),
-        )),
+        crate::config::ProviderKind::Aws => Ok(std::sync::Arc::new(aws::AwsProvider::new(
+            Default::default(),
+            "the pipeline file",
+        )?)),
+    }
+}
+
+/// The provider a loaded pipeline file names, with its settings (the `aws:` block).
+pub fn open_for(
+    loaded: &crate::config::LoadedPipeline,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Provider>> {
+    match loaded.pipeline.provider {
+        crate::config::ProviderKind::Aws => Ok(std::sync::Arc::new(aws::AwsProvider::new(
+            loaded.pipeline.aws.clone().unwrap_or_default(),
+            &loaded.path.display().to_string(),
+        )?)),
+        kind => open(kind, data_dir),
     }
 }

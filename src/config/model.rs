@@ -28,6 +28,9 @@ pub struct Pipeline {
     /// Where a verified image is published. Without it, a verified image is only tagged.
     #[serde(default)]
     pub promote: Option<Promote>,
+    /// Settings of the `aws` provider (ignored by `local`).
+    #[serde(default)]
+    pub aws: Option<AwsSettings>,
 }
 
 /// The provider that runs instances and stores images.
@@ -51,6 +54,41 @@ pub enum Source {
     File(PathBuf),
     /// An image id (`ami-…`) of the provider's store.
     Image(String),
+    /// (aws) An SSM parameter naming an image, such as
+    /// `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`.
+    SsmParameter(String),
+    /// (aws) The newest image matching a name pattern, owners and architecture.
+    Filter(ImageFilter),
+}
+
+impl Source {
+    /// The key this source was written with (`local`, `file`, `image`, `ssm_parameter`, `filter`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Source::Local(_) => "local",
+            Source::File(_) => "file",
+            Source::Image(_) => "image",
+            Source::SsmParameter(_) => "ssm_parameter",
+            Source::Filter(_) => "filter",
+        }
+    }
+}
+
+/// `source.filter`: the newest available image matching all of these.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFilter {
+    /// Image name pattern; `*` and `?` are wildcards (`al2023-ami-2023.*-x86_64`).
+    pub name: String,
+    /// Account ids or aliases (`amazon`, `self`) that may own the image.
+    pub owners: Vec<String>,
+    /// `x86_64` (default) or `arm64`.
+    #[serde(default = "default_architecture")]
+    pub architecture: String,
+}
+
+fn default_architecture() -> String {
+    "x86_64".into()
 }
 
 /// `source` as written: exactly one of the keys.
@@ -63,6 +101,10 @@ pub struct SourceKeys {
     file: Option<PathBuf>,
     /// An image id (`ami-…`) of the provider's store.
     image: Option<String>,
+    /// (aws) An SSM parameter naming an image.
+    ssm_parameter: Option<String>,
+    /// (aws) The newest image matching a name pattern, owners and architecture.
+    filter: Option<ImageFilter>,
 }
 
 impl TryFrom<SourceKeys> for Source {
@@ -72,10 +114,12 @@ impl TryFrom<SourceKeys> for Source {
         found.extend(k.local.map(Source::Local));
         found.extend(k.file.map(Source::File));
         found.extend(k.image.map(Source::Image));
+        found.extend(k.ssm_parameter.map(Source::SsmParameter));
+        found.extend(k.filter.map(Source::Filter));
         match found.len() {
             1 => Ok(found.remove(0)),
             n => Err(format!(
-                "needs exactly one of `local`, `file` or `image`, found {n}"
+                "needs exactly one of `local`, `file`, `image`, `ssm_parameter` or `filter`, found {n}"
             )),
         }
     }
@@ -262,4 +306,84 @@ pub struct Promote {
 
 fn default_keep() -> usize {
     3
+}
+
+/// The `aws:` block: how the `aws` provider creates builder and probe instances.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The region; `--region`, then this, then the SDK's default chain (`AWS_REGION`, profile).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The EC2 instance type of builder and probe.
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    /// The subnet to launch into; the default VPC's default subnet when absent.
+    #[serde(default)]
+    pub subnet: Option<String>,
+    /// The address range SSH is allowed from (`203.0.113.7/32`); discovered when absent.
+    #[serde(default)]
+    pub ssh_cidr: Option<String>,
+    /// How Bakery reaches the instances: `ssh` (default) or `ssm` (no inbound rule at all).
+    #[serde(default)]
+    pub transport: AwsTransport,
+    /// The instance profile (name or ARN) the instances get; SSM needs one with
+    /// `AmazonSSMManagedInstanceCore`.
+    #[serde(default)]
+    pub instance_profile: Option<String>,
+    /// Launch builder and probe as one-time spot instances.
+    #[serde(default)]
+    pub spot: bool,
+    /// Size of the encrypted gp3 root volume in GiB; the source image's size when absent.
+    #[serde(default)]
+    pub volume_size_gb: Option<u32>,
+    /// Capture the image without stopping the builder first.
+    #[serde(default)]
+    pub no_reboot: bool,
+    /// How long creating the image may take.
+    #[serde(default = "default_image_timeout")]
+    pub image_timeout: HumanDuration,
+    /// How long `bakery:expires` lies after a resource's creation; `bakery cleanup --provider
+    /// aws` removes leftovers past it.
+    #[serde(default = "default_expires_after")]
+    pub expires_after: HumanDuration,
+}
+
+fn default_instance_type() -> String {
+    "t3.micro".into()
+}
+fn default_image_timeout() -> HumanDuration {
+    HumanDuration::secs(3600)
+}
+fn default_expires_after() -> HumanDuration {
+    HumanDuration::secs(6 * 3600)
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            instance_type: default_instance_type(),
+            subnet: None,
+            ssh_cidr: None,
+            transport: AwsTransport::default(),
+            instance_profile: None,
+            spot: false,
+            volume_size_gb: None,
+            no_reboot: false,
+            image_timeout: default_image_timeout(),
+            expires_after: default_expires_after(),
+        }
+    }
+}
+
+/// How the `aws` provider reaches an instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsTransport {
+    /// SSH with the run's ed25519 key; the host key comes from the console.
+    #[default]
+    Ssh,
+    /// SSM Run Command (AWS-RunShellScript); needs an instance profile and the SSM agent.
+    Ssm,
 }

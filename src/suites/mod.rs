@@ -41,3 +41,20 @@ pub use model::{Check, Suite};
 pub use resources::{Resource, RunnerView};
 pub use result::{CheckResult, Status, SuiteResult};
 pub use runner::{run_suite, RunOptions};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_describes_checks_and_resources() {
+        let s = super::schema().to_string();
+        for key in [
+            "\"checks\"",
+            "\"kernel-param\"",
+            "\"eventually\"",
+            "\"Matcher\"",
+            "\"linked-to\"",
+        ] {
+            assert!(s.contains(key), "{key} missing from the schema");
+        }
+    }
+}

@@ -317,7 +317,7 @@ pub struct HttpCheck {
     pub status: Option<Matcher>,
     /// The response body.
     pub body: Option<Matcher>,
-    /// Response headers, as a list of `Name: value` strings (names in lower case).
+    /// Response headers, as text of `Name: value` lines (names in canonical case, as Goss).
     pub headers: Option<Matcher>,
     /// Request headers, `Name: value`.
     #[serde(default)]

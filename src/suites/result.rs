@@ -57,7 +57,7 @@ pub struct CheckResult {
     pub message: String,
     /// Raw output behind the verdict (command output, the facts gathered for this resource).
     pub output: String,
-    /// Time spent, including every attempt.
+    /// Time spent over every attempt; a gather shared by several checks is divided among them.
     #[serde(serialize_with = "secs", rename = "duration_secs")]
     pub duration: Duration,
     /// How many attempts were made (0 when skipped).

@@ -4,6 +4,7 @@
 //! through a cloud's run-command service is the implementation's business.
 
 pub mod ssh;
+pub mod ssm;
 
 use std::path::Path;
 use std::time::Duration;

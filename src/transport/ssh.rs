@@ -133,7 +133,9 @@ fn try_connect(
     let _ = tcp.set_nodelay(true);
     let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
     session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
-    session.set_timeout(15_000);
+    // Short: while the guest boots, the forwarded port accepts connections before sshd
+    // answers, and every wait here delays noticing a signal. The caller retries.
+    session.set_timeout(5_000);
     session.handshake().map_err(|e| format!("handshake: {e}"))?;
     let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
     if blob != expected_blob {
@@ -152,6 +154,7 @@ fn try_connect(
             None,
         )
         .map_err(|e| format!("public-key login as {}: {e}", target.user))?;
+    session.set_timeout(0);
     session.set_blocking(false);
     session.set_keepalive(true, 15);
     Ok(SshTransport {
@@ -288,6 +291,7 @@ impl Transport for SshTransport {
         let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
         let mut buf = vec![0u8; 32 * 1024];
         loop {
+            crate::signals::check()?;
             let mut progressed = false;
             for (stream, sink) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
                 let read = match stream {

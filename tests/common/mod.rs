@@ -19,9 +19,62 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The data directory the end-to-end tests share, so the base image is built once.
-pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bakery-e2e")
+/// Where the Debian 12 base image is bootstrapped once for every end-to-end test.
+fn base_store() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bakery-base")
+}
+
+/// A fresh data directory for one test, holding the base image (hard links into the shared
+/// base store, so each test starts clean without building or copying the image again).
+pub fn data_dir(test: &str) -> PathBuf {
+    let base = base_store();
+    let base_id = {
+        let _lock = FileLock::take(&base);
+        find_base(&base).unwrap_or_else(|| {
+            let out = run(bakery(&base).args(["image", "bootstrap", "debian-12"]));
+            assert!(out.status.success(), "bootstrap failed");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+    };
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{test}"));
+    let _ = std::fs::remove_dir_all(&data);
+    let from = base.join("images").join(&base_id);
+    let to = data.join("images").join(&base_id);
+    std::fs::create_dir_all(to.join("boot")).unwrap();
+    for file in ["disk.qcow2", "boot/vmlinuz", "boot/initrd.img"] {
+        std::fs::hard_link(from.join(file), to.join(file)).unwrap();
+    }
+    // The record names its kernel by absolute path: point it at this directory's links.
+    let record = std::fs::read_to_string(from.join("image.json")).unwrap();
+    let record = record.replace(&from.display().to_string(), &to.display().to_string());
+    std::fs::write(to.join("image.json"), record).unwrap();
+    data
+}
+
+fn find_base(store: &Path) -> Option<String> {
+    let listed = bakery(store).args(["images", "--json"]).output().unwrap();
+    let images: serde_json::Value = serde_json::from_slice(&listed.stdout).ok()?;
+    images
+        .as_array()?
+        .iter()
+        .find(|i| i["tags"]["bakery:base"] == "debian-12")
+        .and_then(|i| i["id"].as_str())
+        .map(str::to_string)
+}
+
+/// An exclusive lock on a directory, across processes (tests of several binaries share the
+/// base store).
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    fn take(dir: &Path) -> FileLock {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir).unwrap();
+        let file = std::fs::File::create(dir.join(".lock")).unwrap();
+        // SAFETY: flock on a file descriptor we own; released when the file closes.
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        FileLock(file)
+    }
 }
 
 /// A `bakery` command with the shared data directory.
@@ -42,23 +95,9 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// The id of the base image, bootstrapping it the first time.
+/// The id of the base image in a test's data directory.
 pub fn base_image(data: &Path) -> String {
-    let listed = run(bakery(data).args(["images", "--json"]));
-    assert!(listed.status.success());
-    let images: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    if let Some(id) = images
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tags"]["bakery:base"] == "debian-12")
-        .and_then(|i| i["id"].as_str())
-    {
-        return id.to_string();
-    }
-    let out = run(bakery(data).args(["image", "bootstrap", "debian-12"]));
-    assert!(out.status.success(), "bootstrap failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    find_base(data).expect("data_dir() put the base image there")
 }
 
 /// Processes whose command line mentions `dir` (QEMU instances of that data directory).
@@ -66,12 +105,17 @@ pub fn processes_under(dir: &Path) -> Vec<String> {
     let needle = dir.display().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == std::process::id() {
             continue;
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) {
+        if stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        {
             continue;
         }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
@@ -85,7 +129,11 @@ pub fn processes_under(dir: &Path) -> Vec<String> {
 
 /// Asserts that no run left a VM, an instance directory, scratch files or a ledger.
 pub fn assert_nothing_left(data: &Path) {
-    assert_eq!(processes_under(data), Vec::<String>::new(), "QEMU processes left running");
+    assert_eq!(
+        processes_under(data),
+        Vec::<String>::new(),
+        "QEMU processes left running"
+    );
     for sub in ["instances", "runs", "work"] {
         let dir = data.join(sub);
         let left: Vec<_> = std::fs::read_dir(&dir)
@@ -99,7 +147,9 @@ pub fn assert_nothing_left(data: &Path) {
 pub fn pointer(data: &Path, name: &str) -> Option<String> {
     let text = std::fs::read_to_string(data.join("pointers.json")).ok()?;
     let table: serde_json::Value = serde_json::from_str(&text).unwrap();
-    table[name].as_array()?.last()?["image_id"].as_str().map(str::to_string)
+    table[name].as_array()?.last()?["image_id"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// One image's metadata as `bakery images --json` shows it.

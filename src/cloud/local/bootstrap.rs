@@ -174,7 +174,7 @@ pub fn bootstrap(store: &Store, name: &str, work: &Path, ledger: &Ledger) -> Res
             parent: None,
             tags: Tags::from([(BASE_TAG.to_string(), name.to_string())]),
             state: "available".into(),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created: crate::clock::now_rfc3339(),
             size_bytes: 0,
         },
         boot: Some(DirectBoot {

@@ -24,6 +24,7 @@ use self::qemu::Machine;
 use self::seed::Seed;
 use self::store::{ImageRecord, Store};
 use super::{new_id, Image, Instance, LaunchRequest, Provider, Tags};
+use crate::clock::now_rfc3339;
 use crate::config::{InstanceSettings, Source};
 use crate::error::{Error, IoContext, Result};
 use crate::ledger::{Ledger, Release, Resource, Token};
@@ -163,7 +164,7 @@ impl LocalProvider {
                 parent: None,
                 tags: Tags::from([(SOURCE_FILE_TAG.to_string(), stamp)]),
                 state: "available".into(),
-                created: now(),
+                created: now_rfc3339(),
                 size_bytes: 0,
             },
             boot: None,
@@ -223,6 +224,7 @@ impl Provider for LocalProvider {
             }
             Source::File(path) => self.import_file(path, ledger),
             Source::Image(id) => self.image(id),
+            other => Err(Error::Config(format!("source.{}: needs `provider: aws`", other.key()))),
         }
     }
 
@@ -395,7 +397,7 @@ impl Provider for LocalProvider {
                 parent: Some(parent.image.id.clone()),
                 tags: tags.clone(),
                 state: "available".into(),
-                created: now(),
+                created: now_rfc3339(),
                 size_bytes: 0,
             },
             boot: parent.boot.clone(),
@@ -468,7 +470,7 @@ impl Provider for LocalProvider {
     }
 
     fn set_pointer(&self, name: &str, image_id: &str) -> Result<u64> {
-        self.store.set_pointer(name, image_id, &now())
+        self.store.set_pointer(name, image_id, &now_rfc3339())
     }
 
     fn pointers(&self) -> Result<BTreeMap<String, String>> {
@@ -479,8 +481,4 @@ impl Provider for LocalProvider {
             .filter_map(|(name, h)| h.last().map(|v| (name, v.image_id.clone())))
             .collect())
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

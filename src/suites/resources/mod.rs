@@ -193,7 +193,9 @@ impl Resource {
     /// Checks what serde cannot: names and paths that would break a gathering script.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let name = |what: &str, n: &str| {
-            if n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '/' && what != "path")
+            if n.is_empty()
+                || n.starts_with('-')
+                || n.contains(|c: char| c.is_whitespace() || c == '/')
             {
                 Err(format!("`{n}` is not a valid {what}"))
             } else {

@@ -1,0 +1,267 @@
+//! `bakery` itself against moto, through the test proxy (see `aws_common`): the example reaches
+//! a promoted image, the failing example leaves only a rejected one, every call that creates
+//! something is made to fail in turn, and SIGTERM arrives between calls — and after each run
+//! the endpoint is listed and nothing the run created may be left but its image.
+//!
+//! The probe's transport is SSM Run Command, answered by the proxy's stand-in: commands run in a
+//! copy-on-write chroot of this machine (moto's instances run nothing). The gate's verdict comes
+//! from what the example's provisioners really did there; everything else (instances, key
+//! pairs, groups, images, snapshots, tags, the pointer parameter) is moto's own state.
+
+mod aws_common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use aws_common::{repo, serial, Endpoint, Fault};
+
+fn bakery(e: &Endpoint, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bakery"));
+    cmd.current_dir(repo())
+        .env("BAKERY_DATA_DIR", data)
+        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn show(out: &Output) {
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn example(name: &str) -> PathBuf {
+    repo().join("examples/aws").join(name)
+}
+
+/// A copy of the example next to it, with `edit` applied (relative paths keep working).
+fn variant(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempPath {
+    let text = std::fs::read_to_string(example("bakery.yml")).unwrap();
+    let f = tempfile::Builder::new()
+        .prefix(&format!(".test-{name}-"))
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/aws"))
+        .unwrap();
+    std::fs::write(f.path(), edit(text)).unwrap();
+    f.into_temp_path()
+}
+
+/// What a finished run may leave: its image (and the image's snapshots) and nothing else; no
+/// ledger either. Returns the images left.
+fn assert_only_images_left(e: &Endpoint, data: &Path) -> Vec<String> {
+    let left = e.leftovers();
+    let images: Vec<String> = left
+        .iter()
+        .filter_map(|l| l.strip_prefix("image ").map(str::to_string))
+        .collect();
+    let mut snaps_of_images = Vec::new();
+    for i in &images {
+        let x = e.ec2(&format!("Action=DescribeImages&ImageId.1={i}"));
+        snaps_of_images.extend(aws_common::xml_values(&x, "snapshotId"));
+    }
+    for l in &left {
+        let ok = l.starts_with("image ")
+            || l.strip_prefix("snapshot ")
+                .is_some_and(|s| snaps_of_images.iter().any(|x| x == s));
+        assert!(ok, "the run left {l} behind; everything left: {left:?}");
+    }
+    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(ledgers.is_empty(), "ledgers left: {ledgers:?}");
+    images
+}
+
+fn status_of(e: &Endpoint, image: &str) -> String {
+    e.image_tags(image)
+        .get("bakery:status")
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_image() {
+    let _g = serial();
+    let e = Endpoint::start();
+    let data = tempfile::tempdir().unwrap();
+
+    let out = bakery(&e, data.path())
+        .args(["run", "-f", "examples/aws/bakery.yml"])
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let image = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(image.starts_with("ami-"), "{image}");
+    assert_eq!(status_of(&e, &image), "promoted");
+    let pointer = e.ssm(
+        "GetParameter",
+        serde_json::json!({"Name": "/golden/al2023/latest"}),
+    );
+    assert_eq!(pointer["Parameter"]["Value"], image.as_str());
+    assert_eq!(
+        assert_only_images_left(&e, data.path()),
+        vec![image.clone()]
+    );
+    // The probe really ran the checks over Run Command, and the builder got the provisioners.
+    let commands = e.instances.commands.lock().unwrap().clone();
+    let instances: std::collections::BTreeSet<&str> =
+        commands.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(instances.len(), 2, "a builder and a probe");
+    assert!(commands.iter().any(|(_, c)| c.contains("90-bakery.conf")));
+
+    let out = bakery(&e, data.path())
+        .args(["run", "-f", "examples/aws/failing.yml"])
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("REJECTED"), "{stderr}");
+    assert!(
+        stderr.contains("site"),
+        "the failed check is named: {stderr}"
+    );
+    let images = assert_only_images_left(&e, data.path());
+    let rejected: Vec<&String> = images.iter().filter(|i| **i != image).collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(status_of(&e, rejected[0]), "rejected");
+    let pointer = e.ssm(
+        "GetParameter",
+        serde_json::json!({"Name": "/golden/al2023/latest"}),
+    );
+    assert_eq!(
+        pointer["Parameter"]["Value"],
+        image.as_str(),
+        "the pointer did not move"
+    );
+
+    // The sweep removes the rejected image with its snapshots, and keeps the promoted one.
+    let out = bakery(&e, data.path())
+        .args([
+            "cleanup",
+            "--provider",
+            "aws",
+            "--region",
+            "us-east-1",
+            "--older-than",
+            "0s",
+        ])
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(assert_only_images_left(&e, data.path()), vec![image]);
+}
+
+/// Every call of the flow that creates something, as `action#nth`, and the pipeline variant
+/// that reaches it (`ssh` for the ingress rule, which SSM runs never add).
+const CREATING_CALLS: &[(&str, usize, &str)] = &[
+    ("ec2:ImportKeyPair", 1, "ssm"),
+    ("ec2:CreateSecurityGroup", 1, "ssm"),
+    ("ec2:AuthorizeSecurityGroupIngress", 1, "ssh"),
+    ("ec2:RunInstances", 1, "ssm"),
+    ("ssm:SendCommand", 1, "ssm"),
+    ("ec2:StopInstances", 1, "ssm"),
+    ("ec2:CreateImage", 1, "ssm"),
+    ("ec2:CreateTags", 1, "ssm"),
+    ("ec2:ImportKeyPair", 2, "ssm"),
+    ("ec2:CreateSecurityGroup", 2, "ssm"),
+    ("ec2:RunInstances", 2, "ssm"),
+    ("ssm:SendCommand", 12, "ssm"),
+    ("ssm:PutParameter", 1, "ssm"),
+];
+
+fn ssh_variant() -> tempfile::TempPath {
+    variant("ssh", |t| {
+        t.replace(
+            "  transport: ssm ",
+            "  ssh_cidr: 203.0.113.7/32\n  transport: ssh ",
+        )
+    })
+}
+
+#[test]
+fn a_failure_of_any_creating_call_leaves_nothing_but_a_marked_image() {
+    let _g = serial();
+    let ssh = ssh_variant();
+    for (action, nth, transport) in CREATING_CALLS {
+        eprintln!("=== {action}#{nth} fails");
+        let e = Endpoint::start();
+        e.faults.add(action, *nth, Fault::Deny);
+        let data = tempfile::tempdir().unwrap();
+        let file = if *transport == "ssh" {
+            ssh.to_path_buf()
+        } else {
+            example("bakery.yml")
+        };
+        let out = bakery(&e, data.path())
+            .args(["run", "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        show(&out);
+        assert_eq!(
+            e.faults.fired(),
+            vec![format!("{action}#{nth}")],
+            "the fault fired"
+        );
+        assert_ne!(out.status.code(), Some(0), "{action}#{nth}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(action) || *action == "ssm:SendCommand",
+            "the error names {action}: {stderr}"
+        );
+        for image in assert_only_images_left(&e, data.path()) {
+            let status = status_of(&e, &image);
+            // A probe that failed marks its image rejected; a failed promotion leaves the image
+            // verified, ready for `bakery promote`.
+            let expected = if *action == "ssm:PutParameter" {
+                "verified"
+            } else {
+                "rejected"
+            };
+            assert_eq!(status, expected, "{action}#{nth}: image {image}");
+        }
+    }
+}
+
+#[test]
+fn sigterm_between_calls_releases_everything_the_run_created() {
+    let _g = serial();
+    for (action, nth) in [
+        ("ec2:CreateSecurityGroup", 1),
+        ("ec2:RunInstances", 1),
+        ("ssm:SendCommand", 2),
+        ("ec2:CreateImage", 1),
+        ("ec2:RunInstances", 2),
+        ("ssm:SendCommand", 13),
+    ] {
+        eprintln!("=== SIGTERM before {action}#{nth}");
+        let e = Endpoint::start();
+        let data = tempfile::tempdir().unwrap();
+        let pid = Arc::new(Mutex::new(0u32));
+        let mut child = bakery(&e, data.path())
+            .args(["run", "-f", "examples/aws/bakery.yml"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        *pid.lock().unwrap() = child.id();
+        e.faults.add(action, nth, Fault::Signal(child.id()));
+        let _ = &mut child;
+        let out = child.wait_with_output().unwrap();
+        show(&out);
+        assert_eq!(e.faults.fired(), vec![format!("{action}#{nth}")]);
+        assert_eq!(out.status.code(), Some(143), "{action}#{nth}");
+        for image in assert_only_images_left(&e, data.path()) {
+            assert_eq!(status_of(&e, &image), "rejected", "{action}#{nth}");
+        }
+    }
+}
