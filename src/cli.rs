@@ -123,6 +123,22 @@ pub enum Command {
     ///
     /// Example: bakery schema > bakery.schema.json
     Schema,
+    /// Say whether the newest source image differs from the one the last promoted image was
+    /// baked from: prints `true` (a rebuild would start from a newer source, or nothing was
+    /// promoted yet) or `false`, and why on stderr.
+    ///
+    /// The last promoted image is the one `promote.pointer` names, else the newest image tagged
+    /// bakery:status=promoted; it records its source in the bakery:source tag.
+    /// Example: bakery outdated -f examples/aws/bakery.yml
+    Outdated {
+        #[command(flatten)]
+        file: FileArg,
+    },
+    /// Run as the GitHub Action's entrypoint: read the INPUT_* and GITHUB_* environment the
+    /// runner sets, run the mode it asks for, write outputs, job summary and check run.
+    ///
+    /// See action.yml for the inputs and outputs.
+    Action,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +163,10 @@ pub fn default_data_dir() -> PathBuf {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    if let Command::Action = cli.command {
+        // The action builds its own command line from its inputs, region and endpoint included.
+        return crate::action::run();
+    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     crate::cloud::aws::set_overrides(crate::cloud::aws::Overrides {
         region: cli.region.clone(),
@@ -191,6 +211,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Images { json } => images(&data_dir, json),
         Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
+        Command::Outdated { file } => {
+            let loaded = config::load(&file.file)?;
+            let staleness = crate::action::outdated::check(&loaded, &data_dir)?;
+            crate::say!("{}", staleness.reason);
+            crate::out!("{}", staleness.outdated);
+            Ok(EXIT_OK)
+        }
+        Command::Action => crate::action::run(),
         Command::Schema => {
             crate::out!(
                 "{}",
@@ -208,7 +236,8 @@ fn pipeline_command(file: &Path, data_dir: &Path, mode: Mode) -> Result<i32> {
     Ok(outcome.exit_code())
 }
 
-fn print_outcome(outcome: &Outcome) {
+/// Prints what a pipeline run did: the verdict, failed checks, timings, the image id.
+pub fn print_outcome(outcome: &Outcome) {
     let Some(image) = &outcome.image else { return };
     if let Some(v) = &outcome.verification {
         if !v.verdict.passed {

@@ -4,6 +4,7 @@
 //! Data flows one way: [`config`] → [`pipeline`] → [`bake`] / [`verify`] / [`promote`] →
 //! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
 
+pub mod action;
 pub mod bake;
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,10 @@ pub mod config;
 pub mod error;
 pub mod gate;
 pub mod git;
+// The check-run client lives in src/report/github.rs; declared here until src/report/mod.rs
+// declares it (`pub mod github;`), then this line goes.
+#[path = "report/github.rs"]
+pub mod github;
 pub mod ledger;
 pub mod pipeline;
 pub mod progress;

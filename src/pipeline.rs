@@ -213,6 +213,16 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
     Ok(outcome)
 }
 
+/// What to call when a verify stage starts (the GitHub Action opens its check run there).
+type VerifyHook = Box<dyn Fn(&Image) + Send>;
+static VERIFY_HOOK: Mutex<Option<VerifyHook>> = Mutex::new(None);
+
+/// Registers `hook` to be called with the image each time a verify stage starts; replaces any
+/// earlier registration.
+pub fn on_verify_start(hook: impl Fn(&Image) + Send + 'static) {
+    *VERIFY_HOOK.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+}
+
 fn verify_stage(
     run: &Run,
     image: &Image,
@@ -220,6 +230,9 @@ fn verify_stage(
     outcome: &mut Outcome,
 ) -> Result<()> {
     let stage = Stage::start("verify");
+    if let Some(hook) = VERIFY_HOOK.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        hook(image);
+    }
     // An image whose verification could not finish is rejected, not left `baked`.
     let verification = verify::verify(run, image, suites)
         .inspect_err(|_| {

@@ -159,7 +159,7 @@ impl SsmTransport {
             .ok_or_else(|| Error::Transport("ssm:SendCommand returned no command id".into()))?;
         let deadline = Instant::now() + timeout + self.options.grace;
         let mut backoff = Backoff::new(self.options.first_poll, self.options.max_poll);
-        let mut last = String::from("not yet polled");
+        let mut last;
         loop {
             if let Err(e) = crate::signals::check() {
                 self.cancel(&command_id);

@@ -65,6 +65,7 @@ pub fn moto() -> SocketAddr {
         let port = free_port();
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
         let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = log.clone();
         // The thread that starts moto lives as long as the process: moto gets SIGKILL when it
         // ends (PR_SET_PDEATHSIG follows the starting thread).
         std::thread::spawn(move || {

@@ -64,7 +64,7 @@ pub fn until<T>(
 ) -> Result<T> {
     let deadline = Instant::now() + timeout;
     let mut backoff = backoff;
-    let mut last = String::from("not yet polled");
+    let mut last;
     loop {
         if on_signal == OnSignal::Stop {
             crate::signals::check()?;

@@ -174,18 +174,40 @@ impl LocalProvider {
         Ok(record.image)
     }
 
+    /// Presses the virtual power button until the guest powers off (a press during early boot
+    /// is lost); false if it did not within [`SHUTDOWN_TIMEOUT`].
+    fn power_down(&self, instance: &Instance) -> Result<bool> {
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.qmp(instance) {
+                Ok(mut qmp) => {
+                    qmp.execute("system_powerdown", serde_json::json!({}))?;
+                }
+                // QEMU closes its socket as it exits.
+                Err(_) if self.wait_exit(&instance.id, Duration::ZERO)? => return Ok(true),
+                Err(e) => return Err(e),
+            }
+            if self.wait_exit(&instance.id, Duration::from_secs(10))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Waits for the instance's QEMU to exit; false if it did not within `timeout`.
     fn wait_exit(&self, id: &str, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        loop {
             crate::signals::check()?;
             match self.lock().get_mut(id).map(|r| r.child.try_wait()) {
                 Some(Ok(None)) => {}
                 _ => return Ok(true),
             }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(false)
     }
 }
 
@@ -369,9 +391,7 @@ impl Provider for LocalProvider {
                 existing.id
             )));
         }
-        self.qmp(instance)?
-            .execute("system_powerdown", serde_json::json!({}))?;
-        if !self.wait_exit(&instance.id, SHUTDOWN_TIMEOUT)? {
+        if !self.power_down(instance)? {
             return Err(Error::Infra(format!(
                 "{} did not power off within {}s; last console lines:\n{}",
                 instance.id,
@@ -480,5 +500,48 @@ impl Provider for LocalProvider {
             .into_iter()
             .filter_map(|(name, h)| h.last().map(|v| (name, v.image_id.clone())))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qemu_img_available() -> bool {
+        std::process::Command::new("qemu-img").arg("--version").output().is_ok()
+    }
+
+    #[test]
+    fn a_disk_file_is_imported_once_and_again_when_it_changes() {
+        assert!(qemu_img_available(), "qemu-img is needed (scripts/setup.sh installs it)");
+        let dir = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(&dir.path().join("data"));
+        let ledger = Ledger::create(&dir.path().join("runs"), "r-import").unwrap();
+        let disk = dir.path().join("cloud.qcow2");
+        tools::run("qemu-img", &[OsStr::new("create"), OsStr::new("-q"), OsStr::new("-f"), OsStr::new("qcow2"), disk.as_os_str(), OsStr::new("64M")]).unwrap();
+
+        let first = provider.resolve_source(&Source::File(disk.clone()), &ledger).unwrap();
+        let again = provider.resolve_source(&Source::File(disk.clone()), &ledger).unwrap();
+        assert_eq!(first.id, again.id, "an unchanged file is not imported twice");
+        assert_eq!(first.name, "cloud.qcow2");
+        assert!(provider.store().record(&first.id).unwrap().boot.is_none(), "boots with its own loader");
+
+        std::thread::sleep(Duration::from_millis(1100));
+        tools::run("qemu-img", &[OsStr::new("resize"), OsStr::new("-q"), disk.as_os_str(), OsStr::new("128M")]).unwrap();
+        let changed = provider.resolve_source(&Source::File(disk), &ledger).unwrap();
+        assert_ne!(changed.id, first.id, "a changed file is imported again");
+        assert!(ledger.unwind(None).is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_or_a_wrong_image_id_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(&dir.path().join("data"));
+        let ledger = Ledger::create(&dir.path().join("runs"), "r-bad").unwrap();
+        let missing = provider.resolve_source(&Source::File(dir.path().join("nope.qcow2")), &ledger);
+        assert!(matches!(missing, Err(Error::Config(m)) if m.contains("nope.qcow2")));
+        // A wrong image id is refused by its shape, or by lookup.
+        assert!(matches!(provider.image("ami-xyz"), Err(Error::Config(m)) if m.contains("not an image id")));
+        assert!(matches!(provider.image("ami-0123456789abcdef0"), Err(Error::Config(m)) if m.contains("bakery images")));
     }
 }

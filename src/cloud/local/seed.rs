@@ -31,8 +31,7 @@ struct UserData<'a> {
     hostname: &'a str,
     disable_root: bool,
     ssh_pwauth: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    users: Option<Vec<serde_json::Value>>,
+    users: Vec<serde_json::Value>,
     ssh_authorized_keys: Vec<String>,
     ssh_deletekeys: bool,
     ssh_genkeytypes: Vec<&'a str>,
@@ -48,16 +47,19 @@ struct SshKeys {
 impl Seed<'_> {
     /// The `user-data` document (`#cloud-config`).
     pub fn user_data(&self) -> String {
-        // root gets the key through `disable_root: false`; any other user is created with
+        // `users: [root]` keeps cloud-init from creating the distribution's default user; root
+        // gets the key through `disable_root: false`. Any other user is created with
         // passwordless sudo, as cloud images' default users are.
-        let users = (self.user != "root").then(|| {
+        let users = if self.user == "root" {
+            vec![serde_json::json!("root")]
+        } else {
             vec![serde_json::json!({
                 "name": self.user,
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "shell": "/bin/bash",
                 "ssh_authorized_keys": [self.login_key.public_openssh()],
             })]
-        });
+        };
         let doc = UserData {
             hostname: self.hostname,
             disable_root: false,
@@ -138,7 +140,7 @@ mod tests {
             doc["ssh_keys"]["ed25519_private"].as_str().unwrap(),
             host.private_openssh()
         );
-        assert!(doc.get("users").is_none());
+        assert_eq!(doc["users"][0].as_str(), Some("root"));
         let meta: serde_yaml::Value = serde_yaml::from_str(&seed.meta_data()).unwrap();
         assert_eq!(meta["instance-id"].as_str().unwrap(), "i-0123456789abcdef0");
     }

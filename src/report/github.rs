@@ -1,0 +1,349 @@
+//! Check runs on GitHub (through octocrab): created when verification starts, completed with
+//! a conclusion, a summary and one annotation per failed check.
+//!
+//! The Checks API takes at most [`MAX_ANNOTATIONS_PER_REQUEST`] annotations per request and
+//! appends those of every update, so a long list goes out in batches: every batch but the last
+//! as an update of the running check, the last one with the conclusion. A token that may not
+//! write checks (a pull request from a fork gets a read-only one) is answered with 403; callers
+//! see [`GitHubError::Forbidden`] and fall back to the job summary.
+
+use std::time::Duration;
+
+use octocrab::params::checks::{
+    CheckRunConclusion, CheckRunOutput, CheckRunOutputAnnotation, CheckRunOutputAnnotationLevel,
+    CheckRunStatus,
+};
+use octocrab::Octocrab;
+
+use crate::suites::{Status, SuiteResult};
+
+/// The most annotations one create or update request may carry.
+pub const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
+/// The longest a check run's summary (and text) may be.
+pub const MAX_SUMMARY_BYTES: usize = 65_535;
+/// The longest an annotation's title may be, in characters.
+const MAX_TITLE_CHARS: usize = 255;
+/// What an annotation's message and details are cut to (GitHub allows 64 KB each).
+const MAX_MESSAGE_BYTES: usize = 4_096;
+const MAX_DETAILS_BYTES: usize = 16_384;
+
+/// Why a call to GitHub failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitHubError {
+    /// The token may not do this (HTTP 403, or 404 for a repository it cannot see): a read-only
+    /// token, as pull requests from forks get.
+    #[error("GitHub refused the request (HTTP {status}: {message})")]
+    Forbidden { status: u16, message: String },
+    /// Anything else: the network, a timeout, a server error, an unexpected answer.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How a check run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    Success,
+    Failure,
+    Cancelled,
+}
+
+impl Conclusion {
+    fn octocrab(self) -> CheckRunConclusion {
+        match self {
+            Conclusion::Success => CheckRunConclusion::Success,
+            Conclusion::Failure => CheckRunConclusion::Failure,
+            Conclusion::Cancelled => CheckRunConclusion::Cancelled,
+        }
+    }
+}
+
+/// The level of a check-run annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Notice,
+    Warning,
+    Failure,
+}
+
+/// One annotation: a line of a file in the repository and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    /// Relative to the repository root.
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub level: Level,
+    pub title: String,
+    pub message: String,
+    pub raw_details: Option<String>,
+}
+
+impl Annotation {
+    fn octocrab(&self) -> CheckRunOutputAnnotation {
+        CheckRunOutputAnnotation {
+            path: self.path.clone(),
+            start_line: self.start_line.max(1),
+            end_line: self.end_line.max(self.start_line).max(1),
+            start_column: None,
+            end_column: None,
+            annotation_level: match self.level {
+                Level::Notice => CheckRunOutputAnnotationLevel::Notice,
+                Level::Warning => CheckRunOutputAnnotationLevel::Warning,
+                Level::Failure => CheckRunOutputAnnotationLevel::Failure,
+            },
+            message: clip_bytes(&self.message, MAX_MESSAGE_BYTES),
+            title: Some(self.title.chars().take(MAX_TITLE_CHARS).collect()),
+            raw_details: self
+                .raw_details
+                .as_deref()
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| crate::report::bounded(d, MAX_DETAILS_BYTES)),
+        }
+    }
+}
+
+/// One annotation per failed or errored check. `locate` maps a suite name and a check id to
+/// the file (relative to the repository root) and line that define the check.
+pub fn check_annotations(
+    results: &[SuiteResult],
+    locate: &dyn Fn(&str, &str) -> (String, u32),
+) -> Vec<Annotation> {
+    let mut out = Vec::new();
+    for sr in results {
+        for r in &sr.results {
+            let verb = match r.status {
+                Status::Failed => "failed",
+                Status::Error => "could not be evaluated",
+                Status::Passed | Status::Skipped => continue,
+            };
+            let (path, line) = locate(&sr.suite, &r.id);
+            let message = match (r.status, &r.expected, &r.actual) {
+                (Status::Failed, Some(e), Some(a)) => {
+                    format!("{}\nexpected: {e}\nactual:   {a}", r.title)
+                }
+                _ => format!("{}\n{}", r.title, r.message),
+            };
+            out.push(Annotation {
+                path,
+                start_line: line,
+                end_line: line,
+                level: Level::Failure,
+                title: format!("{}/{} {verb}", sr.suite, r.id),
+                message,
+                raw_details: Some(r.output.clone()),
+            });
+        }
+    }
+    out
+}
+
+/// `s` cut to at most `limit` bytes at a character boundary, with a note when cut.
+pub fn clip_bytes(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_string();
+    }
+    const NOTE: &str = "\n\n[… cut to fit GitHub's limit …]";
+    let mut end = limit.saturating_sub(NOTE.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{NOTE}", &s[..end])
+}
+
+/// A client for one repository's check runs.
+pub struct GitHub {
+    rt: tokio::runtime::Runtime,
+    client: Octocrab,
+    owner: String,
+    repo: String,
+}
+
+impl GitHub {
+    /// A client of the REST API at `api_url` (`GITHUB_API_URL`) for `repository`
+    /// (`owner/name`), authenticated with `token`.
+    pub fn new(api_url: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
+        let (owner, repo) = repository
+            .split_once('/')
+            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+            .ok_or_else(|| {
+                GitHubError::Other(format!(
+                    "GITHUB_REPOSITORY `{repository}` is not of the form owner/name"
+                ))
+            })?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| GitHubError::Other(format!("starting an async runtime: {e}")))?;
+        let client = {
+            let _guard = rt.enter();
+            Octocrab::builder()
+                .base_uri(api_url)
+                .map_err(|e| GitHubError::Other(format!("GITHUB_API_URL `{api_url}`: {e}")))?
+                .personal_token(token.to_string())
+                .set_connect_timeout(Some(Duration::from_secs(10)))
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .set_write_timeout(Some(Duration::from_secs(30)))
+                .build()
+                .map_err(|e| GitHubError::Other(format!("building the GitHub client: {e}")))?
+        };
+        Ok(GitHub {
+            rt,
+            client,
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+        })
+    }
+
+    /// Creates an in-progress check run on `head_sha`; returns its id.
+    pub fn create_check_run(
+        &self,
+        name: &str,
+        head_sha: &str,
+        details_url: Option<&str>,
+        external_id: &str,
+        title: &str,
+        summary: &str,
+    ) -> Result<u64, GitHubError> {
+        let checks = self.client.checks(&self.owner, &self.repo);
+        let mut request = checks
+            .create_check_run(name, head_sha)
+            .status(CheckRunStatus::InProgress)
+            .external_id(external_id)
+            .output(output(title, summary, Vec::new()));
+        if let Some(url) = details_url {
+            request = request.details_url(url);
+        }
+        let run = self.rt.block_on(request.send()).map_err(map_error)?;
+        Ok(run.id.into_inner())
+    }
+
+    /// Completes check run `id` with `conclusion`, the summary and every annotation, sent at
+    /// most [`MAX_ANNOTATIONS_PER_REQUEST`] per request; returns how many requests were sent.
+    pub fn complete_check_run(
+        &self,
+        id: u64,
+        conclusion: Conclusion,
+        title: &str,
+        summary: &str,
+        annotations: &[Annotation],
+    ) -> Result<usize, GitHubError> {
+        let checks = self.client.checks(&self.owner, &self.repo);
+        let mut batches: Vec<Vec<CheckRunOutputAnnotation>> = annotations
+            .chunks(MAX_ANNOTATIONS_PER_REQUEST)
+            .map(|c| c.iter().map(Annotation::octocrab).collect())
+            .collect();
+        let last = batches.pop().unwrap_or_default();
+        let mut sent = 0;
+        for batch in batches {
+            let request = checks
+                .update_check_run(id.into())
+                .status(CheckRunStatus::InProgress)
+                .output(output(title, summary, batch));
+            self.rt.block_on(request.send()).map_err(map_error)?;
+            sent += 1;
+        }
+        let request = checks
+            .update_check_run(id.into())
+            .status(CheckRunStatus::Completed)
+            .conclusion(conclusion.octocrab())
+            .completed_at(chrono::Utc::now())
+            .output(output(title, summary, last));
+        self.rt.block_on(request.send()).map_err(map_error)?;
+        Ok(sent + 1)
+    }
+}
+
+fn output(title: &str, summary: &str, annotations: Vec<CheckRunOutputAnnotation>) -> CheckRunOutput {
+    CheckRunOutput {
+        title: title.chars().take(MAX_TITLE_CHARS).collect(),
+        summary: clip_bytes(summary, MAX_SUMMARY_BYTES),
+        text: None,
+        annotations,
+        images: Vec::new(),
+    }
+}
+
+fn map_error(e: octocrab::Error) -> GitHubError {
+    match &e {
+        octocrab::Error::GitHub { source, .. }
+            if matches!(source.status_code.as_u16(), 403 | 404) =>
+        {
+            GitHubError::Forbidden {
+                status: source.status_code.as_u16(),
+                message: source.message.clone(),
+            }
+        }
+        octocrab::Error::GitHub { source, .. } => GitHubError::Other(format!(
+            "GitHub answered HTTP {}: {}",
+            source.status_code.as_u16(),
+            source.message
+        )),
+        other => {
+            let mut msg = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                msg.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            GitHubError::Other(format!("calling GitHub: {msg}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites::CheckResult;
+
+    fn result(id: &str, status: Status) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: format!("{id} title"),
+            kind: "command".into(),
+            tags: vec![],
+            status,
+            expected: Some("exit status 0".into()),
+            actual: Some("exit status 1".into()),
+            message: format!("{id} message"),
+            output: "out".into(),
+            duration: Duration::ZERO,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn one_annotation_per_failed_or_errored_check() {
+        let sr = SuiteResult {
+            suite: "smoke".into(),
+            probe: String::new(),
+            results: vec![
+                result("a", Status::Passed),
+                result("b", Status::Failed),
+                result("c", Status::Error),
+                result("d", Status::Skipped),
+            ],
+            duration: Duration::ZERO,
+        };
+        let locate = |suite: &str, id: &str| (format!("suites/{suite}.yml"), id.len() as u32 + 2);
+        let a = check_annotations(&[sr], &locate);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].title, "smoke/b failed");
+        assert_eq!(a[0].path, "suites/smoke.yml");
+        assert_eq!(a[0].start_line, 3);
+        assert_eq!(
+            a[0].message,
+            "b title\nexpected: exit status 0\nactual:   exit status 1"
+        );
+        assert_eq!(a[1].title, "smoke/c could not be evaluated");
+        assert_eq!(a[1].message, "c title\nc message");
+    }
+
+    #[test]
+    fn clipping_respects_char_boundaries() {
+        let s = "é".repeat(40_000);
+        let c = clip_bytes(&s, MAX_SUMMARY_BYTES);
+        assert!(c.len() <= MAX_SUMMARY_BYTES);
+        assert!(c.ends_with("limit …]"));
+        assert_eq!(clip_bytes("short", 10), "short");
+    }
+}
