@@ -68,7 +68,6 @@ impl Stage {
 /// A spinner for a wait of unknown length; a plain line when stderr is not a terminal.
 pub struct Spinner {
     bar: Option<ProgressBar>,
-    message: String,
     started: Instant,
 }
 
@@ -90,7 +89,6 @@ impl Spinner {
         }
         Spinner {
             bar,
-            message: message.to_string(),
             started: Instant::now(),
         }
     }
@@ -105,12 +103,9 @@ impl Spinner {
 
     /// Stops the spinner, leaving `done` and the time taken.
     pub fn finish(self, done: &str) {
-        let line = format!("    {done} ({:.1}s)", self.started.elapsed().as_secs_f64());
-        match self.bar {
-            Some(bar) => bar.finish_and_clear(),
-            None => {}
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
         }
-        let _ = &self.message;
-        crate::say!("{line}");
+        crate::say!("    {done} ({:.1}s)", self.started.elapsed().as_secs_f64());
     }
 }

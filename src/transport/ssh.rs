@@ -253,10 +253,7 @@ impl LineBuffer {
         self.pending.extend_from_slice(bytes);
         while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=i).collect();
-            on_line(
-                stream,
-                String::from_utf8_lossy(&line[..i]).trim_end_matches('\r'),
-            );
+            on_line(stream, &as_displayed(&line[..i]));
         }
     }
 

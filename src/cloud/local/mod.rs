@@ -94,8 +94,7 @@ impl LocalProvider {
             .records()?
             .into_iter()
             .map(|r| r.image)
-            .filter(|i| i.state == "available" && pick(i))
-            .next_back())
+            .rfind(|i| i.state == "available" && pick(i)))
     }
 
     /// Imports a disk image file once; later runs reuse the import while the file is unchanged.
