@@ -4,4 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# moto's server for the aws_* tests, in .cache/moto-venv (installed once, idempotent); each
+# test binary starts it on a free 127.0.0.1 port itself.
+scripts/moto.sh install >/dev/null
+# The GitHub Action's tests (tests/action_*.rs, tests/github_*.rs), each installed once:
+# GitHub's REST description (npm @octokit/openapi) in .cache/github-openapi, junitparser (PyPI)
+# in .cache/junit-venv, and the action's container image (podman, runc, musl-tools, the Rust
+# musl target; scripts/container-test.sh). Nothing is skipped: a missing piece fails its test.
+action_deps=()
+command -v npm >/dev/null 2>&1 || action_deps+=(nodejs npm)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || action_deps+=(python3-venv)
+if [ ${#action_deps[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${action_deps[@]}" >/dev/null
+fi
+if [ ! -f .cache/github-openapi/node_modules/@octokit/openapi/generated/api.github.com.json ]; then
+  mkdir -p .cache/github-openapi
+  npm install --prefix .cache/github-openapi --no-audit --no-fund --silent '@octokit/openapi@^23'
+fi
+if ! .cache/junit-venv/bin/python -c 'import junitparser' >/dev/null 2>&1; then
+  python3 -m venv .cache/junit-venv
+  .cache/junit-venv/bin/pip install --quiet 'junitparser>=3'
+fi
+scripts/container-test.sh build >/dev/null
 cargo test --all-targets -- --test-threads=2 "$@"

@@ -13,10 +13,6 @@ pub mod config;
 pub mod error;
 pub mod gate;
 pub mod git;
-// The check-run client lives in src/report/github.rs; declared here until src/report/mod.rs
-// declares it (`pub mod github;`), then this line goes.
-#[path = "report/github.rs"]
-pub mod github;
 pub mod ledger;
 pub mod pipeline;
 pub mod progress;

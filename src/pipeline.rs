@@ -230,7 +230,11 @@ fn verify_stage(
     outcome: &mut Outcome,
 ) -> Result<()> {
     let stage = Stage::start("verify");
-    if let Some(hook) = VERIFY_HOOK.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    if let Some(hook) = VERIFY_HOOK
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
         hook(image);
     }
     // An image whose verification could not finish is rejected, not left `baked`.

@@ -25,6 +25,14 @@ fn provider(e: &Endpoint, settings: AwsSettings) -> AwsProvider {
     AwsProvider::with_clients(clients, settings, "test.yml")
 }
 
+/// The inbound rules of a DescribeSecurityGroups answer (not the outbound ones).
+fn ingress_of(xml: &str) -> String {
+    let start = xml.find("<ipPermissions>").map_or(xml.len(), |i| i);
+    let rest = &xml[start..];
+    let end = rest.find("</ipPermissions>").unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
 fn run_tags(run: &str) -> Tags {
     Tags::from([
         ("bakery:run-id".to_string(), run.to_string()),
@@ -158,9 +166,9 @@ fn launch_capture_and_terminate_leave_only_the_tagged_image() {
         "Action=DescribeSecurityGroups&GroupId.1={}",
         kinds[1].1
     ));
-    let ingress = sg.split("<ipPermissionsEgress>").next().unwrap();
-    assert_eq!(xml_values(ingress, "cidrIp"), ["203.0.113.7/32"], "{sg}");
-    assert_eq!(xml_values(ingress, "fromPort"), ["22"]);
+    let ingress = ingress_of(&sg);
+    assert_eq!(xml_values(&ingress, "cidrIp"), ["203.0.113.7/32"], "{sg}");
+    assert_eq!(xml_values(&ingress, "fromPort"), ["22"]);
 
     // The image, and its snapshots tagged afterwards.
     let image = p
@@ -244,9 +252,9 @@ fn an_ssm_probe_gets_a_group_without_any_inbound_rule() {
     ));
     let sg = xml_values(&xml, "groupId")[0].clone();
     let sgx = e.ec2(&format!("Action=DescribeSecurityGroups&GroupId.1={sg}"));
-    let ingress = sgx.split("<ipPermissionsEgress>").next().unwrap();
-    assert!(xml_values(ingress, "cidrIp").is_empty(), "{sgx}");
-    assert!(xml_values(ingress, "fromPort").is_empty(), "{sgx}");
+    let ingress = ingress_of(&sgx);
+    assert!(xml_values(&ingress, "cidrIp").is_empty(), "{sgx}");
+    assert!(xml_values(&ingress, "fromPort").is_empty(), "{sgx}");
     assert!(ledger.unwind(Some(&p)).is_empty());
     assert_eq!(e.leftovers(), Vec::<String>::new());
 }
@@ -275,8 +283,11 @@ fn pointers_are_ssm_parameters_with_history() {
         vec![(1, a.clone()), (2, b.clone())]
     );
     assert_eq!(p.pointers().unwrap().get(name), Some(b));
-    let stored = e.ssm("GetParameter", serde_json::json!({"Name": name}));
-    assert_eq!(stored["Parameter"]["DataType"], "aws:ec2:image");
+    let stored = e.ssm(
+        "DescribeParameters",
+        serde_json::json!({"ParameterFilters": [{"Key": "Name", "Values": [name]}]}),
+    );
+    assert_eq!(stored["Parameters"][0]["DataType"], "aws:ec2:image", "{stored}");
 }
 
 #[test]

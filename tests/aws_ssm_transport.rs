@@ -210,7 +210,7 @@ fn a_command_that_never_finishes_times_out_and_is_cancelled() {
     });
     let (t, _server) = transport(stub.clone());
     let err = t
-        .exec("sleep 1000", Duration::from_secs(1), &mut |_, _| {})
+        .exec("true", Duration::from_secs(1), &mut |_, _| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("timed out"), "{err}");

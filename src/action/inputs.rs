@@ -26,7 +26,8 @@ pub enum ActionMode {
 
 impl ActionMode {
     /// Every mode's name, as the `mode` input accepts it.
-    pub const NAMES: [&'static str; 6] = ["run", "bake", "verify", "promote", "cleanup", "outdated"];
+    pub const NAMES: [&'static str; 6] =
+        ["run", "bake", "verify", "promote", "cleanup", "outdated"];
 
     /// The mode named `s`.
     pub fn parse(s: &str) -> Option<ActionMode> {
@@ -132,8 +133,7 @@ impl Inputs {
         }
         let args = match get("args") {
             None => Vec::new(),
-            Some(a) => split_args(&a)
-                .map_err(|m| Error::Config(format!("input `args`: {m}")))?,
+            Some(a) => split_args(&a).map_err(|m| Error::Config(format!("input `args`: {m}")))?,
         };
         Ok(Inputs {
             pipeline: PathBuf::from(get("pipeline").unwrap_or_else(|| "bakery.yml".into())),
@@ -305,8 +305,11 @@ mod tests {
             i.argv(),
             ["bakery", "promote", "--file", "bakery.yml", "--image", ""]
         );
-        let i = Inputs::from_env(&env(&[("INPUT_MODE", "cleanup"), ("INPUT_ARGS", "--dry-run")]))
-            .unwrap();
+        let i = Inputs::from_env(&env(&[
+            ("INPUT_MODE", "cleanup"),
+            ("INPUT_ARGS", "--dry-run"),
+        ]))
+        .unwrap();
         assert_eq!(i.argv(), ["bakery", "cleanup", "--dry-run"]);
     }
 

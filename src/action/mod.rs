@@ -26,9 +26,9 @@ use crate::cli::{self, Cli, Command};
 use crate::cloud;
 use crate::config::{self, LoadedPipeline};
 use crate::error::{Error, Result};
-use crate::github::{self, Conclusion, GitHub, GitHubError};
 use crate::pipeline::{self, Mode, Outcome};
-use inputs::{ActionMode, Inputs};
+use crate::report::github::{self, Conclusion, GitHub, GitHubError};
+use inputs::Inputs;
 use summary::{Report, RunResult};
 use workflow::{Annotation, Level};
 
@@ -61,15 +61,29 @@ pub struct Context {
 impl Context {
     /// Reads the runner's variables from `env`.
     pub fn from_env(env: &BTreeMap<String, String>) -> Context {
-        let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let sha = get("GITHUB_SHA");
         // On pull_request events GITHUB_SHA is a merge commit; the check belongs on the head.
         let pr_head = get("GITHUB_EVENT_PATH")
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["pull_request"]["head"]["sha"].as_str().map(str::to_string));
-        let run_url = match (get("GITHUB_SERVER_URL"), get("GITHUB_REPOSITORY"), get("GITHUB_RUN_ID")) {
-            (Some(server), Some(repo), Some(id)) => Some(format!("{server}/{repo}/actions/runs/{id}")),
+            .and_then(|v| {
+                v["pull_request"]["head"]["sha"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+        let run_url = match (
+            get("GITHUB_SERVER_URL"),
+            get("GITHUB_REPOSITORY"),
+            get("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repo), Some(id)) => {
+                Some(format!("{server}/{repo}/actions/runs/{id}"))
+            }
             _ => None,
         };
         Context {
@@ -102,7 +116,12 @@ impl Context {
 /// Runs the action with the process's environment; returns the exit code.
 pub fn run() -> Result<i32> {
     let env: BTreeMap<String, String> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect();
     Ok(run_with(&env))
 }
@@ -116,10 +135,18 @@ pub fn run_with(env: &BTreeMap<String, String>) -> i32 {
     // The post step (action.yml's post-entrypoint) runs this command again after the job;
     // the state saved here tells it to only release what a killed run left behind.
     if let Some(state) = env.get("GITHUB_STATE").filter(|p| !p.is_empty()) {
-        let _ = workflow::append(Path::new(state), &workflow::output_block(POST_STATE, POST_CLEANUP));
+        let _ = workflow::append(
+            Path::new(state),
+            &workflow::output_block(POST_STATE, POST_CLEANUP),
+        );
     }
     // Secrets are masked before anything else is printed.
-    for name in ["INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+    for name in [
+        "INPUT_GITHUB-TOKEN",
+        "INPUT_GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
         if let Some(secret) = env.get(name).filter(|v| v.trim().len() >= 4) {
             for c in workflow::mask_commands(secret) {
                 workflow::emit(&c);
@@ -170,7 +197,10 @@ const POST_CLEANUP: &str = "cleanup";
 /// fails the job; what it cannot release is a warning.
 fn post(env: &BTreeMap<String, String>) -> i32 {
     let mut argv = vec!["bakery".to_string(), "cleanup".to_string()];
-    if let Some(region) = env.get(&inputs::variable("region")).filter(|r| !r.trim().is_empty()) {
+    if let Some(region) = env
+        .get(&inputs::variable("region"))
+        .filter(|r| !r.trim().is_empty())
+    {
         argv.extend(["--region".to_string(), region.trim().to_string()]);
     }
     let result = Cli::try_parse_from(&argv)
@@ -178,9 +208,12 @@ fn post(env: &BTreeMap<String, String>) -> i32 {
         .and_then(cli::run);
     if let Err(e) = result {
         workflow::emit(
-            &Annotation::new(Level::Warning, format!("post-job cleanup: {e}; `bakery cleanup` releases the rest"))
-                .title("Bakery")
-                .command(),
+            &Annotation::new(
+                Level::Warning,
+                format!("post-job cleanup: {e}; `bakery cleanup` releases the rest"),
+            )
+            .title("Bakery")
+            .command(),
         );
     }
     0
@@ -209,15 +242,27 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
         region: parsed.region.clone(),
         endpoint_url: parsed.endpoint_url.clone().filter(|u| !u.is_empty()),
     });
-    let data_dir = parsed.data_dir.clone().unwrap_or_else(cli::default_data_dir);
+    let data_dir = parsed
+        .data_dir
+        .clone()
+        .unwrap_or_else(cli::default_data_dir);
     let (file, mode) = match parsed.command {
-        Command::Run { file, no_promote } => (file.file, Mode::Run { promote: !no_promote }),
+        Command::Run { file, no_promote } => (
+            file.file,
+            Mode::Run {
+                promote: !no_promote,
+            },
+        ),
         Command::Bake { file } => (file.file, Mode::Bake),
         Command::Verify { file, image } => (file.file, Mode::Verify { image }),
         Command::Promote { file, image } => (file.file, Mode::Promote { image }),
         Command::Cleanup { .. } => {
             let code = cli::run(parsed)?;
-            report.result = if code == 0 { RunResult::Passed } else { RunResult::Error };
+            report.result = if code == 0 {
+                RunResult::Passed
+            } else {
+                RunResult::Error
+            };
             return Ok(code);
         }
         Command::Outdated { file } => {
@@ -247,9 +292,9 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
     state.loaded = Some(loaded.clone());
 
     let mode = match mode {
-        Mode::Promote { image } if image.is_empty() => {
-            Mode::Promote { image: release_image(&loaded, &data_dir, ctx, report)? }
-        }
+        Mode::Promote { image } if image.is_empty() => Mode::Promote {
+            image: release_image(&loaded, &data_dir, ctx, report)?,
+        },
         other => other,
     };
     if matches!(mode, Mode::Run { .. } | Mode::Verify { .. }) {
@@ -265,7 +310,12 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
 }
 
 /// The image to promote for a release: the one verified for `GITHUB_SHA`.
-fn release_image(loaded: &LoadedPipeline, data_dir: &Path, ctx: &Context, report: &mut Report) -> Result<String> {
+fn release_image(
+    loaded: &LoadedPipeline,
+    data_dir: &Path,
+    ctx: &Context,
+    report: &mut Report,
+) -> Result<String> {
     let commit = ctx.sha.clone().ok_or_else(|| {
         Error::Config(
             "input `image`: mode `promote` without an image promotes the image verified for this commit, but GITHUB_SHA is not set"
@@ -273,11 +323,18 @@ fn release_image(loaded: &LoadedPipeline, data_dir: &Path, ctx: &Context, report
         )
     })?;
     let provider = cloud::open_for(loaded, data_dir)?;
-    let image = release::image_for_commit(&provider.images()?, &commit, &release::fixed_tags(loaded))?;
+    let image =
+        release::image_for_commit(&provider.images()?, &commit, &release::fixed_tags(loaded))?;
     let on = ctx
         .git_ref
         .as_deref()
-        .map(|r| format!("{} ", r.strip_prefix("refs/tags/").map_or(r.to_string(), |t| format!("release {t}:"))))
+        .map(|r| {
+            format!(
+                "{} ",
+                r.strip_prefix("refs/tags/")
+                    .map_or(r.to_string(), |t| format!("release {t}:"))
+            )
+        })
         .unwrap_or_default();
     let note = format!(
         "{on}image {} ({}) was verified for commit {commit}; promoting it",
@@ -316,17 +373,36 @@ fn finish(ctx: &Context, report: &mut Report, state: &State) {
     let summary_path = state.summary_dir.join("summary.md");
     let outputs = vec![
         ("result", report.result.as_str().to_string()),
-        ("image-id", report.image.as_ref().map(|i| i.id.clone()).unwrap_or_default()),
-        ("image-name", report.image.as_ref().map(|i| i.name.clone()).unwrap_or_default()),
+        (
+            "image-id",
+            report
+                .image
+                .as_ref()
+                .map(|i| i.id.clone())
+                .unwrap_or_default(),
+        ),
+        (
+            "image-name",
+            report
+                .image
+                .as_ref()
+                .map(|i| i.name.clone())
+                .unwrap_or_default(),
+        ),
         ("promoted", report.promoted.to_string()),
         ("junit-path", report.junit.clone().unwrap_or_default()),
         ("summary-path", ctx.display(&summary_path)),
-        ("outdated", report.outdated.map(|o| o.to_string()).unwrap_or_default()),
+        (
+            "outdated",
+            report.outdated.map(|o| o.to_string()).unwrap_or_default(),
+        ),
     ];
     match &ctx.output {
         Some(path) => {
             if let Err(e) = workflow::write_outputs(path, &outputs) {
-                report.warnings.push(format!("the step's outputs could not be written: {e}"));
+                report
+                    .warnings
+                    .push(format!("the step's outputs could not be written: {e}"));
             }
         }
         None => crate::say!("GITHUB_OUTPUT is not set: no step outputs"),
@@ -340,15 +416,26 @@ fn finish(ctx: &Context, report: &mut Report, state: &State) {
     let written = std::fs::create_dir_all(&state.summary_dir)
         .and_then(|()| std::fs::write(&summary_path, &markdown));
     if let Err(e) = written {
-        report.warnings.push(format!("{}: {e}", summary_path.display()));
+        report
+            .warnings
+            .push(format!("{}: {e}", summary_path.display()));
     }
     match &ctx.step_summary {
         Some(path) => {
             if let Err(e) = workflow::append(path, &markdown) {
-                workflow::emit(&Annotation::new(Level::Warning, format!("the job summary could not be written: {e}")).command());
+                workflow::emit(
+                    &Annotation::new(
+                        Level::Warning,
+                        format!("the job summary could not be written: {e}"),
+                    )
+                    .command(),
+                );
             }
         }
-        None => crate::say!("GITHUB_STEP_SUMMARY is not set: the summary is in {}", summary_path.display()),
+        None => crate::say!(
+            "GITHUB_STEP_SUMMARY is not set: the summary is in {}",
+            summary_path.display()
+        ),
     }
 
     for a in annotations(report, state.loaded.as_ref(), ctx) {
@@ -367,7 +454,11 @@ fn annotations(report: &Report, loaded: Option<&LoadedPipeline>, ctx: &Context) 
             RunResult::Cancelled => "Bakery: cancelled",
             _ => "Bakery: error",
         };
-        let level = if report.result == RunResult::Cancelled { Level::Warning } else { Level::Error };
+        let level = if report.result == RunResult::Cancelled {
+            Level::Warning
+        } else {
+            Level::Error
+        };
         let mut a = Annotation::new(level, e.clone()).title(title);
         if let Some((file, line, col)) = located(e) {
             let file = ctx.display(Path::new(&file));
@@ -382,7 +473,11 @@ fn annotations(report: &Report, loaded: Option<&LoadedPipeline>, ctx: &Context) 
     let locate = Locator::new(loaded, ctx);
     for (suite, r) in failed.iter().take(MAX_CHECK_ERRORS) {
         let (file, line) = locate.find(suite, &r.id);
-        let verb = if r.status == crate::suites::Status::Error { "could not be evaluated" } else { "failed" };
+        let verb = if r.status == crate::suites::Status::Error {
+            "could not be evaluated"
+        } else {
+            "failed"
+        };
         out.push(
             Annotation::new(Level::Error, crate::report::summary::detail(r))
                 .title(format!("{suite}/{} {verb}", r.id))
@@ -427,7 +522,10 @@ impl Locator {
             fallback = ctx.display(&loaded.path);
             for p in &loaded.pipeline.verify.suites {
                 let path = loaded.resolve(p);
-                if let (Ok(suite), Ok(text)) = (crate::suites::load_suite(&path), std::fs::read_to_string(&path)) {
+                if let (Ok(suite), Ok(text)) = (
+                    crate::suites::load_suite(&path),
+                    std::fs::read_to_string(&path),
+                ) {
                     suites.insert(suite.name, (ctx.display(&path), text));
                 }
             }
@@ -439,7 +537,10 @@ impl Locator {
         let Some((file, text)) = self.suites.get(suite) else {
             return (self.fallback.clone(), 1);
         };
-        let pattern = format!(r#"^\s*(-\s+)?id:\s*["']?{}["']?\s*(#.*)?$"#, regex::escape(id));
+        let pattern = format!(
+            r#"^\s*(-\s+)?id:\s*["']?{}["']?\s*(#.*)?$"#,
+            regex::escape(id)
+        );
         let re = regex::Regex::new(&pattern).expect("an escaped id makes a valid regex");
         let line = text
             .lines()
@@ -461,7 +562,9 @@ struct CheckRun {
 
 enum CheckState {
     NotStarted,
-    Running { id: u64 },
+    Running {
+        id: u64,
+    },
     /// No check run: why (a warning for the summary), if it is worth one.
     Unavailable(Option<String>),
 }
@@ -479,10 +582,16 @@ impl CheckRun {
         match (&inputs.token, &ctx.repository, &ctx.head_sha) {
             (Some(token), Some(repo), Some(_)) => match GitHub::new(&ctx.api_url, token, repo) {
                 Ok(client) => check.client = Some(client),
-                Err(e) => check.state = unavailable(Some(format!("no check run: {e}; the results are in the job summary"))),
+                Err(e) => {
+                    check.state = unavailable(Some(format!(
+                        "no check run: {e}; the results are in the job summary"
+                    )))
+                }
             },
             (None, _, _) => {
-                crate::say!("no github-token input: no check run; the results are in the job summary");
+                crate::say!(
+                    "no github-token input: no check run; the results are in the job summary"
+                );
                 check.state = unavailable(None);
             }
             _ => {
@@ -546,16 +655,17 @@ impl CheckRun {
         let locate = Locator::new(loaded, ctx);
         let annotations = github::check_annotations(&report.results, &|s, id| locate.find(s, id));
         let summary = summary::render(report, github::MAX_SUMMARY_BYTES);
-        match client.complete_check_run(id, conclusion, &report.headline(), &summary, &annotations) {
+        match client.complete_check_run(id, conclusion, &report.headline(), &summary, &annotations)
+        {
             Ok(requests) => crate::progress::note(&format!(
                 "check run `{}` completed: {} with {} annotation(s) in {requests} request(s)",
                 self.name,
                 report.result.as_str(),
                 annotations.len()
             )),
-            Err(e) => report
-                .warnings
-                .push(format!("The check run could not be completed ({e}). The results are in this job summary.")),
+            Err(e) => report.warnings.push(format!(
+                "The check run could not be completed ({e}). The results are in this job summary."
+            )),
         }
     }
 }
@@ -581,10 +691,14 @@ mod tests {
             "web".to_string(),
             (
                 "suites/web.yml".to_string(),
-                "name: web\nchecks:\n  - id: a\n    command: {}\n  - id: \"b.c\"  # quoted\n".to_string(),
+                "name: web\nchecks:\n  - id: a\n    command: {}\n  - id: \"b.c\"  # quoted\n"
+                    .to_string(),
             ),
         );
-        let l = Locator { suites, fallback: "bakery.yml".into() };
+        let l = Locator {
+            suites,
+            fallback: "bakery.yml".into(),
+        };
         assert_eq!(l.find("web", "a"), ("suites/web.yml".into(), 3));
         assert_eq!(l.find("web", "b.c"), ("suites/web.yml".into(), 5));
         assert_eq!(l.find("web", "zz"), ("suites/web.yml".into(), 1));

@@ -121,7 +121,10 @@ mod tests {
         let m = e.to_string();
         assert_eq!(e.exit_code(), 1);
         assert!(m.contains("refusing to promote"), "{m}");
-        assert!(m.contains("ami-1 (web-ami-1, bakery:status=rejected"), "{m}");
+        assert!(
+            m.contains("ami-1 (web-ami-1, bakery:status=rejected"),
+            "{m}"
+        );
         assert!(m.contains("ami-2 (web-ami-2, bakery:status=baked"), "{m}");
         assert!(!m.contains("ami-4"), "{m}");
     }

@@ -173,7 +173,11 @@ pub fn render(report: &Report, limit: usize) -> String {
     }
     head.push('\n');
     if let Some(e) = &report.error {
-        let _ = writeln!(head, "### Error\n\n```text\n{}\n```\n", fence_safe(&bounded(e, 8_000)));
+        let _ = writeln!(
+            head,
+            "### Error\n\n```text\n{}\n```\n",
+            fence_safe(&bounded(e, 8_000))
+        );
     }
     for w in &report.warnings {
         let _ = writeln!(head, "> [!WARNING]\n> {}\n", cell(w, 2_000));
@@ -184,19 +188,45 @@ pub fn render(report: &Report, limit: usize) -> String {
 
     let mut timings = String::new();
     if !report.timings.is_empty() {
-        let _ = writeln!(timings, "### Stage timings\n\n| Stage | Seconds |\n|---|---:|");
+        let _ = writeln!(
+            timings,
+            "### Stage timings\n\n| Stage | Seconds |\n|---|---:|"
+        );
         for (name, took) in &report.timings {
-            let _ = writeln!(timings, "| {} | {:.1} |", cell(name, 100), took.as_secs_f64());
+            let _ = writeln!(
+                timings,
+                "| {} | {:.1} |",
+                cell(name, 100),
+                took.as_secs_f64()
+            );
         }
         timings.push('\n');
     }
 
-    // The failed checks, as many as fit in what is left after the head and the timings.
+    // The per-suite totals, which replace the full tables when those do not fit.
+    let mut totals = String::new();
+    if !report.results.is_empty() {
+        let _ = writeln!(
+            totals,
+            "### Suites\n\n(The full tables do not fit GitHub's size limit: the JUnit file has every check.)\n\n| Suite | Totals |\n|---|---|"
+        );
+        for sr in &report.results {
+            let _ = writeln!(
+                totals,
+                "| {} | {} |",
+                cell(&sr.suite, 200),
+                report_summary::totals(sr)
+            );
+        }
+        totals.push('\n');
+    }
+
+    // The failed checks, as many as fit beside the head, the totals and the timings.
     const CUT_NOTE: usize = 200;
     let failed = report.failed_checks();
     let mut failures = String::new();
     if !failed.is_empty() {
-        let budget = limit.saturating_sub(head.len() + timings.len() + CUT_NOTE);
+        let budget = limit.saturating_sub(head.len() + timings.len() + totals.len() + CUT_NOTE);
         let _ = writeln!(
             failures,
             "### Failed checks ({})\n\n| Suite | Check | Expected | Actual |\n|---|---|---|---|",
@@ -206,7 +236,9 @@ pub fn render(report: &Report, limit: usize) -> String {
         for (suite, r) in &failed {
             let (expected, actual) = match (r.status, &r.expected, &r.actual) {
                 (Status::Failed, Some(e), Some(a)) => (e.clone(), a.clone()),
-                (Status::Error, _, _) => ("(could not be evaluated)".to_string(), r.message.clone()),
+                (Status::Error, _, _) => {
+                    ("(could not be evaluated)".to_string(), r.message.clone())
+                }
                 (_, e, _) => (e.clone().unwrap_or_else(|| "-".into()), r.message.clone()),
             };
             let row = format!(
@@ -233,29 +265,21 @@ pub fn render(report: &Report, limit: usize) -> String {
         failures.push('\n');
     }
 
-    // The per-suite tables if they fit, else a totals line per suite.
+    // The per-suite tables if they fit, else the totals.
     let left = limit.saturating_sub(head.len() + timings.len() + failures.len());
-    let mut suites = String::new();
-    if !report.results.is_empty() {
-        let full = format!("### Suites\n\n{}", report_summary::markdown(&report.results));
+    let suites = if report.results.is_empty() {
+        String::new()
+    } else {
+        let full = format!(
+            "### Suites\n\n{}",
+            report_summary::markdown(&report.results)
+        );
         if full.len() <= left {
-            suites = full;
+            full
         } else {
-            let _ = writeln!(
-                suites,
-                "### Suites\n\n(The full tables do not fit GitHub's size limit: the JUnit file has every check.)\n\n| Suite | Totals |\n|---|---|"
-            );
-            for sr in &report.results {
-                let _ = writeln!(
-                    suites,
-                    "| {} | {} |",
-                    cell(&sr.suite, 200),
-                    report_summary::totals(sr)
-                );
-            }
-            suites.push('\n');
+            totals
         }
-    }
+    };
     let text = format!("{head}{failures}{suites}{timings}");
     crate::report::github::clip_bytes(&text, limit)
 }
@@ -334,9 +358,20 @@ mod tests {
     #[test]
     fn shows_result_image_failures_suites_and_timings() {
         let md = render(&report(1), JOB_SUMMARY_LIMIT);
-        assert!(md.contains("## ❌ Bakery `run`: failed: 1 of 2 checks failed on ami-0123456789abcdef0"), "{md}");
-        assert!(md.contains("| Image | `ami-0123456789abcdef0` (web-1) |"), "{md}");
-        assert!(md.contains("| smoke | `svc-0` svc-0 title | running: true | running: false |"), "{md}");
+        assert!(
+            md.contains(
+                "## ❌ Bakery `run`: failed: 1 of 2 checks failed on ami-0123456789abcdef0"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Image | `ami-0123456789abcdef0` (web-1) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| smoke | `svc-0` svc-0 title | running: true | running: false |"),
+            "{md}"
+        );
         assert!(md.contains("### smoke on i-1"), "{md}");
         assert!(md.contains("| bake | 65.0 |"), "{md}");
     }
@@ -348,7 +383,10 @@ mod tests {
         assert!(md.len() <= 65_535, "{}", md.len());
         assert!(md.contains("failed: 5000 of 5001 checks failed"));
         assert!(md.contains("more failed checks: the JUnit file has every one"));
-        assert!(md.contains("| smoke | 1 passed, 5000 failed"), "totals instead of tables");
+        assert!(
+            md.contains("| smoke | 1 passed, 5000 failed"),
+            "totals instead of tables"
+        );
         assert!(md.contains("| bake | 65.0 |"));
         let big = render(&r, JOB_SUMMARY_LIMIT);
         assert!(big.len() <= JOB_SUMMARY_LIMIT);

@@ -184,6 +184,9 @@ mod tests {
         let delimiter = first.strip_prefix("summary<<").unwrap();
         assert!(delimiter.starts_with("ghadelimiter_"));
         assert!(!value.contains(delimiter));
-        assert_eq!(block, format!("summary<<{delimiter}\n{value}\n{delimiter}\n"));
+        assert_eq!(
+            block,
+            format!("summary<<{delimiter}\n{value}\n{delimiter}\n")
+        );
     }
 }

@@ -227,7 +227,6 @@ impl GitHub {
         summary: &str,
         annotations: &[Annotation],
     ) -> Result<usize, GitHubError> {
-        let checks = self.client.checks(&self.owner, &self.repo);
         let mut batches: Vec<Vec<CheckRunOutputAnnotation>> = annotations
             .chunks(MAX_ANNOTATIONS_PER_REQUEST)
             .map(|c| c.iter().map(Annotation::octocrab).collect())
@@ -235,25 +234,58 @@ impl GitHub {
         let last = batches.pop().unwrap_or_default();
         let mut sent = 0;
         for batch in batches {
-            let request = checks
-                .update_check_run(id.into())
-                .status(CheckRunStatus::InProgress)
-                .output(output(title, summary, batch));
-            self.rt.block_on(request.send()).map_err(map_error)?;
+            self.update(
+                id,
+                &Update {
+                    status: CheckRunStatus::InProgress,
+                    conclusion: None,
+                    completed_at: None,
+                    output: output(title, summary, batch),
+                },
+            )?;
             sent += 1;
         }
-        let request = checks
-            .update_check_run(id.into())
-            .status(CheckRunStatus::Completed)
-            .conclusion(conclusion.octocrab())
-            .completed_at(chrono::Utc::now())
-            .output(output(title, summary, last));
-        self.rt.block_on(request.send()).map_err(map_error)?;
+        self.update(
+            id,
+            &Update {
+                status: CheckRunStatus::Completed,
+                conclusion: Some(conclusion.octocrab()),
+                completed_at: Some(chrono::Utc::now()),
+                output: output(title, summary, last),
+            },
+        )?;
         Ok(sent + 1)
+    }
+
+    /// `PATCH /repos/{owner}/{repo}/check-runs/{id}`. octocrab's update builder also puts
+    /// `check_run_id` in the body, a field GitHub's description does not have; this sends
+    /// exactly the declared fields.
+    fn update(&self, id: u64, body: &Update) -> Result<(), GitHubError> {
+        let route = format!("/repos/{}/{}/check-runs/{id}", self.owner, self.repo);
+        let _: octocrab::models::checks::CheckRun = self
+            .rt
+            .block_on(self.client.patch(route, Some(body)))
+            .map_err(map_error)?;
+        Ok(())
     }
 }
 
-fn output(title: &str, summary: &str, annotations: Vec<CheckRunOutputAnnotation>) -> CheckRunOutput {
+/// The body of a check-run update.
+#[derive(serde::Serialize)]
+struct Update {
+    status: CheckRunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conclusion: Option<CheckRunConclusion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    output: CheckRunOutput,
+}
+
+fn output(
+    title: &str,
+    summary: &str,
+    annotations: Vec<CheckRunOutputAnnotation>,
+) -> CheckRunOutput {
     CheckRunOutput {
         title: title.chars().take(MAX_TITLE_CHARS).collect(),
         summary: clip_bytes(summary, MAX_SUMMARY_BYTES),
@@ -273,11 +305,24 @@ fn map_error(e: octocrab::Error) -> GitHubError {
                 message: source.message.clone(),
             }
         }
-        octocrab::Error::GitHub { source, .. } => GitHubError::Other(format!(
-            "GitHub answered HTTP {}: {}",
-            source.status_code.as_u16(),
-            source.message
-        )),
+        octocrab::Error::GitHub { source, .. } => {
+            let details: Vec<String> = source
+                .errors
+                .iter()
+                .flatten()
+                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
+                .collect();
+            let details = if details.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", details.join("; "))
+            };
+            GitHubError::Other(format!(
+                "GitHub answered HTTP {}: {}{details}",
+                source.status_code.as_u16(),
+                source.message
+            ))
+        }
         other => {
             let mut msg = other.to_string();
             let mut cause = std::error::Error::source(other);

@@ -1,5 +1,7 @@
-//! Reports of suite results: JUnit XML for CI, a terminal summary, a JSON document for machines.
+//! Reports of suite results: JUnit XML for CI, a terminal summary, a JSON document for machines,
+//! and GitHub check runs.
 
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod summary;

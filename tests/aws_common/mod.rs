@@ -100,7 +100,7 @@ pub fn moto() -> SocketAddr {
         }
         panic!(
             "moto did not listen on {addr} within 30 s; see {}",
-            log.display()
+            log_path.display()
         );
     })
 }
@@ -528,22 +528,8 @@ impl Instances {
                 let instance = req.form("InstanceId").unwrap_or_default();
                 if let Some(image) = xml_values(&text, "imageId").into_iter().next() {
                     let layer = self.dir.join(format!("{image}.layer"));
-                    let upper = self.upper(&instance);
-                    std::fs::create_dir_all(&upper).unwrap();
-                    let mut lowers = vec![upper];
-                    lowers.extend(self.lower_layers(&instance));
-                    // Flatten the builder's layers into the image's (newest wins).
-                    std::fs::create_dir_all(&layer).unwrap();
-                    for l in lowers.iter().rev() {
-                        let ok = Command::new("cp")
-                            .arg("-a")
-                            .arg(format!("{}/.", l.display()))
-                            .arg(&layer)
-                            .status()
-                            .unwrap()
-                            .success();
-                        assert!(ok, "copying {} into the image layer", l.display());
-                    }
+                    // The image keeps the builder's layer (its changes to the file system).
+                    copy_tree(&self.upper(&instance), &layer);
                     self.state.lock().unwrap().layers.insert(image, layer);
                 }
             }
@@ -661,15 +647,18 @@ impl Instances {
         let _one_at_a_time = lock.lock().unwrap();
         let base = self.dir.join(instance);
         let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
-        for d in [&upper, &work, &merged] {
+        if !upper.exists() {
+            // A new instance starts from its image's layer. (Stacking the layer as a second
+            // lower directory is refused: it lies inside `/`, the other lower.)
+            std::fs::create_dir_all(&upper).unwrap();
+            for layer in self.lower_layers(instance) {
+                copy_tree(&layer, &upper);
+            }
+        }
+        for d in [&work, &merged] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let mut lowers: Vec<String> = self
-            .lower_layers(instance)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        lowers.push("/".into());
+        let lowers = ["/".to_string()];
         let setup = format!(
             "mount -t overlay overlay -o lowerdir={},upperdir={},workdir={} {m} && mount -t proc proc {m}/proc && mount --rbind /dev {m}/dev && exec chroot {m} /bin/sh -c \"$1\"",
             lowers.join(":"),
@@ -698,6 +687,20 @@ impl Instances {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
+}
+
+/// `cp -a from/. to/`: contents, modes, owners and overlayfs whiteouts.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(from).unwrap();
+    std::fs::create_dir_all(to).unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "copying {} to {}", from.display(), to.display());
 }
 
 fn truncate(s: &str, chars: usize) -> String {
@@ -763,6 +766,10 @@ impl Endpoint {
             baseline: Vec::new(),
             _dir: dir,
         };
+        // The examples name an instance profile; moto checks that it exists.
+        e.iam("Action=CreateRole&RoleName=bakery-ssm&AssumeRolePolicyDocument=%7B%7D");
+        e.iam("Action=CreateInstanceProfile&InstanceProfileName=bakery-ssm");
+        e.iam("Action=AddRoleToInstanceProfile&InstanceProfileName=bakery-ssm&RoleName=bakery-ssm");
         e.baseline = e.everything();
         e
     }
@@ -781,19 +788,12 @@ impl Endpoint {
 
     /// Calls moto directly (no faults) with a query-protocol EC2 action.
     pub fn ec2(&self, params: &str) -> String {
-        let body = format!("{params}&Version=2016-11-15");
-        let r = http(
-            moto(),
-            "POST",
-            "/",
-            &[(
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            body.as_bytes(),
-        );
-        assert_eq!(r.status, 200, "{params}: {}", r.text());
-        r.text()
+        query("ec2", &format!("{params}&Version=2016-11-15"))
+    }
+
+    /// Calls moto directly with a query-protocol IAM action.
+    pub fn iam(&self, params: &str) -> String {
+        query("iam", &format!("{params}&Version=2010-05-08"))
     }
 
     /// Calls moto directly with an SSM JSON action.
@@ -805,10 +805,17 @@ impl Endpoint {
             &[
                 ("Content-Type".into(), "application/x-amz-json-1.1".into()),
                 ("X-Amz-Target".into(), format!("AmazonSSM.{action}")),
+                ("Authorization".into(), authorization("ssm")),
             ],
             body.to_string().as_bytes(),
         );
-        serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)
+        assert!(
+            r.status == 200 || r.status == 400,
+            "ssm {action}: {} {}",
+            r.status,
+            r.text()
+        );
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("ssm {action}: {}", r.text()))
     }
 
     /// Everything in the endpoint, as `kind id` lines: instances not terminated, key pairs,
@@ -847,6 +854,31 @@ impl Endpoint {
         let xml = self.ec2(&format!("Action=DescribeImages&ImageId.1={id}"));
         tags_in(&xml)
     }
+}
+
+/// A fake SigV4 header: moto picks the service from its credential scope.
+fn authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+fn query(service: &str, body: &str) -> String {
+    let r = http(
+        moto(),
+        "POST",
+        "/",
+        &[
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("Authorization".into(), authorization(service)),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{service} {body}: {}", r.text());
+    r.text()
 }
 
 /// `key -> value` of every tag in an XML text.

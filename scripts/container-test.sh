@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GitHub Action's container image, built the way this machine can: no registry can be
+# reached, so base images cannot be pulled. The Dockerfile's final stage (FROM scratch plus
+# COPY --from=build lines) is rebuilt here from a static musl binary built on this machine and
+# the machine's CA certificates, with podman (runc runtime, chroot isolation).
+#
+#   scripts/container-test.sh install   install podman, buildah, runc, musl-tools and the
+#                                        Rust musl target if missing
+#   scripts/container-test.sh build     build the binary and the image; the last line printed
+#                                        is the image name
+#   scripts/container-test.sh size      build, then print the image size in bytes
+#
+# The musl build has its own target directory (target/musl): a first build compiles the AWS
+# SDK again for musl (about 15 minutes on 2 cores); later builds recompile only Bakery.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=localhost/bakery-action:test
+TARGET=x86_64-unknown-linux-musl
+TARGET_DIR="$PWD/target/musl"
+CONTEXT="$PWD/.cache/container-context"
+
+install() {
+  local need=()
+  command -v podman >/dev/null 2>&1 || need+=(podman)
+  command -v buildah >/dev/null 2>&1 || need+=(buildah)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "container-test: installing ${need[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if ! rustup target list --installed | grep -qx "$TARGET"; then
+    echo "container-test: adding the Rust target $TARGET" >&2
+    rustup target add "$TARGET" >&2
+  fi
+}
+
+# The Dockerfile's last stage, with each `COPY --from=build SRC DST` turned into a COPY from
+# the local context. Anything but FROM scratch / COPY --from=build / ENV / ENTRYPOINT / CMD /
+# LABEL in that stage is refused: the test must build what users get.
+final_stage() {
+  awk '/^FROM /{stage=""} {stage = stage $0 "\n"} END{printf "%s", stage}' Dockerfile |
+    while IFS= read -r line; do
+      case "$line" in
+        "" | "#"*) ;;
+        "FROM scratch") echo "$line" ;;
+        "FROM "*) echo "container-test: the final stage must be FROM scratch, not: $line" >&2; exit 1 ;;
+        "COPY --from=build /bakery "*) echo "COPY bakery ${line#COPY --from=build /bakery }" ;;
+        "COPY --from=build /etc/ssl/certs/ca-certificates.crt "*)
+          echo "COPY ca-certificates.crt ${line#COPY --from=build /etc/ssl/certs/ca-certificates.crt }" ;;
+        "ENV "* | "ENTRYPOINT "* | "CMD "* | "LABEL "*) echo "$line" ;;
+        *) echo "container-test: the final stage has a line this test cannot rebuild: $line" >&2; exit 1 ;;
+      esac
+    done
+}
+
+build() {
+  install
+  echo "container-test: building bakery for $TARGET (release)" >&2
+  CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --locked --target "$TARGET" --bin bakery >&2
+  local bin="$TARGET_DIR/$TARGET/release/bakery"
+  if readelf -l "$bin" | grep -q 'INTERP'; then
+    echo "container-test: $bin is dynamically linked; the action's image needs a static binary" >&2
+    exit 1
+  fi
+  rm -rf "$CONTEXT"
+  mkdir -p "$CONTEXT"
+  cp "$bin" "$CONTEXT/bakery"
+  strip "$CONTEXT/bakery"
+  cp /etc/ssl/certs/ca-certificates.crt "$CONTEXT/ca-certificates.crt"
+  final_stage >"$CONTEXT/Containerfile"
+  grep -q '^COPY bakery /bakery$' "$CONTEXT/Containerfile" || {
+    echo "container-test: the Dockerfile's final stage does not copy /bakery" >&2
+    exit 1
+  }
+  podman --runtime runc build --isolation chroot --pull=never --quiet \
+    --tag "$IMAGE" --file "$CONTEXT/Containerfile" "$CONTEXT" >&2
+  echo "$IMAGE"
+}
+
+case "${1:-build}" in
+  install) install ;;
+  build) build ;;
+  size)
+    build >/dev/null
+    podman image inspect "$IMAGE" --format '{{.Size}}'
+    ;;
+  *) echo "usage: $0 install|build|size" >&2; exit 2 ;;
+esac
