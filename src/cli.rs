@@ -70,14 +70,17 @@ pub enum Command {
     },
     /// Run the pipeline's suites on a probe launched from an existing image.
     ///
-    /// Tags the image bakery:status=verified or rejected.
-    /// Example: bakery verify -f examples/local/bakery.yml --image ami-0123456789abcdef0
+    /// Tags the image bakery:status=verified or rejected. `--goss` adds Goss files.
+    /// Example: bakery verify -f examples/local/bakery.yml --image ami-0123456789abcdef0 --goss goss.yaml
     Verify {
         #[command(flatten)]
         file: FileArg,
         /// The image to verify.
         #[arg(long, value_name = "ID")]
         image: String,
+        /// Also run this Goss file (Goss's format and semantics); may be repeated.
+        #[arg(long, value_name = "PATH")]
+        goss: Vec<PathBuf>,
     },
     /// Promote an image that passed verification: tag it, move the pointer, apply retention.
     ///
@@ -181,8 +184,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Bake { file } => pipeline_command(&file.file, &data_dir, Mode::Bake),
-        Command::Verify { file, image } => {
-            pipeline_command(&file.file, &data_dir, Mode::Verify { image })
+        Command::Verify { file, image, goss } => {
+            pipeline_command(&file.file, &data_dir, Mode::Verify { image, goss })
         }
         Command::Promote { file, image } => {
             pipeline_command(&file.file, &data_dir, Mode::Promote { image })

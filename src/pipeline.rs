@@ -23,8 +23,11 @@ pub enum Mode {
     Run { promote: bool },
     /// Bake only.
     Bake,
-    /// Verify an existing image.
-    Verify { image: String },
+    /// Verify an existing image, with the pipeline's suites and any extra Goss files.
+    Verify {
+        image: String,
+        goss: Vec<std::path::PathBuf>,
+    },
     /// Promote an image that passed verification.
     Promote { image: String },
 }
@@ -173,7 +176,7 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
         Mode::Run { .. } | Mode::Bake => {
             // Suites are read before anything boots, so a typo costs seconds, not minutes.
             let suites = match mode {
-                Mode::Run { .. } => Some(verify::load_suites(run)?),
+                Mode::Run { .. } => Some(verify::load_suites(run, &[])?),
                 _ => None,
             };
             let stage = Stage::start("bake");
@@ -186,8 +189,8 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
             }
             image
         }
-        Mode::Verify { image } => {
-            let suites = verify::load_suites(run)?;
+        Mode::Verify { image, goss } => {
+            let suites = verify::load_suites(run, goss)?;
             let image = provider.image(image)?;
             outcome.image = Some(image.clone());
             verify_stage(run, &image, &suites, &mut outcome)?;

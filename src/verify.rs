@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cloud::{Image, LaunchRequest, Role};
+use crate::config::SuiteRef;
 use crate::error::Result;
 use crate::gate::{self, Verdict};
 use crate::pipeline::Run;
@@ -22,15 +23,21 @@ pub struct Verification {
     pub json: PathBuf,
 }
 
-/// Loads every suite of the pipeline, so a mistake in one is reported before anything boots.
-pub fn load_suites(run: &Run) -> Result<Vec<Suite>> {
-    run.loaded
-        .pipeline
-        .verify
-        .suites
-        .iter()
-        .map(|p| suites::load_suite(&run.loaded.resolve(p)))
-        .collect()
+/// Loads every suite of the pipeline, and the Goss files given on the command line, so a
+/// mistake in one is reported before anything boots.
+pub fn load_suites(run: &Run, extra_goss: &[std::path::PathBuf]) -> Result<Vec<Suite>> {
+    let mut suites = Vec::new();
+    for entry in &run.loaded.pipeline.verify.suites {
+        let path = run.loaded.resolve(entry.path());
+        suites.push(match entry {
+            SuiteRef::Bakery(_) => suites::load_suite(&path)?,
+            SuiteRef::Goss { .. } => suites::load_goss(&path)?,
+        });
+    }
+    for goss in extra_goss {
+        suites.push(suites::load_goss(goss)?);
+    }
+    Ok(suites)
 }
 
 /// Launches a probe from `image`, runs `suites` on it, removes the probe, writes the reports.
@@ -87,6 +94,10 @@ fn run_on_probe(
     let options = suites::RunOptions {
         concurrency: settings.concurrency,
         probe: format!("{} ({})", probe.id, image.id),
+        runner_view: run.provider.reach(probe).map(|r| suites::RunnerView {
+            host: r.host,
+            ports: r.ports,
+        }),
         ..Default::default()
     };
     let mut results = Vec::new();

@@ -254,7 +254,7 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
             },
         ),
         Command::Bake { file } => (file.file, Mode::Bake),
-        Command::Verify { file, image } => (file.file, Mode::Verify { image }),
+        Command::Verify { file, image, goss } => (file.file, Mode::Verify { image, goss }),
         Command::Promote { file, image } => (file.file, Mode::Promote { image }),
         Command::Cleanup { .. } => {
             let code = cli::run(parsed)?;
@@ -521,7 +521,7 @@ impl Locator {
         if let Some(loaded) = loaded {
             fallback = ctx.display(&loaded.path);
             for p in &loaded.pipeline.verify.suites {
-                let path = loaded.resolve(p);
+                let path = loaded.resolve(p.path());
                 if let (Ok(suite), Ok(text)) = (
                     crate::suites::load_suite(&path),
                     std::fs::read_to_string(&path),

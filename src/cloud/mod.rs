@@ -86,6 +86,15 @@ pub struct Instance {
     pub user: String,
 }
 
+/// How this machine reaches an instance's ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// The address to dial.
+    pub host: String,
+    /// Instance port → the port to dial for it, where they differ (forwarded ports).
+    pub ports: BTreeMap<u16, u16>,
+}
+
 /// A place where instances run and images are kept.
 pub trait Provider: Release + Send + Sync {
     /// Finds (or, for a local base image, builds) the image a builder starts from.
@@ -113,6 +122,12 @@ pub trait Provider: Release + Send + Sync {
 
     /// Stops and removes the instance and everything it alone used.
     fn terminate(&self, instance: &Instance, ledger: &Ledger) -> Result<()>;
+
+    /// How this machine reaches the instance's ports, for checks made `from: runner`; `None`
+    /// where it cannot.
+    fn reach(&self, _instance: &Instance) -> Option<Reach> {
+        None
+    }
 
     /// The last lines the instance wrote to its console.
     fn console_tail(&self, instance: &Instance, lines: usize) -> String;

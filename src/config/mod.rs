@@ -124,6 +124,7 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         }
     }
     for (i, suite) in p.verify.suites.iter().enumerate() {
+        let suite = suite.path();
         if !loaded.resolve(suite).is_file() {
             return err(
                 format!("verify.suites[{i}]"),

@@ -153,6 +153,10 @@ pub struct InstanceSettings {
     /// How long to wait for the instance to answer on SSH.
     #[serde(default = "default_boot_timeout")]
     pub boot_timeout: HumanDuration,
+    /// Guest ports the local provider forwards to free 127.0.0.1 ports, so that checks made
+    /// `from: runner` reach them (the SSH port is always forwarded).
+    #[serde(default)]
+    pub forward_ports: Vec<u16>,
 }
 
 fn default_cpus() -> u32 {
@@ -175,6 +179,7 @@ impl Default for InstanceSettings {
             memory_mb: default_memory(),
             ssh_user: default_ssh_user(),
             boot_timeout: default_boot_timeout(),
+            forward_ports: Vec::new(),
         }
     }
 }
@@ -258,9 +263,9 @@ pub struct ImageSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
-    /// Suite files, relative to the pipeline file.
+    /// Suite files, relative to the pipeline file: a path, or `goss: path` for a Goss file.
     #[serde(default = "default_suites")]
-    pub suites: Vec<PathBuf>,
+    pub suites: Vec<SuiteRef>,
     /// The probe instance.
     #[serde(default)]
     pub probe: InstanceSettings,
@@ -272,8 +277,33 @@ pub struct Verify {
     pub concurrency: usize,
 }
 
-fn default_suites() -> Vec<PathBuf> {
-    vec![PathBuf::from("test-suites/smoke.yml")]
+fn default_suites() -> Vec<SuiteRef> {
+    vec![SuiteRef::Bakery(PathBuf::from("test-suites/smoke.yml"))]
+}
+
+/// One entry of `verify.suites`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "a suite file path, or `goss: path` for a Goss file"
+)]
+pub enum SuiteRef {
+    /// A Bakery suite file (a Goss file is recognised too).
+    Bakery(PathBuf),
+    /// A Goss file, run with Goss's semantics.
+    Goss {
+        /// The Goss file.
+        goss: PathBuf,
+    },
+}
+
+impl SuiteRef {
+    /// The file, as written.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            SuiteRef::Bakery(p) | SuiteRef::Goss { goss: p } => p,
+        }
+    }
 }
 fn default_junit() -> PathBuf {
     PathBuf::from("bakery-results/junit.xml")

@@ -221,6 +221,30 @@ impl SshTransport {
         Ok(())
     }
 
+    /// Opens a channel and starts `command` on it. The server may refuse a channel while
+    /// others are closing (MaxSessions); the command has not run then, so this tries again.
+    fn open_exec(&self, command: &str, deadline: Instant, what: &str) -> Result<ssh2::Channel> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let opened = self
+                .retry(deadline, what, || self.session.channel_session())
+                .and_then(|mut channel| {
+                    self.retry(deadline, what, || channel.exec(command))?;
+                    Ok(channel)
+                });
+            match opened {
+                Ok(channel) => return Ok(channel),
+                Err(Error::Transport(msg)) if attempt < ATTEMPTS && Instant::now() < deadline => {
+                    tracing::debug!(attempt, %msg, "ssh: channel refused, trying again");
+                    std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn write_all(
         &self,
         channel: &mut ssh2::Channel,
@@ -283,8 +307,7 @@ impl Transport for SshTransport {
         let started = Instant::now();
         let deadline = started + timeout;
         let what = || format!("running `{}`", first_line(command));
-        let mut channel = self.retry(deadline, &what(), || self.session.channel_session())?;
-        self.retry(deadline, &what(), || channel.exec(command))?;
+        let mut channel = self.open_exec(command, deadline, &what())?;
         let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -316,7 +339,11 @@ impl Transport for SshTransport {
                     break;
                 }
                 if Instant::now() >= deadline {
-                    let _ = channel.close();
+                    // Close for real, so the server frees the session slot (sshd allows
+                    // only MaxSessions channels per connection).
+                    let _ = self.retry(Instant::now() + Duration::from_secs(2), "closing", || {
+                        channel.close()
+                    });
                     return Err(Error::Transport(format!(
                         "{}: timed out after {}s {}",
                         self.endpoint,
@@ -348,8 +375,7 @@ impl Transport for SshTransport {
         let command =
             format!("set -e; mkdir -p \"$(dirname {path})\"; cat > {path}; chmod {mode:o} {path}");
         let what = format!("uploading {remote_path}");
-        let mut channel = self.retry(deadline, &what, || self.session.channel_session())?;
-        self.retry(deadline, &what, || channel.exec(&command))?;
+        let mut channel = self.open_exec(&command, deadline, &what)?;
         self.write_all(&mut channel, contents, deadline)?;
         self.retry(deadline, &what, || channel.send_eof())?;
         let mut stderr = String::new();

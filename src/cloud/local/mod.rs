@@ -47,7 +47,8 @@ pub struct LocalProvider {
 struct Running {
     child: Child,
     dir: PathBuf,
-    ssh_port: u16,
+    /// 127.0.0.1 port → guest port; the first is SSH.
+    forwards: Vec<(u16, u16)>,
     host_key: KeyPair,
     process: Token,
     files: Token,
@@ -285,7 +286,10 @@ impl Provider for LocalProvider {
         .write_iso(&seed_path)?;
 
         let accel = accel::choose(&self.store.root().join("accel.json"), record.boot.as_ref())?;
-        let ssh_port = qemu::free_port()?;
+        let mut forwards = vec![(qemu::free_port()?, 22)];
+        for &guest in &request.settings.forward_ports {
+            forwards.push((qemu::free_port()?, guest));
+        }
         let marker = dir.display().to_string();
         let process = ledger.record(
             Resource::Process {
@@ -301,7 +305,7 @@ impl Provider for LocalProvider {
             boot: record.boot.as_ref(),
             cpus: request.settings.cpus,
             memory_mb: request.settings.memory_mb,
-            ssh_port,
+            forwards: &forwards,
             accel,
         };
         let child = machine.spawn()?;
@@ -312,13 +316,13 @@ impl Provider for LocalProvider {
                 marker,
             },
         )?;
-        tracing::info!(instance = %id, image = %record.image.id, ?accel, ssh_port, "instance started");
+        tracing::info!(instance = %id, image = %record.image.id, ?accel, ?forwards, "instance started");
         self.lock().insert(
             id.clone(),
             Running {
                 child,
                 dir,
-                ssh_port,
+                forwards,
                 host_key,
                 process,
                 files,
@@ -343,7 +347,7 @@ impl Provider for LocalProvider {
             let r = running
                 .get(&instance.id)
                 .ok_or_else(|| Error::Infra(format!("{} is not running", instance.id)))?;
-            (r.ssh_port, r.host_key.public_openssh())
+            (r.forwards[0].0, r.host_key.public_openssh())
         };
         let target = SshTarget {
             host: "127.0.0.1".into(),
@@ -434,6 +438,15 @@ impl Provider for LocalProvider {
         let _ = running.child.kill();
         let _ = running.child.wait();
         ledger.release(running.files, None)
+    }
+
+    fn reach(&self, instance: &Instance) -> Option<super::Reach> {
+        let running = self.lock();
+        let r = running.get(&instance.id)?;
+        Some(super::Reach {
+            host: "127.0.0.1".into(),
+            ports: r.forwards.iter().map(|&(host, guest)| (guest, host)).collect(),
+        })
     }
 
     fn console_tail(&self, instance: &Instance, lines: usize) -> String {

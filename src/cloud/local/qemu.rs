@@ -17,8 +17,8 @@ pub struct Machine<'a> {
     pub boot: Option<&'a DirectBoot>,
     pub cpus: u32,
     pub memory_mb: u32,
-    /// The 127.0.0.1 port forwarded to the guest's port 22.
-    pub ssh_port: u16,
+    /// 127.0.0.1 port → guest port, the guest's port 22 among them.
+    pub forwards: &'a [(u16, u16)],
     pub accel: Accel,
 }
 
@@ -79,10 +79,11 @@ impl Machine<'_> {
             self.seed.display()
         ));
         push("-netdev");
-        push(&format!(
-            "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:22",
-            self.ssh_port
-        ));
+        let mut netdev = String::from("user,id=n0");
+        for (host, guest) in self.forwards {
+            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+        }
+        push(&netdev);
         push("-device");
         push("virtio-net-pci,netdev=n0");
         push("-serial");
