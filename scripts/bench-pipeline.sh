@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
 scripts/setup.sh
 cargo build --release --quiet
-bin=target/release/bakery
+bin=$CARGO_TARGET_DIR/release/bakery
 data=$(mktemp -d "${TMPDIR:-/tmp}/bakery-bench.XXXXXX")
 trap 'rm -rf "$data"' EXIT
 export BAKERY_DATA_DIR=$data

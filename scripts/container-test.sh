@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 IMAGE=localhost/bakery-action:test
 TARGET=x86_64-unknown-linux-musl
-TARGET_DIR="$PWD/target/musl"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/musl"
 CONTEXT="$PWD/.cache/container-context"
 
 install() {

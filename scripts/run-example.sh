@@ -4,6 +4,7 @@
 # Debian 12 base image (about a minute). Extra arguments go to `bakery run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
 scripts/setup.sh
 cargo build --release --quiet
-exec target/release/bakery run -f examples/local/bakery.yml "$@"
+exec "$CARGO_TARGET_DIR/release/bakery" run -f examples/local/bakery.yml "$@"

@@ -122,10 +122,15 @@ pub enum Command {
     /// Manage local base images.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Print the JSON Schema of the pipeline file, for editors.
+    /// Print the JSON Schema of the pipeline file (or, with --suite, of a suite file), for
+    /// editors.
     ///
     /// Example: bakery schema > bakery.schema.json
-    Schema,
+    Schema {
+        /// The schema of a suite file instead.
+        #[arg(long)]
+        suite: bool,
+    },
     /// Say whether the newest source image differs from the one the last promoted image was
     /// baked from: prints `true` (a rebuild would start from a newer source, or nothing was
     /// promoted yet) or `false`, and why on stderr.
@@ -222,10 +227,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Action => crate::action::run(),
-        Command::Schema => {
+        Command::Schema { suite } => {
+            let schema = if suite { crate::suites::schema() } else { config::schema() };
             crate::out!(
                 "{}",
-                serde_json::to_string_pretty(&config::schema()).expect("schema is JSON")
+                serde_json::to_string_pretty(&schema).expect("schema is JSON")
             );
             Ok(EXIT_OK)
         }
