@@ -241,10 +241,9 @@ fn verify_stage(
         hook(image);
     }
     // An image whose verification could not finish is rejected, not left `baked`.
-    let verification = verify::verify(run, image, suites)
-        .inspect_err(|_| {
-            let _ = promote::mark(run.provider.as_ref(), image, status::REJECTED);
-        })?;
+    let verification = verify::verify(run, image, suites).inspect_err(|_| {
+        let _ = promote::mark(run.provider.as_ref(), image, status::REJECTED);
+    })?;
     run.timings.record("verify", stage.finish());
     let verdict = if verification.verdict.passed {
         status::VERIFIED

@@ -65,8 +65,10 @@ pub fn promote(
         return Ok(outcome);
     };
     tags.insert(POINTER_TAG.into(), config.pointer.clone());
-    provider.tag_image(&image.id, &tags)?;
+    // The pointer moves first: an image is never tagged promoted while no pointer names it.
+    // Both steps are idempotent, so running promote again finishes a half-done promotion.
     let version = provider.set_pointer(&config.pointer, &image.id)?;
+    provider.tag_image(&image.id, &tags)?;
     progress::note(&format!(
         "pointer {} -> {} (version {version})",
         config.pointer, image.id

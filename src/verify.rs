@@ -105,6 +105,9 @@ fn run_on_probe(
         crate::signals::check()?;
         results.push(suites::run_suite(suite, transport.as_ref(), &options));
     }
+    // A signal during the suites turns its interrupted checks into errors; those say nothing
+    // about the image, so the run stops as interrupted instead of rejecting it.
+    crate::signals::check()?;
     run.timings.record("suites", started.elapsed());
     Ok(results)
 }

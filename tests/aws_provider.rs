@@ -287,7 +287,10 @@ fn pointers_are_ssm_parameters_with_history() {
         "DescribeParameters",
         serde_json::json!({"ParameterFilters": [{"Key": "Name", "Values": [name]}]}),
     );
-    assert_eq!(stored["Parameters"][0]["DataType"], "aws:ec2:image", "{stored}");
+    assert_eq!(
+        stored["Parameters"][0]["DataType"], "aws:ec2:image",
+        "{stored}"
+    );
 }
 
 #[test]

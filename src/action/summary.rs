@@ -270,10 +270,7 @@ pub fn render(report: &Report, limit: usize) -> String {
     let suites = if report.results.is_empty() {
         String::new()
     } else {
-        let full = format!(
-            "### Suites\n\n{}",
-            report_summary::markdown(&report.results)
-        );
+        let full = report_summary::markdown(&report.results);
         if full.len() <= left {
             full
         } else {

@@ -173,19 +173,6 @@ pub fn is_id(prefix: &str, s: &str) -> bool {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_have_aws_shape() {
-        let id = new_id("ami");
-        assert!(is_id("ami", &id), "{id}");
-        assert!(!is_id("ami", "ami-xyz"));
-        assert!(!is_id("i", &id));
-    }
-}
-
 /// The provider a pipeline file names, with its store under `data_dir`.
 pub fn open(
     kind: crate::config::ProviderKind,
@@ -213,5 +200,18 @@ pub fn open_for(
             &loaded.path.display().to_string(),
         )?)),
         kind => open(kind, data_dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_aws_shape() {
+        let id = new_id("ami");
+        assert!(is_id("ami", &id), "{id}");
+        assert!(!is_id("ami", "ami-xyz"));
+        assert!(!is_id("i", &id));
     }
 }

@@ -119,7 +119,7 @@ impl TryFrom<SourceKeys> for Source {
         match found.len() {
             1 => Ok(found.remove(0)),
             n => Err(format!(
-                "needs exactly one of `local`, `file`, `image`, `ssm_parameter` or `filter`, found {n}"
+                "needs exactly one of `local`, `file` or `image` (with `provider: aws`: `image`, `ssm_parameter` or `filter`), found {n}"
             )),
         }
     }

@@ -226,7 +226,10 @@ impl Response {
     }
 }
 
-fn read_message(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+/// A start line, headers and a body.
+type Message = (String, Vec<(String, String)>, Vec<u8>);
+
+fn read_message(r: &mut BufReader<TcpStream>) -> Option<Message> {
     let mut first = String::new();
     if r.read_line(&mut first).ok()? == 0 {
         return None;
@@ -405,6 +408,9 @@ pub enum Fault {
     Deny,
     /// Send SIGTERM to this process before forwarding it.
     Signal(u32),
+    /// SIGKILL this process, then forward the call all the same: the resource is created
+    /// after its creator died, known to the ledger only by the name or tag chosen up front.
+    Kill(u32),
 }
 
 /// Faults keyed by action and call number (1-based).
@@ -464,6 +470,12 @@ impl Faults {
             Fault::Signal(pid) => {
                 // SAFETY: kill has no memory effects; the pid is a child this test started.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                None
+            }
+            Fault::Kill(pid) => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                std::thread::sleep(Duration::from_millis(300));
                 None
             }
         }

@@ -1134,7 +1134,8 @@ impl Provider for AwsProvider {
         }
         let mut tags = self.resource_tags(tags);
         tags.insert("Name".into(), name.into());
-        tags.entry(RUN_ID_TAG.into()).or_insert_with(|| ledger.run_id());
+        tags.entry(RUN_ID_TAG.into())
+            .or_insert_with(|| ledger.run_id());
         let token = ledger.record(
             self.cloud("image", &format!("name:{name}")),
             &format!("image {name} being created"),

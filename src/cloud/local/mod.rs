@@ -246,7 +246,10 @@ impl Provider for LocalProvider {
             }
             Source::File(path) => self.import_file(path, ledger),
             Source::Image(id) => self.image(id),
-            other => Err(Error::Config(format!("source.{}: needs `provider: aws`", other.key()))),
+            other => Err(Error::Config(format!(
+                "source.{}: needs `provider: aws`",
+                other.key()
+            ))),
         }
     }
 
