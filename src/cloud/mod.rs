@@ -155,6 +155,16 @@ pub trait Provider: Release + Send + Sync {
     fn pointers(&self) -> Result<BTreeMap<String, String>>;
 }
 
+/// The last `lines` non-empty lines of a console log, control characters removed.
+pub fn console_tail(text: &str, lines: usize) -> String {
+    let cleaned: Vec<String> = text
+        .lines()
+        .map(|l| l.chars().filter(|c| !c.is_control() || *c == '\t').collect())
+        .filter(|l: &String| !l.trim().is_empty())
+        .collect();
+    cleaned[cleaned.len().saturating_sub(lines)..].join("\n")
+}
+
 /// A fresh id in AWS's shape: `prefix-` and 17 lowercase hex digits.
 pub fn new_id(prefix: &str) -> String {
     use rand_core::RngCore;

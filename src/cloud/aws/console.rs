@@ -13,21 +13,6 @@ pub fn decode(output: &str) -> String {
     }
 }
 
-/// The last `lines` non-empty lines, control characters removed.
-pub fn tail(text: &str, lines: usize) -> String {
-    let cleaned: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.chars()
-                .filter(|c| !c.is_control() || *c == '\t')
-                .collect::<String>()
-        })
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    let start = cleaned.len().saturating_sub(lines);
-    cleaned[start..].join("\n")
-}
-
 /// The ed25519 host key cloud-init printed between `-----BEGIN SSH HOST KEY KEYS-----` and
 /// `-----END SSH HOST KEY KEYS-----`, as an OpenSSH public key line. Lines carry a prefix on
 /// some images (`ec2: `, a timestamp), so each key is looked for anywhere in its line.
@@ -142,7 +127,7 @@ mod tests {
     fn decodes_base64_console_output_and_keeps_a_tail() {
         let encoded = base64::engine::general_purpose::STANDARD.encode("a\n\x1b[0mb\n\nc\n");
         let text = decode(&encoded);
-        assert_eq!(tail(&text, 2), "[0mb\nc");
+        assert_eq!(crate::cloud::console_tail(&text, 2), "[0mb\nc");
         assert_eq!(decode("plain text!"), "plain text!");
     }
 }

@@ -446,7 +446,7 @@ impl AwsProvider {
         );
         match out {
             Ok(o) => {
-                let text = console::tail(&console::decode(o.output().unwrap_or("")), 30);
+                let text = super::console_tail(&console::decode(o.output().unwrap_or("")), 30);
                 if text.is_empty() {
                     "(the console is empty)".into()
                 } else {
@@ -1208,7 +1208,7 @@ impl Provider for AwsProvider {
 
     fn console_tail(&self, instance: &Instance, lines: usize) -> String {
         let text = self.console_text(&instance.id);
-        console::tail(&text, lines)
+        super::console_tail(&text, lines)
     }
 
     fn image(&self, id: &str) -> Result<Image> {

@@ -455,18 +455,7 @@ impl Provider for LocalProvider {
     fn console_tail(&self, instance: &Instance, lines: usize) -> String {
         let dir = self.store.root().join("instances").join(&instance.id);
         let text = std::fs::read(Machine::console_path(&dir)).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let cleaned: Vec<String> = text
-            .lines()
-            .map(|l| {
-                l.chars()
-                    .filter(|c| !c.is_control() || *c == '\t')
-                    .collect::<String>()
-            })
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        let start = cleaned.len().saturating_sub(lines);
-        let tail = cleaned[start..].join("\n");
+        let tail = super::console_tail(&String::from_utf8_lossy(&text), lines);
         if tail.is_empty() {
             "(the console is empty)".into()
         } else {
