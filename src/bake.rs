@@ -62,7 +62,11 @@ fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Resul
     // The run's login key dies with the run; it must not stay authorised in the image
     // (cloud-init appends keys, so a probe would accept it too). An empty machine-id makes
     // every instance of the image generate its own.
-    let sudo = if builder.user == "root" { "" } else { "sudo -n " };
+    let sudo = if builder.user == "root" {
+        ""
+    } else {
+        "sudo -n "
+    };
     transport.run(
         &format!(
             "rm -f ~/.ssh/authorized_keys; {sudo}sh -c 'rm -f /root/.ssh/authorized_keys; : > /etc/machine-id; rm -f /var/lib/dbus/machine-id; sync'"

@@ -228,7 +228,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Action => crate::action::run(),
         Command::Schema { suite } => {
-            let schema = if suite { crate::suites::schema() } else { config::schema() };
+            let schema = if suite {
+                crate::suites::schema()
+            } else {
+                config::schema()
+            };
             crate::out!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("schema is JSON")
@@ -252,7 +256,8 @@ pub fn print_outcome(outcome: &Outcome) {
         if !v.verdict.passed {
             crate::say!(
                 "\nREJECTED: image {} ({}) did not pass the gate:",
-                image.id, image.name
+                image.id,
+                image.name
             );
             for reason in &v.verdict.reasons {
                 crate::say!("  - {reason}");
@@ -298,7 +303,8 @@ pub fn print_outcome(outcome: &Outcome) {
         None if outcome.verification.is_some() => {
             crate::say!(
                 "\nVERIFIED: image {} ({}) passed every gate",
-                image.id, image.name
+                image.id,
+                image.name
             )
         }
         None => crate::say!("\nBAKED: image {} ({})", image.id, image.name),
@@ -308,8 +314,7 @@ pub fn print_outcome(outcome: &Outcome) {
 
 /// Sweeps the region by tag; returns how many removals failed.
 fn aws_sweep(older_than: std::time::Duration, dry_run: bool) -> Result<usize> {
-    let provider =
-        crate::cloud::aws::AwsProvider::new(Default::default(), "--provider aws")?;
+    let provider = crate::cloud::aws::AwsProvider::new(Default::default(), "--provider aws")?;
     let report = crate::cloud::aws::sweep::sweep(&provider, older_than, dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     for l in &report.removed {
@@ -374,7 +379,8 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
         if ledger::owner_alive(snapshot.pid) {
             crate::say!(
                 "{}: still running (pid {}); left alone",
-                snapshot.run_id, snapshot.pid
+                snapshot.run_id,
+                snapshot.pid
             );
             continue;
         }
@@ -429,7 +435,13 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
     }
     crate::out!(
         "{:<21}  {:<36}  {:<21}  {:<9}  {:<9}  {:>8}  {:<20}  TAGS",
-        "ID", "NAME", "PARENT", "STATE", "STATUS", "SIZE", "CREATED"
+        "ID",
+        "NAME",
+        "PARENT",
+        "STATE",
+        "STATUS",
+        "SIZE",
+        "CREATED"
     );
     for i in images {
         let tags: Vec<String> = i

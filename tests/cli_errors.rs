@@ -9,7 +9,11 @@ const GOOD: &str = "source:\n  local: debian-12\nimage:\n  name: web-{{timestamp
 /// Writes `pipeline` (and a valid smoke suite beside it) and runs `bakery bake` on it.
 fn bake(pipeline: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("smoke.yml"), "checks:\n  - id: true\n    command: { run: \"true\" }\n").unwrap();
+    std::fs::write(
+        dir.path().join("smoke.yml"),
+        "checks:\n  - id: true\n    command: { run: \"true\" }\n",
+    )
+    .unwrap();
     let file = dir.path().join("bakery.yml");
     std::fs::write(&file, pipeline).unwrap();
     run(&["bake", "-f", file.to_str().unwrap()], dir.path())
@@ -30,7 +34,10 @@ fn run(args: &[&str], data: &Path) -> (i32, String) {
 
 fn assert_located(stderr: &str, location: &str, words: &[&str]) {
     assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
-    assert!(stderr.contains(&format!("bakery.yml:{location}:")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("bakery.yml:{location}:")),
+        "{stderr}"
+    );
     for w in words {
         assert!(stderr.contains(w), "`{w}` missing from: {stderr}");
     }
@@ -54,7 +61,11 @@ fn unknown_key_lists_the_accepted_ones() {
 fn wrong_type_names_the_key_and_the_type() {
     let (code, stderr) = bake(&format!("{GOOD}build:\n  instance:\n    cpus: lots\n"));
     assert_eq!(code, 2);
-    assert_located(&stderr, "9:11", &["build.instance.cpus", "lots", "whole number"]);
+    assert_located(
+        &stderr,
+        "9:11",
+        &["build.instance.cpus", "lots", "whole number"],
+    );
 }
 
 #[test]
@@ -67,16 +78,25 @@ fn missing_source() {
 
 #[test]
 fn two_sources_at_once() {
-    let (code, stderr) = bake(&GOOD.replace("  local: debian-12\n", "  local: debian-12\n  image: ami-0123456789abcdef0\n"));
+    let (code, stderr) = bake(&GOOD.replace(
+        "  local: debian-12\n",
+        "  local: debian-12\n  image: ami-0123456789abcdef0\n",
+    ));
     assert_eq!(code, 2);
-    assert!(stderr.contains("exactly one of `local`, `file` or `image`"), "{stderr}");
+    assert!(
+        stderr.contains("exactly one of `local`, `file` or `image`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn unknown_template_variable() {
     let (code, stderr) = bake(&GOOD.replace("web-{{timestamp}}", "web-{{git.branch}}"));
     assert_eq!(code, 2);
-    assert!(stderr.contains("image.name") && stderr.contains("git.branch"), "{stderr}");
+    assert!(
+        stderr.contains("image.name") && stderr.contains("git.branch"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -84,43 +104,92 @@ fn missing_pipeline_file() {
     let dir = tempfile::tempdir().unwrap();
     let (code, stderr) = run(&["run", "-f", "/nonexistent/bakery.yml"], dir.path());
     assert_eq!(code, 2);
-    assert!(stderr.contains("/nonexistent/bakery.yml") && stderr.contains("-f/--file"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/bakery.yml") && stderr.contains("-f/--file"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn wrong_image_id() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("smoke.yml"), "checks:\n  - id: t\n    command: { run: \"true\" }\n").unwrap();
+    std::fs::write(
+        dir.path().join("smoke.yml"),
+        "checks:\n  - id: t\n    command: { run: \"true\" }\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("bakery.yml"), GOOD).unwrap();
     let file = dir.path().join("bakery.yml");
-    let (code, stderr) = run(&["promote", "-f", file.to_str().unwrap(), "--image", "ami-nope"], dir.path());
+    let (code, stderr) = run(
+        &[
+            "promote",
+            "-f",
+            file.to_str().unwrap(),
+            "--image",
+            "ami-nope",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 2);
-    assert!(stderr.contains("ami-nope") && stderr.contains("bakery images"), "{stderr}");
-    let (code, stderr) = run(&["verify", "-f", file.to_str().unwrap(), "--image", "ami-0123456789abcdef0"], dir.path());
+    assert!(
+        stderr.contains("ami-nope") && stderr.contains("bakery images"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(
+        &[
+            "verify",
+            "-f",
+            file.to_str().unwrap(),
+            "--image",
+            "ami-0123456789abcdef0",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 2);
-    assert!(stderr.contains("no image `ami-0123456789abcdef0`"), "{stderr}");
+    assert!(
+        stderr.contains("no image `ami-0123456789abcdef0`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn broken_suite_file_is_reported_before_anything_boots() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("smoke.yml"), "checks:\n  - id: t\n    servce: { name: ssh }\n").unwrap();
+    std::fs::write(
+        dir.path().join("smoke.yml"),
+        "checks:\n  - id: t\n    servce: { name: ssh }\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("bakery.yml"), GOOD).unwrap();
     let file = dir.path().join("bakery.yml");
     let (code, stderr) = run(&["run", "-f", file.to_str().unwrap()], dir.path());
     assert_eq!(code, 2);
-    assert!(stderr.contains("smoke.yml:3:5") && stderr.contains("servce"), "{stderr}");
-    assert!(!dir.path().join("instances").exists(), "nothing was started");
+    assert!(
+        stderr.contains("smoke.yml:3:5") && stderr.contains("servce"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("instances").exists(),
+        "nothing was started"
+    );
 }
 
 #[test]
 fn every_subcommand_explains_itself() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["run", "bake", "verify", "promote", "cleanup", "images", "schema"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_bakery")).args([cmd, "--help"]).output().unwrap();
+    for cmd in [
+        "run", "bake", "verify", "promote", "cleanup", "images", "schema",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{cmd} --help");
-        assert!(help.contains("Example: bakery"), "{cmd} --help has no example:\n{help}");
+        assert!(
+            help.contains("Example: bakery"),
+            "{cmd} --help has no example:\n{help}"
+        );
     }
     let (code, _) = run(&["image", "bootstrap", "--help"], dir.path());
     assert_eq!(code, 0);
@@ -128,7 +197,10 @@ fn every_subcommand_explains_itself() {
 
 #[test]
 fn schema_is_json_and_describes_the_top_level_keys() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bakery")).arg("schema").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
+        .arg("schema")
+        .output()
+        .unwrap();
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let props = schema["properties"].as_object().unwrap();
     for key in ["provider", "source", "build", "image", "verify", "promote"] {

@@ -19,7 +19,13 @@ fn junit_cases(path: &std::path::Path) -> Vec<(String, String, Option<String>)> 
             let failure = n
                 .children()
                 .find(|c| c.has_tag_name("failure") || c.has_tag_name("error"))
-                .map(|f| format!("{} {}", f.attribute("message").unwrap_or(""), f.text().unwrap_or("")));
+                .map(|f| {
+                    format!(
+                        "{} {}",
+                        f.attribute("message").unwrap_or(""),
+                        f.text().unwrap_or("")
+                    )
+                });
             (
                 n.attribute("classname").unwrap_or("").to_string(),
                 n.attribute("name").unwrap_or("").to_string(),
@@ -30,7 +36,10 @@ fn junit_cases(path: &std::path::Path) -> Vec<(String, String, Option<String>)> 
 }
 
 fn checks_in(suite: &str) -> usize {
-    bakery::suites::load_suite(&repo().join(suite)).unwrap().checks.len()
+    bakery::suites::load_suite(&repo().join(suite))
+        .unwrap()
+        .checks
+        .len()
 }
 
 #[test]
@@ -41,17 +50,29 @@ fn example_bakes_verifies_and_promotes() {
     let _ = std::fs::remove_file(&junit);
 
     let out = run(bakery(&data).args(["run", "-f", "examples/local/bakery.yml"]));
-    assert_eq!(out.status.code(), Some(0), "the example must pass and promote");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the example must pass and promote"
+    );
     let image_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(image_id.starts_with("ami-"), "stdout is the image id: {image_id}");
+    assert!(
+        image_id.starts_with("ami-"),
+        "stdout is the image id: {image_id}"
+    );
 
     let cases = junit_cases(&junit);
     let expected = checks_in("test-suites/smoke.yml") + checks_in("examples/local/web.yml");
     assert_eq!(cases.len(), expected, "one testcase per check: {cases:?}");
     assert!(cases.iter().all(|(_, _, f)| f.is_none()), "{cases:?}");
-    assert!(cases.iter().any(|(c, n, _)| c == "web" && n.starts_with("index-page")));
+    assert!(cases
+        .iter()
+        .any(|(c, n, _)| c == "web" && n.starts_with("index-page")));
 
-    assert_eq!(pointer(&data, "/golden/web/latest").as_deref(), Some(image_id.as_str()));
+    assert_eq!(
+        pointer(&data, "/golden/web/latest").as_deref(),
+        Some(image_id.as_str())
+    );
     let image = image(&data, &image_id);
     assert_eq!(image["tags"]["bakery:status"], "promoted");
     assert_eq!(image["tags"]["app"], "web");
@@ -81,7 +102,10 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
         .lines()
         .find(|l| l.contains("web/nginx-running"))
         .expect("the failed check is named on the terminal");
-    assert!(failed_line.contains("expected") && failed_line.contains("got"), "{failed_line}");
+    assert!(
+        failed_line.contains("expected") && failed_line.contains("got"),
+        "{failed_line}"
+    );
 
     let cases = junit_cases(&junit);
     let (_, _, failure) = cases
@@ -89,9 +113,16 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
         .find(|(c, n, _)| c == "web" && n.starts_with("nginx-running"))
         .expect("the check is in the JUnit");
     let failure = failure.as_deref().expect("and it failed there");
-    assert!(failure.contains("expected") || failure.contains("Expected"), "{failure}");
+    assert!(
+        failure.contains("expected") || failure.contains("Expected"),
+        "{failure}"
+    );
 
-    assert_eq!(pointer(&data, "/golden/web/latest"), before, "the pointer did not move");
+    assert_eq!(
+        pointer(&data, "/golden/web/latest"),
+        before,
+        "the pointer did not move"
+    );
     let image_id = stderr
         .lines()
         .find_map(|l| l.strip_prefix("REJECTED: image "))
@@ -106,7 +137,13 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
 fn start_verify_and_wait_for_probe(data: &std::path::Path) -> std::process::Child {
     let base = base_image(data);
     let mut child = bakery(data)
-        .args(["verify", "-f", "examples/local/bakery.yml", "--image", &base])
+        .args([
+            "verify",
+            "-f",
+            "examples/local/bakery.yml",
+            "--image",
+            &base,
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -145,7 +182,10 @@ fn sigterm_during_verify_releases_everything_within_15s() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(sent.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "still running 15 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
@@ -160,7 +200,10 @@ fn cleanup_finishes_a_run_killed_with_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs")).unwrap().flatten().collect();
+    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(ledgers.len(), 1, "the killed run's ledger stays on disk");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_under(&data).is_empty() {
@@ -171,7 +214,11 @@ fn cleanup_finishes_a_run_killed_with_sigkill() {
     let dry = run(bakery(&data).args(["cleanup", "--dry-run"]));
     assert!(dry.status.success());
     assert!(String::from_utf8_lossy(&dry.stderr).contains("resource(s) to release"));
-    assert_eq!(std::fs::read_dir(data.join("runs")).unwrap().count(), 1, "a dry run changes nothing");
+    assert_eq!(
+        std::fs::read_dir(data.join("runs")).unwrap().count(),
+        1,
+        "a dry run changes nothing"
+    );
 
     let out = run(bakery(&data).args(["cleanup"]));
     assert!(out.status.success());

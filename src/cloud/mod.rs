@@ -159,7 +159,11 @@ pub trait Provider: Release + Send + Sync {
 pub fn console_tail(text: &str, lines: usize) -> String {
     let cleaned: Vec<String> = text
         .lines()
-        .map(|l| l.chars().filter(|c| !c.is_control() || *c == '\t').collect())
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect()
+        })
         .filter(|l: &String| !l.trim().is_empty())
         .collect();
     cleaned[cleaned.len().saturating_sub(lines)..].join("\n")

@@ -78,7 +78,9 @@ pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
         msg = msg.replace(&format!("expected {ty}"), "expected a whole number");
     }
     if msg.contains("did not find expected") || msg.contains("not allowed in this context") {
-        msg.push_str(" (a YAML syntax error: check the indentation here; keys of one mapping line up)");
+        msg.push_str(
+            " (a YAML syntax error: check the indentation here; keys of one mapping line up)",
+        );
     }
     match e.location() {
         Some(loc) => format!("{}:{}:{}: {msg}", path.display(), loc.line(), loc.column()),

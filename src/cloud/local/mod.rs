@@ -448,7 +448,11 @@ impl Provider for LocalProvider {
         let r = running.get(&instance.id)?;
         Some(super::Reach {
             host: "127.0.0.1".into(),
-            ports: r.forwards.iter().map(|&(host, guest)| (guest, host)).collect(),
+            ports: r
+                .forwards
+                .iter()
+                .map(|&(host, guest)| (guest, host))
+                .collect(),
         })
     }
 
@@ -512,27 +516,65 @@ mod tests {
     use super::*;
 
     fn qemu_img_available() -> bool {
-        std::process::Command::new("qemu-img").arg("--version").output().is_ok()
+        std::process::Command::new("qemu-img")
+            .arg("--version")
+            .output()
+            .is_ok()
     }
 
     #[test]
     fn a_disk_file_is_imported_once_and_again_when_it_changes() {
-        assert!(qemu_img_available(), "qemu-img is needed (scripts/setup.sh installs it)");
+        assert!(
+            qemu_img_available(),
+            "qemu-img is needed (scripts/setup.sh installs it)"
+        );
         let dir = tempfile::tempdir().unwrap();
         let provider = LocalProvider::new(&dir.path().join("data"));
         let ledger = Ledger::create(&dir.path().join("runs"), "r-import").unwrap();
         let disk = dir.path().join("cloud.qcow2");
-        tools::run("qemu-img", &[OsStr::new("create"), OsStr::new("-q"), OsStr::new("-f"), OsStr::new("qcow2"), disk.as_os_str(), OsStr::new("64M")]).unwrap();
+        tools::run(
+            "qemu-img",
+            &[
+                OsStr::new("create"),
+                OsStr::new("-q"),
+                OsStr::new("-f"),
+                OsStr::new("qcow2"),
+                disk.as_os_str(),
+                OsStr::new("64M"),
+            ],
+        )
+        .unwrap();
 
-        let first = provider.resolve_source(&Source::File(disk.clone()), &ledger).unwrap();
-        let again = provider.resolve_source(&Source::File(disk.clone()), &ledger).unwrap();
-        assert_eq!(first.id, again.id, "an unchanged file is not imported twice");
+        let first = provider
+            .resolve_source(&Source::File(disk.clone()), &ledger)
+            .unwrap();
+        let again = provider
+            .resolve_source(&Source::File(disk.clone()), &ledger)
+            .unwrap();
+        assert_eq!(
+            first.id, again.id,
+            "an unchanged file is not imported twice"
+        );
         assert_eq!(first.name, "cloud.qcow2");
-        assert!(provider.store().record(&first.id).unwrap().boot.is_none(), "boots with its own loader");
+        assert!(
+            provider.store().record(&first.id).unwrap().boot.is_none(),
+            "boots with its own loader"
+        );
 
         std::thread::sleep(Duration::from_millis(1100));
-        tools::run("qemu-img", &[OsStr::new("resize"), OsStr::new("-q"), disk.as_os_str(), OsStr::new("128M")]).unwrap();
-        let changed = provider.resolve_source(&Source::File(disk), &ledger).unwrap();
+        tools::run(
+            "qemu-img",
+            &[
+                OsStr::new("resize"),
+                OsStr::new("-q"),
+                disk.as_os_str(),
+                OsStr::new("128M"),
+            ],
+        )
+        .unwrap();
+        let changed = provider
+            .resolve_source(&Source::File(disk), &ledger)
+            .unwrap();
         assert_ne!(changed.id, first.id, "a changed file is imported again");
         assert!(ledger.unwind(None).is_empty());
     }
@@ -542,10 +584,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let provider = LocalProvider::new(&dir.path().join("data"));
         let ledger = Ledger::create(&dir.path().join("runs"), "r-bad").unwrap();
-        let missing = provider.resolve_source(&Source::File(dir.path().join("nope.qcow2")), &ledger);
+        let missing =
+            provider.resolve_source(&Source::File(dir.path().join("nope.qcow2")), &ledger);
         assert!(matches!(missing, Err(Error::Config(m)) if m.contains("nope.qcow2")));
         // A wrong image id is refused by its shape, or by lookup.
-        assert!(matches!(provider.image("ami-xyz"), Err(Error::Config(m)) if m.contains("not an image id")));
-        assert!(matches!(provider.image("ami-0123456789abcdef0"), Err(Error::Config(m)) if m.contains("bakery images")));
+        assert!(
+            matches!(provider.image("ami-xyz"), Err(Error::Config(m)) if m.contains("not an image id"))
+        );
+        assert!(
+            matches!(provider.image("ami-0123456789abcdef0"), Err(Error::Config(m)) if m.contains("bakery images"))
+        );
     }
 }

@@ -67,7 +67,9 @@ pub fn run(program: &str, args: &[&std::ffi::OsStr]) -> Result<String> {
         }
     }
     let output = Output {
-        status: child.wait().map_err(|e| Error::Infra(format!("waiting for `{program}`: {e}")))?,
+        status: child
+            .wait()
+            .map_err(|e| Error::Infra(format!("waiting for `{program}`: {e}")))?,
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
