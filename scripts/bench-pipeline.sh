@@ -14,18 +14,20 @@ data=$(mktemp -d "${TMPDIR:-/tmp}/bakery-bench.XXXXXX")
 trap 'rm -rf "$data"' EXIT
 export BAKERY_DATA_DIR=$data
 
+since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
 start=$(date +%s.%N)
 $bin image bootstrap debian-12 >/dev/null 2>&1
-printf 'bootstrap %.1f\n' "$(echo "$(date +%s.%N) - $start" | bc)"
+echo "bootstrap $(since "$start")"
 
 for i in $(seq "$runs"); do
   start=$(date +%s.%N)
   $bin run -f examples/local/bakery.yml >/dev/null 2>"$data/run-$i.log"
-  total=$(echo "$(date +%s.%N) - $start" | bc)
+  total=$(since "$start")
   # The run prints "timings:" followed by "  <stage> <seconds>s" lines.
   sed -n '/^timings:/,/^$/p' "$data/run-$i.log" | awk -v run="$i" 'NF==2 || NF==3 {
       secs=$NF; sub(/s$/, "", secs); name=$1; if (NF==3) name=$1 "_" $2; print "run" run, name, secs }'
-  printf 'run%s total %.1f\n' "$i" "$total"
+  echo "run$i total $total"
 done | tee "$data/all.txt"
 
 echo "median over $runs runs (seconds):"
