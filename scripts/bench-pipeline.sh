@@ -2,14 +2,18 @@
 # Times the local pipeline's stages: a base image bootstrap into a fresh data directory, then
 # RUNS (default 3) runs of examples/local/bakery.yml from the bootstrapped image. Prints each
 # run's stage timings and the median per stage; paste the result into BENCHMARKS.md.
-#   scripts/bench-pipeline.sh [RUNS]
+#   scripts/bench-pipeline.sh [RUNS]          (BAKERY_BIN=path skips the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
 scripts/setup.sh
-cargo build --release --quiet
-bin=$CARGO_TARGET_DIR/release/bakery
+# BAKERY_BIN picks a binary already built (the stages' time is the guest's, not Bakery's).
+if [ -z "${BAKERY_BIN:-}" ]; then
+  cargo build --release --quiet
+  BAKERY_BIN=$CARGO_TARGET_DIR/release/bakery
+fi
+bin=$BAKERY_BIN
 data=$(mktemp -d "${TMPDIR:-/tmp}/bakery-bench.XXXXXX")
 trap 'rm -rf "$data"' EXIT
 export BAKERY_DATA_DIR=$data
