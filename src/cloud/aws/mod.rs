@@ -638,25 +638,13 @@ pub fn ssm_code<E: ProvideErrorMetadata, R>(e: &aws_sdk_ssm::error::SdkError<E, 
     e.code().unwrap_or("").to_string()
 }
 
-/// Like [`api_error`], for SSM.
+/// Like [`api_error`], for SSM (both SDKs share the smithy error type).
 pub fn ssm_error<E, R>(action: &str, e: aws_sdk_ssm::error::SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = e.code().unwrap_or("").to_string();
-    let message = e.message().unwrap_or("").to_string();
-    if is_access_denied(&code) {
-        return Error::Infra(format!(
-            "AWS refused {action}: access denied ({code}: {message}); the credentials need the permissions in docs/iam-policy.json"
-        ));
-    }
-    let detail = if code.is_empty() {
-        aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()
-    } else {
-        format!("{code}: {message}")
-    };
-    Error::Infra(format!("AWS {action} failed: {detail}"))
+    api_error(action, e)
 }
 
 /// An EC2 filter.
