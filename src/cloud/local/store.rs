@@ -87,6 +87,16 @@ impl Store {
         let mut record: ImageRecord = serde_json::from_str(&text)
             .map_err(|e| Error::Infra(format!("{}: damaged image record: {e}", path.display())))?;
         record.image.size_bytes = allocated_bytes(&self.disk(id));
+        // Boot files inside the image's own directory are recorded relative to it, so a store
+        // can be moved or copied; hand out absolute paths.
+        let dir = self.image_dir(id);
+        if let Some(boot) = &mut record.boot {
+            for file in [&mut boot.kernel, &mut boot.initrd] {
+                if file.is_relative() {
+                    *file = dir.join(&*file);
+                }
+            }
+        }
         Ok(record)
     }
 
@@ -94,7 +104,15 @@ impl Store {
     pub fn save(&self, record: &ImageRecord) -> Result<()> {
         let dir = self.image_dir(&record.image.id);
         std::fs::create_dir_all(&dir).at("creating", &dir)?;
-        write_json(&dir.join("image.json"), record)
+        let mut record = record.clone();
+        if let Some(boot) = &mut record.boot {
+            for file in [&mut boot.kernel, &mut boot.initrd] {
+                if let Ok(inside) = file.strip_prefix(&dir) {
+                    *file = inside.to_path_buf();
+                }
+            }
+        }
+        write_json(&dir.join("image.json"), &record)
     }
 
     /// Every complete image, oldest first.
@@ -223,6 +241,39 @@ mod tests {
             .map(|v| v.image_id.as_str())
             .collect();
         assert_eq!(ids, ["ami-1", "ami-2"]);
+    }
+
+    #[test]
+    fn boot_files_are_stored_relative_and_read_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut record = image("ami-base", None);
+        let image_dir = store.image_dir("ami-base");
+        record.boot = Some(DirectBoot {
+            kernel: image_dir.join("boot/vmlinuz"),
+            initrd: image_dir.join("boot/initrd.img"),
+            append: "console=ttyS0".into(),
+        });
+        store.save(&record).unwrap();
+        let text = std::fs::read_to_string(image_dir.join("image.json")).unwrap();
+        assert!(text.contains("\"kernel\": \"boot/vmlinuz\""), "{text}");
+        let read = store.record("ami-base").unwrap().boot.unwrap();
+        assert_eq!(read.kernel, image_dir.join("boot/vmlinuz"));
+
+        // A copied store finds its boot files in the new place.
+        let moved = tempfile::tempdir().unwrap();
+        let copy = Store::new(moved.path());
+        std::fs::create_dir_all(copy.image_dir("ami-base")).unwrap();
+        std::fs::copy(
+            image_dir.join("image.json"),
+            copy.image_dir("ami-base").join("image.json"),
+        )
+        .unwrap();
+        let read = copy.record("ami-base").unwrap().boot.unwrap();
+        assert_eq!(
+            read.initrd,
+            copy.image_dir("ami-base").join("boot/initrd.img")
+        );
     }
 
     #[test]
