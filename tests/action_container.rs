@@ -83,6 +83,10 @@ fn the_image_is_minimal() {
             "--rm",
             "--network",
             "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
             &image,
             "--version",
         ])
