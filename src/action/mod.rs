@@ -328,13 +328,8 @@ fn release_image(
     let on = ctx
         .git_ref
         .as_deref()
-        .map(|r| {
-            format!(
-                "{} ",
-                r.strip_prefix("refs/tags/")
-                    .map_or(r.to_string(), |t| format!("release {t}:"))
-            )
-        })
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+        .map(|tag| format!("release {tag}: "))
         .unwrap_or_default();
     let note = format!(
         "{on}image {} ({}) was verified for commit {commit}; promoting it",
