@@ -52,46 +52,63 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn parse_args() -> Opts {
+/// The options after `--`; `Err` names the option that was not understood.
+fn parse_args() -> std::result::Result<Opts, String> {
     let mut o = Opts {
         runs: 1,
         ssh_sample: 100,
         python: repo().join(".cache/bench-venv/bin/python"),
         data_dir: repo().join("target/bench-data"),
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let next = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--runs" => o.runs = next.parse().expect("--runs N"),
-            "--ssh-sample" => o.ssh_sample = next.parse().expect("--ssh-sample N"),
-            "--python" => o.python = next.into(),
-            "--data-dir" => o.data_dir = next.into(),
-            // `cargo bench` passes --bench to harness=false targets.
-            "--bench" => {
-                i += 1;
-                continue;
-            }
-            other => panic!("unknown option {other}"),
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        // `cargo bench` passes --bench to harness=false targets.
+        if arg == "--bench" {
+            continue;
         }
-        i += 2;
+        if !matches!(
+            arg.as_str(),
+            "--runs" | "--ssh-sample" | "--python" | "--data-dir"
+        ) {
+            return Err(format!(
+                "unknown option {arg}; the options are --runs N, --ssh-sample N, \
+                 --python PATH and --data-dir DIR (run it with scripts/bench-checks.sh)"
+            ));
+        }
+        let Some(value) = args.next() else {
+            return Err(format!("{arg} needs a value"));
+        };
+        let number = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{arg} takes a whole number, not {v:?}"))
+        };
+        match arg.as_str() {
+            "--runs" => o.runs = number(&value)?,
+            "--ssh-sample" => o.ssh_sample = number(&value)?,
+            "--python" => o.python = value.into(),
+            _ => o.data_dir = value.into(),
+        }
     }
     o.runs = o.runs.max(1);
     // Tools run in the scratch directory: make the interpreter's path absolute (without
     // resolving the venv's symlink, which would leave the venv).
     if o.python.is_relative() {
-        o.python = std::env::current_dir()
-            .expect("a working directory")
-            .join(&o.python);
+        let cwd = std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?;
+        o.python = cwd.join(&o.python);
     }
     o.ssh_sample = o.ssh_sample.clamp(1, 500);
-    o
+    Ok(o)
 }
 
 fn main() {
     bakery::signals::install().expect("signal handlers");
-    let opts = parse_args();
+    let opts = match parse_args() {
+        Ok(opts) => opts,
+        Err(message) => {
+            eprintln!("bench-checks: {message}");
+            std::process::exit(2);
+        }
+    };
     let code = match run(&opts) {
         Ok(()) => 0,
         Err(Error::Interrupted(sig)) => 128 + sig,
