@@ -26,7 +26,11 @@ echo "bootstrap $(since "$start")"
 
 for i in $(seq "$runs"); do
   start=$(date +%s.%N)
-  $bin run -f examples/local/bakery.yml >/dev/null 2>"$data/run-$i.log"
+  if ! $bin run -f examples/local/bakery.yml >/dev/null 2>"$data/run-$i.log"; then
+    echo "run $i failed; its output:" >&2
+    tail -n 60 "$data/run-$i.log" >&2
+    exit 1
+  fi
   total=$(since "$start")
   # The run prints "timings:" followed by "  <stage> <seconds>s" lines.
   sed -n '/^timings:/,/^$/p' "$data/run-$i.log" | awk -v run="$i" 'NF==2 || NF==3 {

@@ -69,6 +69,7 @@ checks:
   - {id: pass-addr, addr: {address: "tcp://127.0.0.1:22"}}
   - {id: pass-addr-closed, addr: {address: "tcp://127.0.0.1:1", reachable: false, timeout: 2s}}
   - {id: pass-matching, matching: {content: "1.22.1", matches: {semver: ">=1.22, <2"}}}
+  - {id: pass-clock, clock: {max-offset: 5s}}
   - {id: skip-later, skip: not yet, command: {run: "false"}}
 "#;
 
@@ -89,6 +90,7 @@ checks:
   - {id: fail-interface, interface: {name: eth9}}
   - {id: fail-dns, dns: {name: no-such-host.invalid}}
   - {id: fail-addr, addr: {address: "tcp://127.0.0.1:9", timeout: 2s}}
+  - {id: fail-clock-ntp, clock: {synchronized: true}}
   - {id: fail-retried, retry: {attempts: 2, interval: 100ms}, file: {path: /srv/never}}
   - {id: error-timeout, timeout: 2s, command: {run: "sleep 30"}}
   - {id: error-dig, dns: {name: example.org, server: 10.0.2.3, type: MX}}

@@ -149,10 +149,12 @@ fn run(opts: &Opts) -> Result<()> {
     result
 }
 
-/// Hard-links the base image the end-to-end tests bootstrapped (target/tmp/bakery-base) into
-/// the benchmark's data directory, if it has none yet; otherwise `resolve_source` bootstraps one.
+/// Hard-links the current base image the end-to-end tests bootstrapped (in Cargo's target
+/// tmp directory) into the benchmark's data directory when that has no images yet; otherwise
+/// `resolve_source` bootstraps one.
 fn seed_base_image(data: &Path) {
-    let base = repo().join("target/tmp/bakery-base/images");
+    use bakery::cloud::local::bootstrap;
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bakery-base/images");
     if data.join("images").exists() {
         return;
     }
@@ -164,18 +166,21 @@ fn seed_base_image(data: &Path) {
         let Ok(record) = std::fs::read_to_string(from.join("image.json")) else {
             continue;
         };
-        if !record.contains("bakery:base") {
+        let tags = serde_json::from_str::<Value>(&record).map(|r| r["tags"].clone());
+        let current = tags.is_ok_and(|t| {
+            t[bootstrap::BASE_TAG] == "debian-12" && t[bootstrap::RECIPE_TAG] == bootstrap::RECIPE
+        });
+        if !current {
             continue;
         }
+        // The record names its boot files relative to its directory, so it copies as it is.
         let to = data.join("images").join(entry.file_name());
         let ok = std::fs::create_dir_all(to.join("boot")).is_ok()
             && ["disk.qcow2", "boot/vmlinuz", "boot/initrd.img"]
                 .iter()
-                .all(|f| std::fs::hard_link(from.join(f), to.join(f)).is_ok());
-        if ok {
-            let record = record.replace(&from.display().to_string(), &to.display().to_string());
-            let _ = std::fs::write(to.join("image.json"), record);
-        } else {
+                .all(|f| std::fs::hard_link(from.join(f), to.join(f)).is_ok())
+            && std::fs::write(to.join("image.json"), record).is_ok();
+        if !ok {
             let _ = std::fs::remove_dir_all(data.join("images"));
         }
         return;

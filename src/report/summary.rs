@@ -53,8 +53,8 @@ pub fn markdown(results: &[SuiteResult]) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {icon} | `{}` | {} |",
-                md(&r.id),
+                "| {icon} | {} | {} |",
+                md_code(&r.id),
                 md(&clip(&detail(r), 300))
             );
         }
@@ -110,8 +110,37 @@ fn clip(s: &str, width: usize) -> String {
     format!("{cut}…")
 }
 
+/// Text for a Markdown table cell: Markdown and HTML have no effect (a guest's output stays
+/// text), and `|` and line breaks cannot end the cell.
 fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span for a table cell, long enough a fence for any backticks inside.
+fn md_code(s: &str) -> String {
+    let text = s.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 #[cfg(test)]
@@ -189,6 +218,27 @@ mod tests {
                 "| ❌ | `nginx-installed` | expected installed: true, got installed: false |"
             ),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn markdown_keeps_guest_output_as_text() {
+        let sr = SuiteResult {
+            suite: "web".into(),
+            probe: String::new(),
+            results: vec![result(
+                "a|`b`",
+                Status::Failed,
+                Some("body: ok"),
+                Some("<details><summary>x</summary> **bold** | [link](http://x) & more"),
+            )],
+            duration: Duration::ZERO,
+        };
+        let m = markdown(&[sr]);
+        let row = m.lines().find(|l| l.starts_with("| ❌")).unwrap();
+        assert_eq!(
+            row,
+            "| ❌ | `` a\\|`b` `` | expected body: ok, got &lt;details&gt;&lt;summary&gt;x&lt;/summary&gt; \\*\\*bold\\*\\* \\| \\[link\\](http://x) &amp; more |"
         );
     }
 }

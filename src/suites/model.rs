@@ -132,6 +132,8 @@ pub struct RawCheck {
     pub addr: Option<AddrCheck>,
     /// Values matched without touching the probe.
     pub matching: Option<MatchingCheck>,
+    /// The probe's clock: in step with the runner's, NTP-synchronised.
+    pub clock: Option<ClockCheck>,
 }
 
 impl TryFrom<RawCheck> for Check {
@@ -154,6 +156,7 @@ impl TryFrom<RawCheck> for Check {
         found.extend(raw.dns.map(Resource::Dns));
         found.extend(raw.addr.map(Resource::Addr));
         found.extend(raw.matching.map(Resource::Matching));
+        found.extend(raw.clock.map(Resource::Clock));
         if found.len() != 1 {
             let names: Vec<_> = found.iter().map(|r| format!("`{}`", r.kind())).collect();
             return Err(format!(
@@ -406,6 +409,16 @@ pub struct KernelParamCheck {
     pub name: String,
     /// The expected value.
     pub value: Matcher,
+}
+
+/// The probe's clock, compared with the runner's (which CI runners keep synchronised).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClockCheck {
+    /// The most the probe's clock may differ from the runner's (default 5s).
+    pub max_offset: Option<HumanDuration>,
+    /// Whether the kernel must report the clock NTP-synchronised (`timedatectl`).
+    pub synchronized: Option<bool>,
 }
 
 /// A mount point (from `/proc/self/mountinfo`; usage from `statfs`).

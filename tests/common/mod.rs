@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
+use bakery::cloud::local::bootstrap;
+
 static VM_LOCK: Mutex<()> = Mutex::new(());
 
 /// Serialises the tests that boot VMs: on two cores, one VM at a time is fastest.
@@ -55,7 +57,10 @@ fn find_base(store: &Path) -> Option<String> {
     images
         .as_array()?
         .iter()
-        .find(|i| i["tags"]["bakery:base"] == "debian-12")
+        .find(|i| {
+            i["tags"][bootstrap::BASE_TAG] == "debian-12"
+                && i["tags"][bootstrap::RECIPE_TAG] == bootstrap::RECIPE
+        })
         .and_then(|i| i["id"].as_str())
         .map(str::to_string)
 }

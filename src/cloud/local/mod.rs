@@ -227,14 +227,13 @@ impl Provider for LocalProvider {
     fn resolve_source(&self, source: &Source, ledger: &Ledger) -> Result<Image> {
         match source {
             Source::Local(name) => {
-                let found = self.newest_available(|i| {
-                    i.tags.get(bootstrap::BASE_TAG).map(String::as_str) == Some(name.as_str())
-                })?;
+                let found = self.newest_available(|i| bootstrap::is_current_base(i, name))?;
                 match found {
                     Some(image) => Ok(image),
                     None if bootstrap::known().contains(&name.as_str()) => {
                         crate::progress::note(&format!(
-                            "base image `{name}` is not in the store yet: bootstrapping it (about a minute)"
+                            "no base image `{name}` of recipe {} in the store yet: bootstrapping it (two to three minutes)",
+                            bootstrap::RECIPE
                         ));
                         self.bootstrap(name, ledger)
                     }

@@ -174,7 +174,13 @@ impl Store {
     }
 
     /// Points `name` at `image_id` unless it already does; returns the current version.
+    /// Runs that promote at the same time take turns (an exclusive lock on `pointers.lock`),
+    /// so no version is lost.
     pub fn set_pointer(&self, name: &str, image_id: &str, time: &str) -> Result<u64> {
+        std::fs::create_dir_all(&self.root).at("creating", &self.root)?;
+        let lock_path = self.root.join("pointers.lock");
+        let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
+        lock.lock().at("locking", &lock_path)?;
         let mut table = self.pointer_table()?;
         let history = table.entry(name.to_string()).or_default();
         if let Some(last) = history.last() {
@@ -188,7 +194,6 @@ impl Store {
             image_id: image_id.to_string(),
             time: time.to_string(),
         });
-        std::fs::create_dir_all(&self.root).at("creating", &self.root)?;
         write_json(&self.root.join("pointers.json"), &table)?;
         Ok(version)
     }

@@ -8,6 +8,7 @@
 
 mod addr;
 mod assert;
+mod clock;
 mod command;
 mod dns;
 mod file;
@@ -48,6 +49,7 @@ pub enum Resource {
     Dns(DnsCheck),
     Addr(AddrCheck),
     Matching(MatchingCheck),
+    Clock(ClockCheck),
 }
 
 /// Calls `$f` of the module for the resource kind of the first check with the typed checks.
@@ -145,6 +147,11 @@ macro_rules! dispatch {
                 let $typed = typed!(Matching, MatchingCheck);
                 $body
             }
+            Some(Resource::Clock(_)) => {
+                use clock as $m;
+                let $typed = typed!(Clock, ClockCheck);
+                $body
+            }
         }
     }};
 }
@@ -167,6 +174,7 @@ impl Resource {
         "dns",
         "addr",
         "matching",
+        "clock",
     ];
 
     /// The resource key (`command`, `service`, ...).
@@ -187,6 +195,7 @@ impl Resource {
             Resource::Dns(_) => "dns",
             Resource::Addr(_) => "addr",
             Resource::Matching(_) => "matching",
+            Resource::Clock(_) => "clock",
         }
     }
 
