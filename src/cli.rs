@@ -158,6 +158,14 @@ pub enum ImageCommand {
         /// The distribution: debian-12.
         distro: String,
     },
+    /// Delete an image from the local store, unless a pointer names it or another image is
+    /// baked on top of it (for example a base image that a newer Bakery replaced).
+    ///
+    /// Example: bakery image delete ami-0123456789abcdef0
+    Delete {
+        /// The image id (`bakery images` lists them).
+        id: String,
+    },
 }
 
 /// The default data directory: `$XDG_DATA_HOME/bakery`, else `~/.local/share/bakery`.
@@ -219,6 +227,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Images { json } => images(&data_dir, json),
         Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
+        Command::Image(ImageCommand::Delete { id }) => delete_image(&data_dir, &id),
         Command::Outdated { file } => {
             let loaded = config::load(&file.file)?;
             let staleness = crate::action::outdated::check(&loaded, &data_dir)?;
@@ -260,7 +269,7 @@ pub fn print_outcome(outcome: &Outcome) {
                 image.name
             );
             for reason in &v.verdict.reasons {
-                crate::say!("  - {reason}");
+                crate::say!("  - {}", crate::progress::continued(reason));
             }
             for suite in &v.results {
                 for r in suite
@@ -268,7 +277,7 @@ pub fn print_outcome(outcome: &Outcome) {
                     .iter()
                     .filter(|r| matches!(r.status, Status::Failed | Status::Error))
                 {
-                    crate::say!(
+                    let detail = format!(
                         "  {} {}/{}: expected {}, got {}",
                         r.status.as_str().to_uppercase(),
                         suite.suite,
@@ -276,6 +285,7 @@ pub fn print_outcome(outcome: &Outcome) {
                         r.expected.as_deref().unwrap_or("-"),
                         r.actual.as_deref().unwrap_or(&r.message)
                     );
+                    crate::say!("{}", crate::progress::continued(&detail));
                 }
             }
             crate::say!("JUnit: {}", v.junit.display());
@@ -462,6 +472,18 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
             tags.join(",")
         );
     }
+    Ok(EXIT_OK)
+}
+
+fn delete_image(data_dir: &Path, id: &str) -> Result<i32> {
+    let provider = LocalProvider::new(data_dir);
+    if let Some((pointer, _)) = provider.pointers()?.into_iter().find(|(_, i)| i == id) {
+        return Err(Error::Config(format!(
+            "image {id} is what pointer `{pointer}` names now; promote another image first"
+        )));
+    }
+    provider.delete_image(id)?;
+    crate::say!("deleted image {id}");
     Ok(EXIT_OK)
 }
 

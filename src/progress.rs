@@ -29,6 +29,13 @@ fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
+/// `text` with every line after the first quoted by `    | `, so that no line a guest printed
+/// starts a line of Bakery's output (a GitHub runner reads a line starting with `::` as a
+/// workflow command).
+pub fn continued(text: &str) -> String {
+    text.replace('\n', "\n    | ")
+}
+
 /// Prints an indented note line.
 pub fn note(message: &str) {
     crate::say!("    {message}");
@@ -107,5 +114,17 @@ impl Spinner {
             bar.finish_and_clear();
         }
         crate::say!("    {done} ({:.1}s)", self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn continuation_lines_are_quoted() {
+        assert_eq!(super::continued("one"), "one");
+        assert_eq!(
+            super::continued("got 1\n::set-output name=x::y"),
+            "got 1\n    | ::set-output name=x::y"
+        );
     }
 }

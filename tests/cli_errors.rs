@@ -208,3 +208,52 @@ fn schema_is_json_and_describes_the_top_level_keys() {
     }
     assert_eq!(schema["required"], serde_json::json!(["source", "image"]));
 }
+
+/// Writes a minimal image record (and a disk file) into a store at `data`.
+fn fake_image(data: &Path, id: &str, parent: Option<&str>) {
+    let dir = data.join("images").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("disk.qcow2"), b"").unwrap();
+    let record = serde_json::json!({
+        "id": id, "name": id, "parent": parent, "tags": {}, "state": "available",
+        "created": "2026-11-22T00:00:00Z", "size_bytes": 0, "boot": null
+    });
+    std::fs::write(dir.join("image.json"), record.to_string()).unwrap();
+}
+
+#[test]
+fn image_delete_refuses_what_is_still_used_and_removes_the_rest() {
+    let data = tempfile::tempdir().unwrap();
+    let (base, child) = ("ami-00000000000000001", "ami-00000000000000002");
+    fake_image(data.path(), base, None);
+    fake_image(data.path(), child, Some(base));
+    std::fs::write(
+        data.path().join("pointers.json"),
+        format!(r#"{{"/golden/web": [{{"version": 1, "image_id": "{child}", "time": "t"}}]}}"#),
+    )
+    .unwrap();
+
+    let (code, stderr) = run(&["image", "delete", "../../etc"], data.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`../../etc` is not an image id"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["image", "delete", "ami-0000000000000000f"], data.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("bakery images"), "{stderr}");
+    let (code, stderr) = run(&["image", "delete", base], data.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("parent of {child}")), "{stderr}");
+    let (code, stderr) = run(&["image", "delete", child], data.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("/golden/web"), "{stderr}");
+    assert!(data.path().join("images").join(child).exists());
+
+    std::fs::write(data.path().join("pointers.json"), "{}").unwrap();
+    for id in [child, base] {
+        let (code, stderr) = run(&["image", "delete", id], data.path());
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!data.path().join("images").join(id).exists());
+    }
+}

@@ -484,6 +484,7 @@ impl Provider for LocalProvider {
     }
 
     fn delete_image(&self, id: &str) -> Result<()> {
+        self.image(id)?;
         self.store.delete(id)
     }
 
