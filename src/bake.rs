@@ -17,6 +17,9 @@ pub const SOURCE_TAG: &str = "bakery:source";
 /// Bakes the pipeline's image and returns it; the builder is gone when this returns.
 pub fn bake(run: &Run) -> Result<Image> {
     let p = &run.loaded.pipeline;
+    // A template that cannot be filled in (no git commit for `{{git.sha}}`) fails now, not
+    // after the whole bake.
+    image_name_and_tags(run)?;
     let started = Instant::now();
     let source = run.provider.resolve_source(&p.source, &run.ledger)?;
     run.timings.record("source", started.elapsed());
@@ -37,6 +40,30 @@ pub fn bake(run: &Run) -> Result<Image> {
     let image = baked?;
     terminated?;
     Ok(image)
+}
+
+/// The image's name and tags from the pipeline's templates.
+fn image_name_and_tags(run: &Run) -> Result<(String, Tags)> {
+    let image = &run.loaded.pipeline.image;
+    let vars = run.template_vars();
+    let no_commit = if run.commit.is_none() {
+        "; the pipeline file is not in a git checkout with a commit, so `{{git.*}}` has no value (`{{timestamp}}` and `{{run_id}}` always have one)"
+    } else {
+        ""
+    };
+    let located = |key: String| {
+        move |m: String| {
+            let hint = if m.contains("`{{git.") { no_commit } else { "" };
+            Error::Config(format!("{}: {key}: {m}{hint}", run.loaded.path.display()))
+        }
+    };
+    let name = template::render(&image.name, &vars).map_err(located("image.name".into()))?;
+    let mut tags = Tags::new();
+    for (k, v) in &image.tags {
+        let value = template::render(v, &vars).map_err(located(format!("image.tags.{k}")))?;
+        tags.insert(k.clone(), value);
+    }
+    Ok((name, tags))
 }
 
 fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Result<Image> {
@@ -76,18 +103,7 @@ fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Resul
     drop(transport);
     run.timings.record("provision", started.elapsed());
 
-    let name = template::render(&p.image.name, &run.template_vars())
-        .map_err(|m| Error::Config(format!("{}: image.name: {m}", run.loaded.path.display())))?;
-    let mut tags = Tags::new();
-    for (k, v) in &p.image.tags {
-        let value = template::render(v, &run.template_vars()).map_err(|m| {
-            Error::Config(format!(
-                "{}: image.tags.{k}: {m}",
-                run.loaded.path.display()
-            ))
-        })?;
-        tags.insert(k.clone(), value);
-    }
+    let (name, mut tags) = image_name_and_tags(run)?;
     tags.extend(run.resource_tags());
     tags.insert(SOURCE_TAG.into(), source.id.clone());
     tags.insert(STATUS_TAG.into(), "baked".into());

@@ -257,3 +257,14 @@ fn image_delete_refuses_what_is_still_used_and_removes_the_rest() {
         assert!(!data.path().join("images").join(id).exists());
     }
 }
+
+#[test]
+fn git_template_outside_a_checkout_fails_before_anything_boots() {
+    let (code, stderr) = bake(&GOOD.replace("web-{{timestamp}}", "web-{{git.short_sha}}"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("image.name") && stderr.contains("not in a git checkout"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bootstrapping"), "{stderr}");
+}

@@ -7,6 +7,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
@@ -73,8 +74,28 @@ pub struct SshTarget<'a> {
     pub timeout: Duration,
 }
 
-/// An authenticated SSH session.
+/// SSH to one instance: a pool of authenticated connections, each used by one exec or upload
+/// at a time. libssh2 keeps per-session state across the calls of a non-blocking operation, so
+/// two threads sharing a session can corrupt each other's half-sent packets and kill the
+/// connection; concurrent checks get connections of their own instead. A connection whose
+/// operation failed is dropped, and the next operation logs in again.
 pub struct SshTransport {
+    login: Login,
+    endpoint: String,
+    idle: Mutex<Vec<Conn>>,
+}
+
+/// What a connection needs to log in again.
+struct Login {
+    addr: SocketAddr,
+    user: String,
+    public: String,
+    private: String,
+    expected_blob: Vec<u8>,
+}
+
+/// One authenticated, non-blocking libssh2 session.
+struct Conn {
     session: ssh2::Session,
     socket: i32,
     endpoint: String,
@@ -91,14 +112,25 @@ pub fn connect(target: &SshTarget, still_booting: &dyn Fn() -> Result<()>) -> Re
     let expected_blob = expected
         .to_bytes()
         .map_err(|e| Error::Infra(format!("encoding the expected host key: {e}")))?;
+    let login = Login {
+        addr,
+        user: target.user.clone(),
+        public: target.key.public_openssh(),
+        private: target.key.private_openssh(),
+        expected_blob,
+    };
     let mut last_error;
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match try_connect(addr, target, &expected_blob) {
-            Ok(t) => {
-                tracing::debug!(attempts, endpoint = %t.endpoint, "ssh: connected");
-                return Ok(t);
+        match login.connect() {
+            Ok(conn) => {
+                tracing::debug!(attempts, endpoint = %conn.endpoint, "ssh: connected");
+                return Ok(SshTransport {
+                    endpoint: conn.endpoint.clone(),
+                    idle: Mutex::new(vec![conn]),
+                    login,
+                });
             }
             Err(e) => last_error = e,
         }
@@ -123,49 +155,42 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
         .ok_or_else(|| Error::Transport(format!("cannot resolve {host}:{port}")))
 }
 
-fn try_connect(
-    addr: SocketAddr,
-    target: &SshTarget,
-    expected_blob: &[u8],
-) -> std::result::Result<SshTransport, String> {
-    let tcp =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
-    session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
-    // Short: while the guest boots, the forwarded port accepts connections before sshd
-    // answers, and every wait here delays noticing a signal. The caller retries.
-    session.set_timeout(5_000);
-    session.handshake().map_err(|e| format!("handshake: {e}"))?;
-    let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
-    if blob != expected_blob {
-        let got = ssh_key::PublicKey::from_bytes(blob)
-            .map(|k| k.fingerprint(Default::default()).to_string())
-            .unwrap_or_else(|_| "an unreadable key".into());
-        return Err(format!(
-            "host key mismatch: the server presented {got}, not the key injected into the instance; refusing to log in"
-        ));
+impl Login {
+    /// Opens, verifies and authenticates one connection.
+    fn connect(&self) -> std::result::Result<Conn, String> {
+        let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
+        session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
+        // Short: while the guest boots, the forwarded port accepts connections before sshd
+        // answers, and every wait here delays noticing a signal. The caller retries.
+        session.set_timeout(5_000);
+        session.handshake().map_err(|e| format!("handshake: {e}"))?;
+        let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
+        if blob != self.expected_blob.as_slice() {
+            let got = ssh_key::PublicKey::from_bytes(blob)
+                .map(|k| k.fingerprint(Default::default()).to_string())
+                .unwrap_or_else(|_| "an unreadable key".into());
+            return Err(format!(
+                "host key mismatch: the server presented {got}, not the key injected into the instance; refusing to log in"
+            ));
+        }
+        session
+            .userauth_pubkey_memory(&self.user, Some(&self.public), &self.private, None)
+            .map_err(|e| format!("public-key login as {}: {e}", self.user))?;
+        session.set_timeout(0);
+        session.set_blocking(false);
+        Ok(Conn {
+            socket: tcp.as_raw_fd(),
+            session,
+            endpoint: format!("ssh {}@{}", self.user, self.addr),
+            _tcp: tcp,
+        })
     }
-    session
-        .userauth_pubkey_memory(
-            &target.user,
-            Some(&target.key.public_openssh()),
-            &target.key.private_openssh(),
-            None,
-        )
-        .map_err(|e| format!("public-key login as {}: {e}", target.user))?;
-    session.set_timeout(0);
-    session.set_blocking(false);
-    session.set_keepalive(true, 15);
-    Ok(SshTransport {
-        socket: tcp.as_raw_fd(),
-        session,
-        endpoint: format!("ssh {}@{addr}", target.user),
-        _tcp: tcp,
-    })
 }
 
-impl SshTransport {
+impl Conn {
     /// Repeats a non-blocking libssh2 call until it stops saying "would block".
     fn retry<T>(
         &self,
@@ -297,7 +322,8 @@ fn as_displayed(line: &[u8]) -> String {
     text.rsplit('\r').next().unwrap_or("").to_string()
 }
 
-impl Transport for SshTransport {
+impl Conn {
+    /// Runs `command` on a channel of this connection (see [`Transport::exec`]).
     fn exec(
         &self,
         command: &str,
@@ -367,6 +393,7 @@ impl Transport for SshTransport {
         })
     }
 
+    /// Writes `contents` to `remote_path` (see [`Transport::upload`]).
     fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
         let deadline = Instant::now()
             + Duration::from_secs(60)
@@ -398,6 +425,58 @@ impl Transport for SshTransport {
             ))),
             Err(e) => Err(Error::Transport(format!("{}: {what}: {e}", self.endpoint))),
         }
+    }
+}
+
+impl SshTransport {
+    /// Runs `op` on an idle connection, or on a new one when all are busy. The connection
+    /// goes back to the pool only when `op` succeeded.
+    fn with_conn<T>(&self, op: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.reconnect()?,
+        };
+        let result = op(&conn);
+        if result.is_ok() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+        result
+    }
+
+    /// A new connection to an instance that has answered before: a few quick attempts.
+    fn reconnect(&self) -> Result<Conn> {
+        let mut last_error = String::new();
+        for attempt in 1..=3u64 {
+            crate::signals::check()?;
+            match self.login.connect() {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last_error = e,
+            }
+            std::thread::sleep(Duration::from_millis(300 * attempt));
+        }
+        Err(Error::Transport(format!(
+            "{}: connecting again: {last_error}",
+            self.endpoint
+        )))
+    }
+}
+
+impl Transport for SshTransport {
+    fn exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<ExecOutput> {
+        self.with_conn(|conn| conn.exec(command, timeout, on_line))
+    }
+
+    fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
+        self.with_conn(|conn| conn.upload(contents, remote_path, mode))
     }
 
     fn endpoint(&self) -> String {
