@@ -20,7 +20,9 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || action_deps+=(python3-venv)
 if [ ${#action_deps[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${action_deps[@]}" >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${action_deps[@]}" >/dev/null
 fi
 if [ ! -f .cache/github-openapi/node_modules/@octokit/openapi/generated/api.github.com.json ]; then
   mkdir -p .cache/github-openapi

@@ -19,7 +19,7 @@ pub fn bake(run: &Run) -> Result<Image> {
     let p = &run.loaded.pipeline;
     // A template that cannot be filled in (no git commit for `{{git.sha}}`) fails now, not
     // after the whole bake.
-    image_name_and_tags(run)?;
+    let (name, tags) = image_name_and_tags(run)?;
     let started = Instant::now();
     let source = run.provider.resolve_source(&p.source, &run.ledger)?;
     run.timings.record("source", started.elapsed());
@@ -35,7 +35,7 @@ pub fn bake(run: &Run) -> Result<Image> {
         },
         &run.ledger,
     )?;
-    let baked = provision_and_capture(run, &builder, &source);
+    let baked = provision_and_capture(run, &builder, &source, &name, tags);
     let terminated = run.provider.terminate(&builder, &run.ledger);
     let image = baked?;
     terminated?;
@@ -66,7 +66,13 @@ fn image_name_and_tags(run: &Run) -> Result<(String, Tags)> {
     Ok((name, tags))
 }
 
-fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Result<Image> {
+fn provision_and_capture(
+    run: &Run,
+    builder: &Instance,
+    source: &Image,
+    name: &str,
+    mut tags: Tags,
+) -> Result<Image> {
     let p = &run.loaded.pipeline;
     let transport = connect(run, builder, &p.build.instance)?;
 
@@ -103,7 +109,6 @@ fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Resul
     drop(transport);
     run.timings.record("provision", started.elapsed());
 
-    let (name, mut tags) = image_name_and_tags(run)?;
     tags.extend(run.resource_tags());
     tags.insert(SOURCE_TAG.into(), source.id.clone());
     tags.insert(STATUS_TAG.into(), "baked".into());
@@ -119,7 +124,7 @@ fn provision_and_capture(run: &Run, builder: &Instance, source: &Image) -> Resul
     ));
     let image = run
         .provider
-        .create_image(builder, &name, &tags, &run.ledger)?;
+        .create_image(builder, name, &tags, &run.ledger)?;
     spinner.finish(&format!("image {} ({})", image.id, image.name));
     run.timings.record("image", started.elapsed());
     Ok(image)

@@ -476,13 +476,7 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
 }
 
 fn delete_image(data_dir: &Path, id: &str) -> Result<i32> {
-    let provider = LocalProvider::new(data_dir);
-    if let Some((pointer, _)) = provider.pointers()?.into_iter().find(|(_, i)| i == id) {
-        return Err(Error::Config(format!(
-            "image {id} is what pointer `{pointer}` names now; promote another image first"
-        )));
-    }
-    provider.delete_image(id)?;
+    LocalProvider::new(data_dir).delete_image(id)?;
     crate::say!("deleted image {id}");
     Ok(EXIT_OK)
 }

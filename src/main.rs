@@ -19,7 +19,7 @@ fn main() {
     let code = bakery::signals::install()
         .and_then(|()| bakery::cli::run(cli))
         .unwrap_or_else(|e| {
-            bakery::say!("error: {e}");
+            bakery::say!("error: {}", bakery::progress::continued(&e.to_string()));
             e.exit_code()
         });
     std::process::exit(code);

@@ -155,9 +155,7 @@ pub trait Provider: Release + Send + Sync {
     fn pointers(&self) -> Result<BTreeMap<String, String>>;
 }
 
-/// The last `lines` non-empty lines of a console log, control characters removed, each quoted
-/// with `  | ` so that no line the guest printed starts a line of Bakery's output (a GitHub
-/// runner would take a line starting with `::` for a workflow command).
+/// The last `lines` non-empty lines of a console log, control characters removed.
 pub fn console_tail(text: &str, lines: usize) -> String {
     let cleaned: Vec<String> = text
         .lines()
@@ -168,11 +166,7 @@ pub fn console_tail(text: &str, lines: usize) -> String {
         })
         .filter(|l: &String| !l.trim().is_empty())
         .collect();
-    cleaned[cleaned.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| format!("  | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    cleaned[cleaned.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A fresh id in AWS's shape: `prefix-` and 17 lowercase hex digits.

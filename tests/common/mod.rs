@@ -71,11 +71,9 @@ struct FileLock(std::fs::File);
 
 impl FileLock {
     fn take(dir: &Path) -> FileLock {
-        use std::os::fd::AsRawFd;
         std::fs::create_dir_all(dir).unwrap();
         let file = std::fs::File::create(dir.join(".lock")).unwrap();
-        // SAFETY: flock on a file descriptor we own; released when the file closes.
-        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        file.lock().unwrap();
         FileLock(file)
     }
 }

@@ -127,7 +127,7 @@ mod tests {
     fn decodes_base64_console_output_and_keeps_a_tail() {
         let encoded = base64::engine::general_purpose::STANDARD.encode("a\n\x1b[0mb\n\nc\n");
         let text = decode(&encoded);
-        assert_eq!(crate::cloud::console_tail(&text, 2), "  | [0mb\n  | c");
+        assert_eq!(crate::cloud::console_tail(&text, 2), "[0mb\nc");
         assert_eq!(decode("plain text!"), "plain text!");
     }
 }

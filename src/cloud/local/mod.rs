@@ -485,6 +485,11 @@ impl Provider for LocalProvider {
 
     fn delete_image(&self, id: &str) -> Result<()> {
         self.image(id)?;
+        if let Some((pointer, _)) = self.pointers()?.into_iter().find(|(_, i)| i == id) {
+            return Err(Error::Config(format!(
+                "image {id} is what pointer `{pointer}` names now; promote another image first"
+            )));
+        }
         self.store.delete(id)
     }
 
