@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::model::{Check, Suite};
 use super::resources::{self, Outcome, RunnerView};
 use super::result::{CheckResult, Status, SuiteResult};
+use crate::error::Error;
 use crate::transport::Transport;
 
 /// Most checks gathered in one exec (keeps command lines well under the kernel's limits).
@@ -199,10 +200,13 @@ fn attempt(checks: &[&Check], transport: &dyn Transport, opts: &RunOptions) -> V
     tracing::debug!(kind = res[0].kind(), checks = res.len(), "gathering");
     let started = Instant::now();
     let mut outcome = transport.run(&script, timeout);
-    // Gathering facts only reads, so a gather that failed fast (a channel refused, a dropped
-    // connection; not a timeout) is tried once more before its checks become errors. Commands
-    // and requests may have effects and are not repeated.
-    if outcome.is_err() && res[0].batch_key().is_some() && started.elapsed() < timeout / 2 {
+    // Gathering facts only reads, so a gather whose connection failed fast (a channel refused,
+    // a dropped connection; not a timeout, not a refused permission) is tried once more before
+    // its checks become errors. Commands and requests may have effects and are not repeated.
+    if matches!(outcome, Err(Error::Transport(_)))
+        && res[0].batch_key().is_some()
+        && started.elapsed() < timeout / 2
+    {
         tracing::debug!(kind = res[0].kind(), "gathering failed; trying once more");
         std::thread::sleep(FAST_RETRY_PAUSE);
         outcome = transport.run(&script, timeout);

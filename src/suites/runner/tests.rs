@@ -250,8 +250,11 @@ impl Transport for Counting {
     }
 }
 
-/// Fails the first exec of every script, then runs them.
-struct Flaky(Mutex<std::collections::HashSet<String>>);
+/// Fails the first exec of every script with the error it makes, then runs them.
+struct Flaky(
+    Mutex<std::collections::HashSet<String>>,
+    fn(String) -> crate::Error,
+);
 
 impl Transport for Flaky {
     fn exec(
@@ -261,9 +264,7 @@ impl Transport for Flaky {
         f: &mut dyn FnMut(crate::transport::Stream, &str),
     ) -> crate::Result<crate::transport::ExecOutput> {
         if self.0.lock().unwrap().insert(c.to_string()) {
-            return Err(crate::Error::Transport(
-                "Failed waiting for channel success".into(),
-            ));
+            return Err((self.1)("Failed waiting for channel success".into()));
         }
         LocalShell.exec(c, t, f)
     }
@@ -277,7 +278,7 @@ impl Transport for Flaky {
 
 #[test]
 fn gathers_survive_one_refused_channel_but_commands_do_not_repeat() {
-    let t = Flaky(Mutex::new(Default::default()));
+    let t = Flaky(Mutex::new(Default::default()), crate::Error::Transport);
     let yaml = "- {id: f, file: {path: /etc/passwd}}\n- {id: c, command: {run: 'true'}}";
     let r = run_suite(&suite(yaml), &t, &RunOptions::default());
     assert_eq!(
@@ -288,6 +289,19 @@ fn gathers_survive_one_refused_channel_but_commands_do_not_repeat() {
     );
     assert_eq!(r.results[1].status, Status::Error);
     assert!(r.results[1].message.contains("channel success"));
+}
+
+#[test]
+fn a_refused_gather_is_not_repeated() {
+    // A refusal (the cloud denied the call) would be refused again: the checks become errors.
+    let t = Flaky(Mutex::new(Default::default()), crate::Error::Infra);
+    let r = run_suite(
+        &suite("- {id: f, file: {path: /etc/passwd}}"),
+        &t,
+        &RunOptions::default(),
+    );
+    assert_eq!(r.results[0].status, Status::Error);
+    assert!(r.results[0].message.contains("channel success"));
 }
 
 #[test]
