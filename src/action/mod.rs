@@ -366,32 +366,7 @@ fn record(outcome: &Outcome, ctx: &Context, report: &mut Report) {
 /// Outputs go first: they are what later steps need, even from a cancelled run.
 fn finish(ctx: &Context, report: &mut Report, state: &State) {
     let summary_path = state.summary_dir.join("summary.md");
-    let outputs = vec![
-        ("result", report.result.as_str().to_string()),
-        (
-            "image-id",
-            report
-                .image
-                .as_ref()
-                .map(|i| i.id.clone())
-                .unwrap_or_default(),
-        ),
-        (
-            "image-name",
-            report
-                .image
-                .as_ref()
-                .map(|i| i.name.clone())
-                .unwrap_or_default(),
-        ),
-        ("promoted", report.promoted.to_string()),
-        ("junit-path", report.junit.clone().unwrap_or_default()),
-        ("summary-path", ctx.display(&summary_path)),
-        (
-            "outdated",
-            report.outdated.map(|o| o.to_string()).unwrap_or_default(),
-        ),
-    ];
+    let outputs = report.step_outputs(ctx.display(&summary_path));
     match &ctx.output {
         Some(path) => {
             if let Err(e) = workflow::write_outputs(path, &outputs) {

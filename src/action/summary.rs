@@ -95,6 +95,26 @@ impl Report {
         }
     }
 
+    /// The step's outputs (`$GITHUB_OUTPUT`), every name action.yml declares, in its order;
+    /// `summary_path` is where the summary file was written, as shown to the user.
+    pub fn step_outputs(&self, summary_path: String) -> Vec<(&'static str, String)> {
+        let image = |field: fn(&Image) -> &String| {
+            self.image.as_ref().map(field).cloned().unwrap_or_default()
+        };
+        vec![
+            ("result", self.result.as_str().to_string()),
+            ("image-id", image(|i| &i.id)),
+            ("image-name", image(|i| &i.name)),
+            ("promoted", self.promoted.to_string()),
+            ("junit-path", self.junit.clone().unwrap_or_default()),
+            ("summary-path", summary_path),
+            (
+                "outdated",
+                self.outdated.map(|o| o.to_string()).unwrap_or_default(),
+            ),
+        ]
+    }
+
     /// Failed and errored checks, with their suite.
     pub fn failed_checks(&self) -> Vec<(&str, &crate::suites::CheckResult)> {
         self.results

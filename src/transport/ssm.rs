@@ -440,16 +440,20 @@ impl Transport for SsmTransport {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_wrapper_reports_exit_code_and_sizes_and_keeps_only_long_output() {
-        let dir = tempfile::tempdir().unwrap();
-        let script = wrap("echo out; echo err >&2; exit 3", "n1")
-            .replace(OUTPUT_DIR, &dir.path().display().to_string());
-        let out = std::process::Command::new("sh")
+    /// Runs `command` wrapped, with the wrapper's output files in `dir`.
+    fn run_wrapped(command: &str, nonce: &str, dir: &std::path::Path) -> std::process::Output {
+        let script = wrap(command, nonce).replace(OUTPUT_DIR, &dir.display().to_string());
+        std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_wrapper_reports_exit_code_and_sizes_and_keeps_only_long_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_wrapped("echo out; echo err >&2; exit 3", "n1", dir.path());
         assert_eq!(out.status.code(), Some(3));
         let stdout = String::from_utf8(out.stdout).unwrap();
         let (h, body) = parse_header(&stdout).unwrap();
@@ -466,13 +470,7 @@ mod tests {
         assert_eq!(String::from_utf8(out.stderr).unwrap(), "err\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-        let long = wrap("head -c 30000 /dev/zero | tr '\\0' x", "n2")
-            .replace(OUTPUT_DIR, &dir.path().display().to_string());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&long)
-            .output()
-            .unwrap();
+        let out = run_wrapped("head -c 30000 /dev/zero | tr '\\0' x", "n2", dir.path());
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert_eq!(parse_header(&stdout).unwrap().0.stdout_bytes, 30000);
         assert!(dir.path().join("n2.out").exists(), "long output is kept");
@@ -481,13 +479,7 @@ mod tests {
     #[test]
     fn quotes_in_commands_survive_the_wrapper() {
         let dir = tempfile::tempdir().unwrap();
-        let script = wrap("printf '%s\\n' \"it's\"", "n3")
-            .replace(OUTPUT_DIR, &dir.path().display().to_string());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
+        let out = run_wrapped("printf '%s\\n' \"it's\"", "n3", dir.path());
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert_eq!(parse_header(&stdout).unwrap().1, "it's\n");
     }

@@ -140,6 +140,20 @@ pub fn code_of<E: ProvideErrorMetadata, R>(e: &aws_sdk_ec2::error::SdkError<E, R
     e.code().unwrap_or("").to_string()
 }
 
+/// A delete that AWS refuses while something still uses the resource.
+struct Deletion {
+    /// "snapshot snap-…", for the timeout error.
+    what: String,
+    /// The API action, for refusals.
+    action: &'static str,
+    /// The error code meaning the resource is already gone.
+    gone: &'static str,
+    /// The error code meaning it is still in use.
+    busy: &'static str,
+    timeout: Duration,
+    backoff: Backoff,
+}
+
 /// What the provider remembers about an instance it launched.
 struct Launched {
     instance: Token,
@@ -308,18 +322,39 @@ impl AwsProvider {
 
     fn delete_snapshot(&self, id: &str) -> Result<()> {
         // A snapshot stays "in use" for a little while after its image is deregistered.
+        self.delete_when_free(
+            &Deletion {
+                what: format!("snapshot {id}"),
+                action: "ec2:DeleteSnapshot",
+                gone: "InvalidSnapshot.NotFound",
+                busy: "InvalidSnapshot.InUse",
+                timeout: Duration::from_secs(120),
+                backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+            },
+            || self.clients.ec2.delete_snapshot().snapshot_id(id).send(),
+        )
+    }
+
+    /// Repeats a delete call while AWS answers that the resource is still in use; an answer
+    /// that it is gone counts as deleted. Runs during releases, so a signal does not stop it.
+    fn delete_when_free<O, E, R, F>(&self, d: &Deletion, call: impl Fn() -> F) -> Result<()>
+    where
+        F: std::future::Future<Output = std::result::Result<O, aws_sdk_ec2::error::SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
         wait::until(
-            &format!("snapshot {id} to be deletable"),
-            Duration::from_secs(120),
-            Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+            &format!("{} to be deletable", d.what),
+            d.timeout,
+            d.backoff.clone(),
             OnSignal::Continue,
-            || match self.block(self.clients.ec2.delete_snapshot().snapshot_id(id).send()) {
+            || match self.block(call()) {
                 Ok(_) => Ok(Poll::Ready(())),
-                Err(e) if code_of(&e) == "InvalidSnapshot.NotFound" => Ok(Poll::Ready(())),
-                Err(e) if code_of(&e) == "InvalidSnapshot.InUse" => {
-                    Ok(Poll::Pending("in use".into()))
+                Err(e) if code_of(&e) == d.gone => Ok(Poll::Ready(())),
+                Err(e) if code_of(&e) == d.busy => {
+                    Ok(Poll::Pending(format!("{} (still in use)", d.busy)))
                 }
-                Err(e) => Err(api_error("ec2:DeleteSnapshot", e)),
+                Err(e) => Err(api_error(d.action, e)),
             },
             String::new,
         )
@@ -558,20 +593,16 @@ impl AwsProvider {
 
     fn delete_security_group(&self, id: &str) -> Result<()> {
         // An instance's network interface lingers a little after it is terminated.
-        wait::until(
-            &format!("security group {id} to be deletable"),
-            RELEASE_TIMEOUT,
-            Backoff::new(Duration::from_secs(1), Duration::from_secs(15)),
-            OnSignal::Continue,
-            || match self.block(self.clients.ec2.delete_security_group().group_id(id).send()) {
-                Ok(_) => Ok(Poll::Ready(())),
-                Err(e) if code_of(&e) == "InvalidGroup.NotFound" => Ok(Poll::Ready(())),
-                Err(e) if code_of(&e) == "DependencyViolation" => {
-                    Ok(Poll::Pending("still in use".into()))
-                }
-                Err(e) => Err(api_error("ec2:DeleteSecurityGroup", e)),
+        self.delete_when_free(
+            &Deletion {
+                what: format!("security group {id}"),
+                action: "ec2:DeleteSecurityGroup",
+                gone: "InvalidGroup.NotFound",
+                busy: "DependencyViolation",
+                timeout: RELEASE_TIMEOUT,
+                backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(15)),
             },
-            String::new,
+            || self.clients.ec2.delete_security_group().group_id(id).send(),
         )
     }
 

@@ -95,6 +95,7 @@ pub(super) fn evaluate(checks: &[&InterfaceCheck], out: &ExecOutput) -> Vec<Outc
 mod tests {
     use super::*;
     use crate::suites::resources::marker;
+    use crate::suites::resources::test_support::{evaluate_stdout, parse_all};
     use crate::suites::result::Status;
 
     #[test]
@@ -108,21 +109,13 @@ mod tests {
              2: eth0    inet 10.0.2.15/24 brd 10.0.2.255 scope global dynamic eth0\\       valid_lft 86313sec preferred_lft 86313sec\n\
              \n{m} end -\n"
         );
-        let i = |y: &str| -> InterfaceCheck { serde_yaml::from_str(y).unwrap() };
-        let checks = [
-            i("{name: eth0, mtu: 1500, addrs: ['10.0.2.15/24']}"),
-            i("{name: lo, addrs: {consist-of: ['127.0.0.1/8', '::1/128']}}"),
-            i("{name: eth1}"),
-            i("{name: eth0, mtu: 9000}"),
-        ];
-        let refs: Vec<&InterfaceCheck> = checks.iter().collect();
-        let o = evaluate(
-            &refs,
-            &ExecOutput {
-                stdout,
-                ..Default::default()
-            },
-        );
+        let checks: Vec<InterfaceCheck> = parse_all(&[
+            "{name: eth0, mtu: 1500, addrs: ['10.0.2.15/24']}",
+            "{name: lo, addrs: {consist-of: ['127.0.0.1/8', '::1/128']}}",
+            "{name: eth1}",
+            "{name: eth0, mtu: 9000}",
+        ]);
+        let o = evaluate_stdout(evaluate, &checks, &stdout);
         assert_eq!(o[0].status, Status::Passed, "{}", o[0].message);
         assert_eq!(o[1].status, Status::Passed, "{}", o[1].message);
         assert_eq!(

@@ -21,6 +21,8 @@ mod package;
 mod port;
 mod process;
 mod service;
+#[cfg(test)]
+mod test_support;
 mod user;
 
 use std::sync::OnceLock;

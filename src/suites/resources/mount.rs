@@ -141,6 +141,7 @@ fn parse_line(line: &str) -> Option<Mount> {
 mod tests {
     use super::*;
     use crate::suites::resources::marker;
+    use crate::suites::resources::test_support::{evaluate_stdout, parse_all};
     use crate::suites::result::Status;
 
     #[test]
@@ -153,22 +154,14 @@ mod tests {
              30 21 0:30 / /mnt/my\\040data rw,relatime - tmpfs tmpfs rw,size=1024k\n\
              \n{m} statfs -\n1000\t250\t/\n0\t0\t/proc\n\n{m} end -\n"
         );
-        let mc = |y: &str| -> MountCheck { serde_yaml::from_str(y).unwrap() };
-        let checks = [
-            mc("{path: /, filesystem: ext4, source: /dev/vda, opts: [rw], vfs-opts: [errors=remount-ro], usage: 75}"),
-            mc("{path: /proc, opts: [noexec, nosuid]}"),
-            mc("{path: /mnt/my data, filesystem: tmpfs}"),
-            mc("{path: /home}"),
-            mc("{path: /, usage: {lt: 50}}"),
-        ];
-        let refs: Vec<&MountCheck> = checks.iter().collect();
-        let o = evaluate(
-            &refs,
-            &ExecOutput {
-                stdout,
-                ..Default::default()
-            },
-        );
+        let checks: Vec<MountCheck> = parse_all(&[
+            "{path: /, filesystem: ext4, source: /dev/vda, opts: [rw], vfs-opts: [errors=remount-ro], usage: 75}",
+            "{path: /proc, opts: [noexec, nosuid]}",
+            "{path: /mnt/my data, filesystem: tmpfs}",
+            "{path: /home}",
+            "{path: /, usage: {lt: 50}}",
+        ]);
+        let o = evaluate_stdout(evaluate, &checks, &stdout);
         assert_eq!(o[0].status, Status::Passed, "{}", o[0].message);
         assert_eq!(o[1].status, Status::Passed, "{}", o[1].message);
         assert_eq!(o[2].status, Status::Passed, "{}", o[2].message);

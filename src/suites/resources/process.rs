@@ -44,26 +44,19 @@ fn truncate(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::{evaluate_stdout, parse_all};
     use crate::suites::result::Status;
 
     #[test]
     fn counts_processes_by_comm() {
-        let p = |y: &str| -> ProcessCheck { serde_yaml::from_str(y).unwrap() };
-        let checks = [
-            p("{comm: sshd, count: 2}"),
-            p("{comm: nginx}"),
-            p("{comm: nginx, running: false}"),
-            p("{comm: systemd-journald}"),
-        ];
-        let refs: Vec<&ProcessCheck> = checks.iter().collect();
+        let checks: Vec<ProcessCheck> = parse_all(&[
+            "{comm: sshd, count: 2}",
+            "{comm: nginx}",
+            "{comm: nginx, running: false}",
+            "{comm: systemd-journald}",
+        ]);
         let stdout = "systemd\nkthreadd\nsystemd-journal\nsshd\nsshd\ncat\n@end\n";
-        let o = evaluate(
-            &refs,
-            &ExecOutput {
-                stdout: stdout.into(),
-                ..Default::default()
-            },
-        );
+        let o = evaluate_stdout(evaluate, &checks, stdout);
         assert_eq!(o[0].status, Status::Passed, "{}", o[0].message);
         assert_eq!(
             o[1].message,
@@ -75,7 +68,7 @@ mod tests {
             Status::Passed,
             "names are cut to 15 bytes like comm"
         );
-        let o = evaluate(&refs, &ExecOutput::default());
+        let o = evaluate_stdout(evaluate, &checks, "");
         assert_eq!(o[0].status, Status::Error);
     }
 }
