@@ -50,6 +50,7 @@ checks:
   - {id: pass-file-dir, file: {path: /srv/data, filetype: directory, uid: 0, gid: 0}}
   - {id: pass-file-link, file: {path: /srv/greeting, filetype: symlink, linked-to: /srv/data/greeting.txt}}
   - {id: pass-file-absent, file: {path: /srv/nothing, exists: false}}
+  - {id: pass-cloud-init-schema, file: {path: /var/log/cloud-init.log, contents: ["!Invalid cloud-config"]}}
   - {id: pass-package, package: {name: nginx-light, version: {semver: ">=1.22"}}}
   - {id: pass-package-absent, package: {name: apache2, installed: false}}
   - {id: pass-port, port: {port: 80, ip: {contains: 0.0.0.0}}}

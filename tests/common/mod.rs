@@ -35,6 +35,11 @@ pub fn data_dir(test: &str) -> PathBuf {
         find_base(&base).unwrap_or_else(|| {
             let out = run(bakery(&base).args(["image", "bootstrap", "debian-12"]));
             assert!(out.status.success(), "bootstrap failed");
+            // Bases of older recipes are never used again: they go, with Bakery's own command.
+            for (id, _) in bases(&base).iter().filter(|(_, r)| r != bootstrap::RECIPE) {
+                let out = run(bakery(&base).args(["image", "delete", id]));
+                assert!(out.status.success(), "deleting the old base {id}");
+            }
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         })
     };
@@ -52,17 +57,26 @@ pub fn data_dir(test: &str) -> PathBuf {
 }
 
 fn find_base(store: &Path) -> Option<String> {
+    bases(store)
+        .into_iter()
+        .find(|(_, recipe)| recipe == bootstrap::RECIPE)
+        .map(|(id, _)| id)
+}
+
+/// The debian-12 base images in `store`, with the recipe version each was built by.
+fn bases(store: &Path) -> Vec<(String, String)> {
     let listed = bakery(store).args(["images", "--json"]).output().unwrap();
-    let images: serde_json::Value = serde_json::from_slice(&listed.stdout).ok()?;
+    let images: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
     images
-        .as_array()?
-        .iter()
-        .find(|i| {
-            i["tags"][bootstrap::BASE_TAG] == "debian-12"
-                && i["tags"][bootstrap::RECIPE_TAG] == bootstrap::RECIPE
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["tags"][bootstrap::BASE_TAG] == "debian-12")
+        .filter_map(|i| {
+            let recipe = i["tags"][bootstrap::RECIPE_TAG].as_str().unwrap_or("");
+            Some((i["id"].as_str()?.to_string(), recipe.to_string()))
         })
-        .and_then(|i| i["id"].as_str())
-        .map(str::to_string)
+        .collect()
 }
 
 /// An exclusive lock on a directory, across processes (tests of several binaries share the

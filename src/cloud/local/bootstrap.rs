@@ -21,7 +21,7 @@ pub const RECIPE_TAG: &str = "bakery:base-recipe";
 
 /// The version of the recipe (packages, settings) below. `source: {local: …}` uses only base
 /// images built by this version, so a Bakery whose recipe changed bootstraps a new one.
-pub const RECIPE: &str = "2";
+pub const RECIPE: &str = "3";
 
 /// A distribution Bakery can bootstrap.
 struct Distro {
@@ -77,7 +77,6 @@ disable_root: false
 ssh_pwauth: false
 preserve_hostname: false
 manage_etc_hosts: true
-locale: false
 apt:
   preserve_sources_list: true
 cloud_init_modules: [seed_random, bootcmd, write-files, resizefs, set_hostname, update_hostname, update_etc_hosts, users-groups, ssh]
