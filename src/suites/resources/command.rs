@@ -58,19 +58,11 @@ pub(super) fn transcript(cmd: &str, out: &ExecOutput) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::output as out;
     use crate::suites::result::Status;
 
     fn check(yaml: &str) -> CommandCheck {
         serde_yaml::from_str(yaml).unwrap()
-    }
-
-    fn out(code: i32, stdout: &str, stderr: &str) -> ExecOutput {
-        ExecOutput {
-            exit_code: code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            ..Default::default()
-        }
     }
 
     #[test]

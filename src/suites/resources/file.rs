@@ -230,6 +230,7 @@ fn parse(stdout: &str) -> Option<Facts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::{evaluate_output, output};
     use crate::suites::result::Status;
 
     fn file(yaml: &str) -> FileCheck {
@@ -249,14 +250,7 @@ mod tests {
     }
 
     fn run(checks: &[FileCheck], stdout: &str, stderr: &str) -> Vec<Outcome> {
-        let refs: Vec<&FileCheck> = checks.iter().collect();
-        let out = ExecOutput {
-            exit_code: 1,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            ..Default::default()
-        };
-        evaluate(&refs, &out)
+        evaluate_output(evaluate, checks, &output(1, stdout, stderr))
     }
 
     #[test]

@@ -181,19 +181,11 @@ pub(super) fn canonical(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::output as out;
     use crate::suites::result::Status;
 
     fn http(yaml: &str) -> HttpCheck {
         serde_yaml::from_str(yaml).unwrap()
-    }
-
-    fn out(code: i32, stdout: &str, stderr: &str) -> ExecOutput {
-        ExecOutput {
-            exit_code: code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            ..Default::default()
-        }
     }
 
     fn response() -> String {

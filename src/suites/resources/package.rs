@@ -125,6 +125,7 @@ fn parse(out: &ExecOutput) -> Result<HashMap<String, Vec<Pkg>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::{evaluate_output, output};
     use crate::suites::result::Status;
 
     /// Captured on Debian 12 with the format above: `bash libc6:amd64 nosuchpkg dpkg`, exit 1.
@@ -135,16 +136,7 @@ mod tests {
     }
 
     fn run(checks: &[PackageCheck], stdout: &str, code: i32, stderr: &str) -> Vec<Outcome> {
-        let refs: Vec<&PackageCheck> = checks.iter().collect();
-        evaluate(
-            &refs,
-            &ExecOutput {
-                exit_code: code,
-                stdout: stdout.into(),
-                stderr: stderr.into(),
-                ..Default::default()
-            },
-        )
+        evaluate_output(evaluate, checks, &output(code, stdout, stderr))
     }
 
     #[test]

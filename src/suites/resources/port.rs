@@ -134,6 +134,7 @@ fn decode_ip(hex: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::resources::test_support::evaluate_stdout;
     use crate::suites::result::Status;
 
     /// Captured on Debian 12 (sshd on 0.0.0.0:22 and [::]:22, resolved on 127.0.0.53:53,
@@ -156,12 +157,7 @@ mod tests {
     }
 
     fn run(checks: &[PortCheck], stdout: &str) -> Vec<Outcome> {
-        let refs: Vec<&PortCheck> = checks.iter().collect();
-        let out = ExecOutput {
-            stdout: stdout.into(),
-            ..Default::default()
-        };
-        evaluate(&refs, &out)
+        evaluate_stdout(evaluate, checks, stdout)
     }
 
     #[test]

@@ -11,18 +11,31 @@ pub(super) fn parse_all<C: serde::de::DeserializeOwned>(yamls: &[&str]) -> Vec<C
         .collect()
 }
 
-/// Evaluates `checks` with a resource's `evaluate` against a gather that printed `stdout`.
+/// What a gather or command left: its exit status and output.
+pub(super) fn output(exit_code: i32, stdout: &str, stderr: &str) -> ExecOutput {
+    ExecOutput {
+        exit_code,
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+        ..Default::default()
+    }
+}
+
+/// Evaluates `checks` with a resource's `evaluate` against what a gather left.
+pub(super) fn evaluate_output<C>(
+    evaluate: fn(&[&C], &ExecOutput) -> Vec<Outcome>,
+    checks: &[C],
+    out: &ExecOutput,
+) -> Vec<Outcome> {
+    let refs: Vec<&C> = checks.iter().collect();
+    evaluate(&refs, out)
+}
+
+/// Evaluates `checks` against a gather that succeeded and printed `stdout`.
 pub(super) fn evaluate_stdout<C>(
     evaluate: fn(&[&C], &ExecOutput) -> Vec<Outcome>,
     checks: &[C],
     stdout: &str,
 ) -> Vec<Outcome> {
-    let refs: Vec<&C> = checks.iter().collect();
-    evaluate(
-        &refs,
-        &ExecOutput {
-            stdout: stdout.into(),
-            ..Default::default()
-        },
-    )
+    evaluate_output(evaluate, checks, &output(0, stdout, ""))
 }
