@@ -15,6 +15,6 @@ fi
 # The dev profile by default: the engine's own CPU time is a small part of what is timed (guest
 # processes and round trips are the rest), and a release build of the AWS SDK linked into the
 # bench takes 15-20 minutes on two cores. BAKERY_BENCH_PROFILE=release measures that build.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
+. scripts/target-dir.sh
 exec cargo bench --quiet --profile "${BAKERY_BENCH_PROFILE:-dev}" --bench checks -- \
   --python "$venv/bin/python" "$@"

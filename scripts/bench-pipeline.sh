@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
+. scripts/target-dir.sh
 scripts/setup.sh
 # BAKERY_BIN picks a binary already built (the stages' time is the guest's, not Bakery's).
 if [ -z "${BAKERY_BIN:-}" ]; then

@@ -4,7 +4,7 @@
 # Debian 12 base image (about a minute). Extra arguments go to `bakery run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
+. scripts/target-dir.sh
 scripts/setup.sh
 cargo build --release --quiet
 exec "$CARGO_TARGET_DIR/release/bakery" run -f examples/local/bakery.yml "$@"

@@ -3,9 +3,7 @@
 # the end-to-end runs of both local examples on real QEMU guests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Build products live outside the clone so that a fresh clone on the same machine reuses them:
-# the AWS SDK alone takes minutes to compile on two cores.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery/target}"
+. scripts/target-dir.sh
 scripts/setup.sh
 # moto's server for the aws_* tests, in .cache/moto-venv (installed once, idempotent); each
 # test binary starts it on a free 127.0.0.1 port itself.
