@@ -31,14 +31,7 @@ install() {
   command -v buildah >/dev/null 2>&1 || need+=(buildah)
   command -v runc >/dev/null 2>&1 || need+=(runc)
   command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "container-test: installing ${need[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  scripts/apt-install.sh ${need[@]+"${need[@]}"}
   if ! rustup target list --installed | grep -qx "$TARGET"; then
     echo "container-test: adding the Rust target $TARGET" >&2
     rustup target add "$TARGET" >&2

@@ -11,8 +11,7 @@ install() {
     return
   fi
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    echo "moto.sh: python3-venv is missing; installing it with apt-get" >&2
-    apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+    scripts/apt-install.sh python3-venv
   fi
   mkdir -p .cache
   rm -rf "$venv"

@@ -13,14 +13,7 @@ have genisoimage || need+=(genisoimage)
 have mkfs.ext4 || need+=(e2fsprogs)
 have ssh || need+=(openssh-client)
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" ${need[@]+"${need[@]}"}
 
 if ! have cargo; then
   echo "setup: cargo is missing; install the Rust toolchain (https://rustup.rs) and re-run" >&2

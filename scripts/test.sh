@@ -15,13 +15,7 @@ scripts/moto.sh install >/dev/null
 action_deps=()
 command -v npm >/dev/null 2>&1 || action_deps+=(nodejs npm)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || action_deps+=(python3-venv)
-if [ ${#action_deps[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${action_deps[@]}" >/dev/null
-fi
+scripts/apt-install.sh ${action_deps[@]+"${action_deps[@]}"}
 if [ ! -f .cache/github-openapi/node_modules/@octokit/openapi/generated/api.github.com.json ]; then
   mkdir -p .cache/github-openapi
   npm install --prefix .cache/github-openapi --no-audit --no-fund --silent '@octokit/openapi@^23'

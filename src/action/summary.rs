@@ -172,11 +172,16 @@ pub fn render(report: &Report, limit: usize) -> String {
     let _ = writeln!(head, "| | |\n|---|---|");
     let _ = writeln!(head, "| Result | **{}** |", report.result.as_str());
     if let Some(i) = &report.image {
-        let _ = writeln!(head, "| Image | `{}` ({}) |", i.id, cell(&i.name, 200));
+        let _ = writeln!(
+            head,
+            "| Image | {} ({}) |",
+            code(&i.id, 100),
+            cell(&i.name, 200)
+        );
     }
     if report.image.is_some() || report.mode == "promote" || report.mode == "run" {
         let promoted = match (&report.pointer, report.promoted) {
-            (Some((p, v)), _) => format!("yes: `{}` → version {v}", cell(p, 200)),
+            (Some((p, v)), _) => format!("yes: {} → version {v}", code(p, 200)),
             (None, true) => "yes".to_string(),
             (None, false) => "no".to_string(),
         };
@@ -186,10 +191,10 @@ pub fn render(report: &Report, limit: usize) -> String {
         let _ = writeln!(head, "| Outdated | {} |", if o { "yes" } else { "no" });
     }
     if let Some(c) = &report.commit {
-        let _ = writeln!(head, "| Commit | `{}` |", cell(c, 80));
+        let _ = writeln!(head, "| Commit | {} |", code(c, 80));
     }
     if let Some(j) = &report.junit {
-        let _ = writeln!(head, "| JUnit | `{}` |", cell(j, 300));
+        let _ = writeln!(head, "| JUnit | {} |", code(j, 300));
     }
     head.push('\n');
     if let Some(e) = &report.error {
@@ -262,9 +267,9 @@ pub fn render(report: &Report, limit: usize) -> String {
                 (_, e, _) => (e.clone().unwrap_or_else(|| "-".into()), r.message.clone()),
             };
             let row = format!(
-                "| {} | `{}` {} | {} | {} |\n",
+                "| {} | {} {} | {} | {} |\n",
                 cell(suite, 100),
-                cell(&r.id, 100),
+                code(&r.id, 100),
                 cell(&r.title, 200),
                 cell(&expected, 500),
                 cell(&actual, 500)
@@ -309,18 +314,23 @@ fn bounded(s: &str, limit: usize) -> String {
     crate::report::github::clip_bytes(s, limit)
 }
 
-/// Text made safe for a Markdown table cell, cut to `width` characters.
-pub fn cell(s: &str, width: usize) -> String {
+/// `s` cut to `width` characters, with `…` when something was cut.
+fn cut(s: &str, width: usize) -> String {
     let mut t: String = s.chars().take(width).collect();
     if s.chars().count() > width {
         t.push('…');
     }
-    t.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace("\r\n", "<br>")
-        .replace('\n', "<br>")
+    t
+}
+
+/// Text made safe for a Markdown table cell ([`report_summary::md`]), cut to `width` characters.
+pub fn cell(s: &str, width: usize) -> String {
+    report_summary::md(&cut(s, width))
+}
+
+/// A code span for a table cell ([`report_summary::md_code`]), cut to `width` characters.
+fn code(s: &str, width: usize) -> String {
+    report_summary::md_code(&cut(s, width))
 }
 
 fn fence_safe(s: &str) -> String {

@@ -111,15 +111,18 @@ fn clip(s: &str, width: usize) -> String {
 }
 
 /// Text for a Markdown table cell: Markdown and HTML have no effect (a guest's output stays
-/// text), and `|` and line breaks cannot end the cell.
-fn md(s: &str) -> String {
+/// text), `|` cannot end the cell, and a line break becomes `<br>`.
+pub fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\n' | '\r' => out.push(' '),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => out.push_str("<br>"),
+            '\r' => out.push(' '),
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
                 out.push('\\');
                 out.push(c);
@@ -131,7 +134,7 @@ fn md(s: &str) -> String {
 }
 
 /// A code span for a table cell, long enough a fence for any backticks inside.
-fn md_code(s: &str) -> String {
+pub fn md_code(s: &str) -> String {
     let text = s.replace(['\n', '\r'], " ").replace('|', "\\|");
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run + 1);

@@ -232,7 +232,7 @@ impl Provider for LocalProvider {
                     Some(image) => Ok(image),
                     None if bootstrap::known().contains(&name.as_str()) => {
                         crate::progress::note(&format!(
-                            "no base image `{name}` of recipe {} in the store yet: bootstrapping it (two to three minutes)",
+                            "no base image `{name}` of recipe {} in the store yet: bootstrapping it (about a minute)",
                             bootstrap::RECIPE
                         ));
                         self.bootstrap(name, ledger)
