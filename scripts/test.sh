@@ -25,6 +25,9 @@ if ! .cache/junit-venv/bin/python -c 'import junitparser' >/dev/null 2>&1; then
   .cache/junit-venv/bin/pip install --quiet 'junitparser>=3'
 fi
 scripts/container-test.sh build >/dev/null
+# The local-only build that scripts/run-example.sh makes (no AWS SDK, no GitHub client) must
+# keep compiling without warnings.
+cargo clippy --quiet --no-default-features --lib --bins -- -D warnings
 # Every library, binary and integration test. The benchmark (benches/checks) is built by clippy
 # and run by scripts/bench-checks.sh, not here: it boots a VM and times tools for minutes.
 cargo test --lib --bins --tests -- --test-threads=2 "$@"

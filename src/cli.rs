@@ -184,10 +184,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         return crate::action::run();
     }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
-    crate::cloud::aws::set_overrides(crate::cloud::aws::Overrides {
-        region: cli.region.clone(),
-        endpoint_url: cli.endpoint_url.clone().filter(|u| !u.is_empty()),
-    });
+    crate::cloud::set_aws_overrides(
+        cli.region.clone(),
+        cli.endpoint_url.clone().filter(|u| !u.is_empty()),
+    );
     match cli.command {
         Command::Run { file, no_promote } => pipeline_command(
             &file.file,
@@ -323,6 +323,13 @@ pub fn print_outcome(outcome: &Outcome) {
 }
 
 /// Sweeps the region by tag; returns how many removals failed.
+#[cfg(not(feature = "aws"))]
+fn aws_sweep(_older_than: std::time::Duration, _dry_run: bool) -> Result<usize> {
+    Err(crate::cloud::without_aws("`bakery cleanup --provider aws`"))
+}
+
+/// Sweeps the region by tag; returns how many removals failed.
+#[cfg(feature = "aws")]
 fn aws_sweep(older_than: std::time::Duration, dry_run: bool) -> Result<usize> {
     let provider = crate::cloud::aws::AwsProvider::new(Default::default(), "--provider aws")?;
     let report = crate::cloud::aws::sweep::sweep(&provider, older_than, dry_run)?;
@@ -360,6 +367,12 @@ fn releaser_for(data_dir: &Path, file: &ledger::LedgerFile) -> Result<Box<dyn le
         _ => None,
     });
     match region {
+        #[cfg(not(feature = "aws"))]
+        Some(_) => Err(crate::cloud::without_aws(&format!(
+            "run {}: releasing its AWS resources",
+            file.run_id
+        ))),
+        #[cfg(feature = "aws")]
         Some(region) => {
             let settings = crate::config::AwsSettings {
                 region,

@@ -238,10 +238,10 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
             e.to_string().trim().trim_start_matches("error: ")
         ))
     })?;
-    crate::cloud::aws::set_overrides(crate::cloud::aws::Overrides {
-        region: parsed.region.clone(),
-        endpoint_url: parsed.endpoint_url.clone().filter(|u| !u.is_empty()),
-    });
+    crate::cloud::set_aws_overrides(
+        parsed.region.clone(),
+        parsed.endpoint_url.clone().filter(|u| !u.is_empty()),
+    );
     let data_dir = parsed
         .data_dir
         .clone()

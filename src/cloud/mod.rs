@@ -4,6 +4,7 @@
 //! images, hands out a [`Transport`] into them, turns a builder into an image, and keeps images,
 //! their tags and the pointers that publish them.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod local;
 
@@ -196,10 +197,13 @@ pub fn open(
         crate::config::ProviderKind::Local => {
             Ok(std::sync::Arc::new(local::LocalProvider::new(data_dir)))
         }
+        #[cfg(feature = "aws")]
         crate::config::ProviderKind::Aws => Ok(std::sync::Arc::new(aws::AwsProvider::new(
             Default::default(),
             "the pipeline file",
         )?)),
+        #[cfg(not(feature = "aws"))]
+        crate::config::ProviderKind::Aws => Err(without_aws("`provider: aws`")),
     }
 }
 
@@ -209,12 +213,40 @@ pub fn open_for(
     data_dir: &std::path::Path,
 ) -> Result<std::sync::Arc<dyn Provider>> {
     match loaded.pipeline.provider {
+        #[cfg(feature = "aws")]
         crate::config::ProviderKind::Aws => Ok(std::sync::Arc::new(aws::AwsProvider::new(
             loaded.pipeline.aws.clone().unwrap_or_default(),
             &loaded.path.display().to_string(),
         )?)),
+        #[cfg(not(feature = "aws"))]
+        crate::config::ProviderKind::Aws => Err(without_aws(&format!(
+            "{}: `provider: aws`",
+            loaded.path.display()
+        ))),
         kind => open(kind, data_dir),
     }
+}
+
+/// Hands the command line's `--region` and `--endpoint-url` to the AWS provider (a local-only
+/// build has none, and ignores them).
+pub fn set_aws_overrides(region: Option<String>, endpoint_url: Option<String>) {
+    #[cfg(feature = "aws")]
+    aws::set_overrides(aws::Overrides {
+        region,
+        endpoint_url,
+    });
+    #[cfg(not(feature = "aws"))]
+    let _ = (region, endpoint_url);
+}
+
+/// What a local-only build (`--no-default-features`) says where the AWS provider is needed.
+#[cfg(not(feature = "aws"))]
+pub fn without_aws(what: &str) -> crate::Error {
+    crate::Error::Config(format!(
+        "{what} needs the AWS provider, and this bakery is a local-only build (cargo feature \
+         `aws` left out); use the full binary: `cargo install --path .`, \
+         `cargo build --release`, or the action's image"
+    ))
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@
 //! write checks (a pull request from a fork gets a read-only one) is answered with 403; callers
 //! see [`GitHubError::Forbidden`] and fall back to the job summary.
 
+#[cfg(feature = "github")]
 use std::time::Duration;
 
+#[cfg(feature = "github")]
 use octocrab::params::checks::{
     CheckRunConclusion, CheckRunOutput, CheckRunOutputAnnotation, CheckRunOutputAnnotationLevel,
     CheckRunStatus,
 };
+#[cfg(feature = "github")]
 use octocrab::Octocrab;
 
 use crate::suites::{Status, SuiteResult};
@@ -22,9 +25,12 @@ pub const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
 /// The longest a check run's summary (and text) may be.
 pub const MAX_SUMMARY_BYTES: usize = 65_535;
 /// The longest an annotation's title may be, in characters.
+#[cfg(feature = "github")]
 const MAX_TITLE_CHARS: usize = 255;
 /// What an annotation's message and details are cut to (GitHub allows 64 KB each).
+#[cfg(feature = "github")]
 const MAX_MESSAGE_BYTES: usize = 4_096;
+#[cfg(feature = "github")]
 const MAX_DETAILS_BYTES: usize = 16_384;
 
 /// Why a call to GitHub failed.
@@ -47,6 +53,7 @@ pub enum Conclusion {
     Cancelled,
 }
 
+#[cfg(feature = "github")]
 impl Conclusion {
     fn octocrab(self) -> CheckRunConclusion {
         match self {
@@ -78,6 +85,7 @@ pub struct Annotation {
     pub raw_details: Option<String>,
 }
 
+#[cfg(feature = "github")]
 impl Annotation {
     fn octocrab(&self) -> CheckRunOutputAnnotation {
         CheckRunOutputAnnotation {
@@ -151,6 +159,7 @@ pub fn clip_bytes(s: &str, limit: usize) -> String {
 }
 
 /// A client for one repository's check runs.
+#[cfg(feature = "github")]
 pub struct GitHub {
     rt: tokio::runtime::Runtime,
     client: Octocrab,
@@ -158,6 +167,7 @@ pub struct GitHub {
     repo: String,
 }
 
+#[cfg(feature = "github")]
 impl GitHub {
     /// A client of the REST API at `api_url` (`GITHUB_API_URL`) for `repository`
     /// (`owner/name`), authenticated with `token`.
@@ -271,6 +281,7 @@ impl GitHub {
 }
 
 /// The body of a check-run update.
+#[cfg(feature = "github")]
 #[derive(serde::Serialize)]
 struct Update {
     status: CheckRunStatus,
@@ -281,6 +292,7 @@ struct Update {
     output: CheckRunOutput,
 }
 
+#[cfg(feature = "github")]
 fn output(
     title: &str,
     summary: &str,
@@ -295,6 +307,7 @@ fn output(
     }
 }
 
+#[cfg(feature = "github")]
 fn map_error(e: octocrab::Error) -> GitHubError {
     match &e {
         octocrab::Error::GitHub { source, .. }
@@ -332,6 +345,50 @@ fn map_error(e: octocrab::Error) -> GitHubError {
             }
             GitHubError::Other(format!("calling GitHub: {msg}"))
         }
+    }
+}
+
+/// A local-only build (`--no-default-features`) has no GitHub client: [`GitHub::new`] says
+/// so, and callers fall back as they do for any client that cannot be built.
+#[cfg(not(feature = "github"))]
+pub struct GitHub {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(feature = "github"))]
+impl GitHub {
+    /// Always an error: this build was made without the `github` feature.
+    pub fn new(_api_url: &str, _token: &str, _repository: &str) -> Result<GitHub, GitHubError> {
+        Err(GitHubError::Other(
+            "this bakery is a local-only build (cargo feature `github` left out) and cannot \
+             create check runs; use the full binary or the action's image"
+                .into(),
+        ))
+    }
+
+    /// Never called: no value of this type exists.
+    pub fn create_check_run(
+        &self,
+        _name: &str,
+        _head_sha: &str,
+        _details_url: Option<&str>,
+        _external_id: &str,
+        _title: &str,
+        _summary: &str,
+    ) -> Result<u64, GitHubError> {
+        match self.never {}
+    }
+
+    /// Never called: no value of this type exists.
+    pub fn complete_check_run(
+        &self,
+        _id: u64,
+        _conclusion: Conclusion,
+        _title: &str,
+        _summary: &str,
+        _annotations: &[Annotation],
+    ) -> Result<usize, GitHubError> {
+        match self.never {}
     }
 }
 

@@ -4,6 +4,7 @@
 //! through a cloud's run-command service is the implementation's business.
 
 pub mod ssh;
+#[cfg(feature = "aws")]
 pub mod ssm;
 
 use std::path::Path;
