@@ -8,12 +8,12 @@
 #                                        Rust musl target if missing
 #   scripts/container-test.sh build     build the binary and the image; the last line printed
 #                                        is the image name
-#   scripts/container-test.sh size      build with the release profile, as the Dockerfile does,
+#   scripts/container-test.sh size      build with the dist profile, as the Dockerfile does,
 #                                        then print the image size in bytes
 #
 # `build` compiles in the dev profile unless BAKERY_CONTAINER_PROFILE says otherwise: the image
 # is the same FROM scratch + static binary, and the tests then wait about one minute for a
-# fresh clone's build instead of five (the release profile optimises Bakery and the AWS SDK).
+# fresh clone's build instead of five (the dist profile optimises Bakery and the AWS SDK).
 # The musl build has its own target directory (target/musl): a first build compiles the AWS
 # SDK again for musl (about 10 minutes on 2 cores per profile); later builds recompile only
 # Bakery.
@@ -103,7 +103,7 @@ case "${1:-build}" in
   install) install ;;
   build) build ;;
   size)
-    BAKERY_CONTAINER_PROFILE=release build >/dev/null
+    BAKERY_CONTAINER_PROFILE="${BAKERY_CONTAINER_PROFILE:-dist}" build >/dev/null
     podman image inspect "$IMAGE" --format '{{.Size}}'
     ;;
   *) echo "usage: $0 install|build|size" >&2; exit 2 ;;

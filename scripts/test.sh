@@ -10,8 +10,9 @@ scripts/setup.sh
 scripts/moto.sh install >/dev/null
 # The GitHub Action's tests (tests/action_*.rs, tests/github_*.rs), each installed once:
 # GitHub's REST description (npm @octokit/openapi) in .cache/github-openapi, junitparser (PyPI)
-# in .cache/junit-venv, and the action's container image (podman, runc, musl-tools, the Rust
-# musl target; scripts/container-test.sh). Nothing is skipped: a missing piece fails its test.
+# in .cache/junit-venv, the workflow linters (scripts/lint-workflows.sh), and the action's
+# container image (podman, runc, musl-tools, the Rust musl target; scripts/container-test.sh).
+# Nothing is skipped: a missing piece fails its test.
 action_deps=()
 command -v npm >/dev/null 2>&1 || action_deps+=(nodejs npm)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || action_deps+=(python3-venv)
@@ -25,6 +26,9 @@ if ! .cache/junit-venv/bin/python -c 'import junitparser' >/dev/null 2>&1; then
   .cache/junit-venv/bin/pip install --quiet 'junitparser>=3'
 fi
 scripts/container-test.sh build >/dev/null
+# The GitHub Actions linters (zizmor, actionlint, check-jsonschema in .cache/lint-venv, and
+# ShellCheck) for tests/action_lint.rs.
+scripts/lint-workflows.sh install
 # The local-only build that scripts/run-example.sh makes (no AWS SDK, no GitHub client) must
 # keep compiling without warnings.
 cargo clippy --quiet --no-default-features --lib --bins -- -D warnings

@@ -231,3 +231,64 @@ fn the_examples_cover_push_pull_request_release_and_schedule() {
         "the PR check may write check runs"
     );
 }
+
+/// What a security review asks of every workflow the project ships or shows (zizmor and
+/// actionlint check more, in tests/action_lint.rs; this says it in the project's own terms):
+/// actions pinned to a full commit with the version in a comment, checkout keeping no
+/// credentials, no token permission granted to the whole workflow beyond `contents: read`,
+/// every job that needs more saying so, and no `${{ … }}` pasted into a script.
+#[test]
+fn every_workflow_is_hardened() {
+    let pinned = regex::Regex::new(
+        r"^\s*(?:- )?uses: ([A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$",
+    )
+    .unwrap();
+    for file in workflows() {
+        let name = file.display();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(uses) = line.trim_start().trim_start_matches("- ").strip_prefix("uses: ")
+            else {
+                continue;
+            };
+            if uses.starts_with("./") {
+                continue;
+            }
+            assert!(
+                pinned.is_match(line),
+                "{name}:{}: `{uses}` is not pinned to a commit with `# vX.Y.Z` after it",
+                n + 1
+            );
+        }
+        let w = yaml(&file);
+        let top = &w["permissions"];
+        assert!(
+            top.as_mapping().is_some_and(|m| m.is_empty())
+                || *top == serde_yaml::from_str::<Value>("{contents: read}").unwrap(),
+            "{name}: workflow-level permissions are {{}} or contents: read, not {top:?}"
+        );
+        for (job_name, job) in w["jobs"].as_mapping().unwrap() {
+            if top.as_mapping().is_some_and(|m| m.is_empty()) {
+                assert!(
+                    job["permissions"].is_mapping(),
+                    "{name}: job {job_name:?} says which permissions it needs"
+                );
+            }
+            for step in job["steps"].as_sequence().unwrap() {
+                let uses = step["uses"].as_str().unwrap_or_default();
+                if uses.starts_with("actions/checkout@") {
+                    assert_eq!(
+                        step["with"]["persist-credentials"], false,
+                        "{name}: job {job_name:?}: checkout keeps no credentials"
+                    );
+                }
+                if let Some(script) = step["run"].as_str() {
+                    assert!(
+                        !script.contains("${{"),
+                        "{name}: job {job_name:?}: an expression inside a script: {script}"
+                    );
+                }
+            }
+        }
+    }
+}
