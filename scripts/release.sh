@@ -12,13 +12,20 @@
 #       release's action runs the published image, pinned by digest, instead of building it.
 #   scripts/release.sh checksums DIR
 #       Writes DIR/SHA256SUMS for every other file in DIR (`sha256sum --check` reads it).
+#   scripts/release.sh release-commit ACTION_YML
+#       Through GitHub's REST API (GITHUB_API_URL, default https://api.github.com; token in
+#       GH_TOKEN): makes the release commit, whose tree is commit SOURCE's with ACTION_YML as
+#       action.yml and whose parent is SOURCE, then points the tags TAG (vX.Y.Z) and its major
+#       (vX) at it, creating or moving them. REPOSITORY is OWNER/NAME. Prints `commit=SHA`.
+#       No git credentials on disk, and the commit is made (and signed) by GitHub.
 #   scripts/release.sh dry-run [OUT_DIR]
 #       What of the release can run on this machine (no registry, no arm64 runner): the static
 #       musl binary and the image's final stage built by scripts/container-test.sh (the
 #       BAKERY_CONTAINER_PROFILE it reads; the release uses `release`), the binary named as the
 #       release names it, its checksum, and the release's action.yml for the image built.
 #
-# Exit codes: 0 done, 2 bad arguments or a file that is not as expected.
+# Exit codes: 0 done, 1 GitHub refused a request, 2 bad arguments or a file that is not as
+# expected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +92,68 @@ checksums() {
   )
 }
 
+# github METHOD URL [OUT_FILE]: one REST request, the JSON body (if any) on stdin; prints the
+# HTTP status. The token goes to curl through a file descriptor, not the command line.
+github() {
+  local method="$1" url="$2" out="${3:-/dev/null}" args=()
+  [ "$method" = GET ] || args=(--data-binary @- --header 'Content-Type: application/json')
+  curl --silent --show-error --max-time 60 --request "$method" \
+    --header @<(printf 'Authorization: Bearer %s\n' "$GH_TOKEN") \
+    --header 'Accept: application/vnd.github+json' \
+    --header 'X-GitHub-Api-Version: 2022-11-28' \
+    ${args[@]+"${args[@]}"} --output "$out" --write-out '%{http_code}' "$url"
+}
+
+# github_json METHOD URL JQ_FILTER: a request that must succeed (2xx); prints the filter's
+# value from the answer.
+github_json() {
+  local method="$1" url="$2" filter="$3" answer status
+  answer=$(mktemp)
+  status=$(github "$method" "$url" "$answer") || { rm -f "$answer"; die "$method $url: no answer"; }
+  if [[ "$status" != 2?? ]]; then
+    echo "release: $method $url: HTTP $status: $(head -c 500 "$answer")" >&2
+    rm -f "$answer"
+    exit 1
+  fi
+  jq -er "$filter" "$answer" || { rm -f "$answer"; die "$method $url: no $filter in the answer"; }
+  rm -f "$answer"
+}
+
+release_commit() {
+  [ $# -eq 1 ] || die "usage: scripts/release.sh release-commit ACTION_YML"
+  local file="$1" v
+  [ -f "$file" ] || die "$file: no such file"
+  for v in GH_TOKEN REPOSITORY SOURCE TAG; do
+    [ -n "${!v:-}" ] || die "$v is not set"
+  done
+  [[ "$TAG" =~ $VERSION_RE ]] || die "TAG '$TAG' is not vMAJOR.MINOR.PATCH"
+  [[ "$SOURCE" =~ ^[0-9a-f]{40}$ ]] || die "SOURCE '$SOURCE' is not a commit SHA (40 hex digits)"
+  [[ "$REPOSITORY" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || die "REPOSITORY '$REPOSITORY' is not OWNER/NAME"
+  local api="${GITHUB_API_URL:-https://api.github.com}/repos/$REPOSITORY"
+  local base_tree blob tree commit status t
+  base_tree=$(github_json GET "$api/git/commits/$SOURCE" .tree.sha)
+  blob=$(jq -n --rawfile content "$file" '{content: $content, encoding: "utf-8"}' |
+    github_json POST "$api/git/blobs" .sha)
+  tree=$(jq -n --arg base "$base_tree" --arg blob "$blob" \
+    '{base_tree: $base, tree: [{path: "action.yml", mode: "100644", type: "blob", sha: $blob}]}' |
+    github_json POST "$api/git/trees" .sha)
+  commit=$(jq -n --arg tree "$tree" --arg parent "$SOURCE" --arg tag "$TAG" \
+    '{message: ("Release " + $tag + ": action.yml runs the published image"), tree: $tree, parents: [$parent]}' |
+    github_json POST "$api/git/commits" .sha)
+  for t in "$TAG" "${TAG%%.*}"; do
+    status=$(github GET "$api/git/ref/tags/$t")
+    case "$status" in
+      200) jq -n --arg sha "$commit" '{sha: $sha, force: true}' |
+        github_json PATCH "$api/git/refs/tags/$t" .object.sha >/dev/null ;;
+      404) jq -n --arg ref "refs/tags/$t" --arg sha "$commit" '{ref: $ref, sha: $sha}' |
+        github_json POST "$api/git/refs" .object.sha >/dev/null ;;
+      *) echo "release: GET $api/git/ref/tags/$t: HTTP $status" >&2; exit 1 ;;
+    esac
+    echo "release: tag $t -> $commit" >&2
+  done
+  echo "commit=$commit"
+}
+
 dry_run() {
   local out="${1:-.cache/release-dry-run}"
   local image arch
@@ -111,6 +180,7 @@ case "${1:-}" in
   meta) shift; meta "$@" ;;
   action-yml) shift; action_yml "$@" ;;
   checksums) shift; checksums "$@" ;;
+  release-commit) shift; release_commit "$@" ;;
   dry-run) shift; dry_run "$@" ;;
-  *) die "usage: scripts/release.sh meta|action-yml|checksums|dry-run ..." ;;
+  *) die "usage: scripts/release.sh meta|action-yml|checksums|release-commit|dry-run ..." ;;
 esac

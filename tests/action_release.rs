@@ -4,10 +4,15 @@
 //! is run here, down to a dry run of the build that can run on this machine: the static musl
 //! binary and the image's final stage with podman.
 
+mod action_support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
+use action_support::github_server::{tree_of, Behaviour, FakeGitHub};
+use action_support::openapi::Spec;
 use serde_yaml::Value;
 
 fn repo() -> PathBuf {
@@ -250,8 +255,13 @@ fn build_makes_both_architectures_on_native_runners() {
         set(&["digest-${{ matrix.arch }}", "binary-${{ matrix.arch }}"])
     );
     let run = scripts(build);
-    assert!(run.contains("statically linked"), "{run}");
-    assert!(run.contains("dist/bakery-linux-$ARCH"), "{run}");
+    // The download is static (no program interpreter) and runs on its own architecture.
+    assert!(
+        run.contains(r#"readelf -l "$bin" | grep -q INTERP"#),
+        "{run}"
+    );
+    assert!(run.contains(r#"bin="dist/bakery-linux-$ARCH""#), "{run}");
+    assert!(run.contains(r#""$bin" --version"#), "{run}");
 }
 
 #[test]
@@ -264,7 +274,8 @@ fn image_job_tags_attests_and_hands_on_the_digest() {
         .iter()
         .filter_map(|s| s["id"].as_str().map(str::to_string))
         .collect();
-    let step_output = regex::Regex::new(r"^\$\{\{ steps\.([a-z-]+)\.outputs\.([a-z-]+) \}\}$").unwrap();
+    let step_output =
+        regex::Regex::new(r"^\$\{\{ steps\.([a-z-]+)\.outputs\.([a-z-]+) \}\}$").unwrap();
     for (name, value) in job["outputs"].as_mapping().unwrap() {
         let value = value.as_str().unwrap();
         let c = step_output
@@ -274,7 +285,10 @@ fn image_job_tags_attests_and_hands_on_the_digest() {
     }
     let run = scripts(job);
     assert!(run.contains("docker buildx imagetools create"), "{run}");
-    assert!(run.contains(r#"--tag "$IMAGE:$VERSION" --tag "$IMAGE:$MAJOR""#), "{run}");
+    assert!(
+        run.contains(r#"--tag "$IMAGE:$VERSION" --tag "$IMAGE:$MAJOR""#),
+        "{run}"
+    );
     assert!(run.contains("digests/$arch"), "{run}");
     // Provenance and SBOM attestations for the multi-architecture digest, in the registry.
     for action in ["actions/attest-build-provenance", "actions/attest-sbom"] {
@@ -304,7 +318,11 @@ fn release_job_publishes_binaries_checksums_and_the_release_action_yml() {
     let mut read = BTreeSet::new();
     for c in needs_output.captures_iter(&text) {
         assert_eq!(&c[1], "image");
-        assert!(declared.contains(&c[2]), "reads undeclared output {}", &c[2]);
+        assert!(
+            declared.contains(&c[2]),
+            "reads undeclared output {}",
+            &c[2]
+        );
         read.insert(c[2].to_string());
     }
     assert_eq!(read, declared, "the release action.yml needs all three");
@@ -312,16 +330,21 @@ fn release_job_publishes_binaries_checksums_and_the_release_action_yml() {
     for needle in [
         r#"scripts/release.sh action-yml "$IMAGE:$VERSION@$DIGEST" >dist/action.yml"#,
         "scripts/release.sh checksums dist",
+        // The release commit and tags (release_commit_and_tags_through_the_rest_api).
+        "scripts/release.sh release-commit dist/action.yml",
         "gh release create",
         "--verify-tag",
-        // The release commit: the tagged commit is its parent, action.yml its only change.
-        "git/commits/$SOURCE",
-        "parents: [$parent]",
-        r#"path: "action.yml""#,
-        r#"for t in "$TAG" "$major""#,
     ] {
         assert!(run.contains(needle), "the release job runs {needle:?}");
     }
+    // The release commit is made from the tagged commit, for the tag that started the run.
+    let commit_step = steps(job)
+        .iter()
+        .find(|s| s["run"] == "scripts/release.sh release-commit dist/action.yml")
+        .unwrap();
+    assert_eq!(commit_step["env"]["SOURCE"], "${{ github.sha }}");
+    assert_eq!(commit_step["env"]["TAG"], "${{ github.ref_name }}");
+    assert_eq!(commit_step["env"]["GH_TOKEN"], "${{ github.token }}");
     // action.yml is written before the checksums are, so SHA256SUMS covers it.
     assert!(run.find("action-yml").unwrap() < run.find("checksums dist").unwrap());
     let attest = uses(job, "actions/attest-build-provenance");
@@ -340,7 +363,10 @@ fn release_job_publishes_binaries_checksums_and_the_release_action_yml() {
     // Secrets and tokens reach scripts through the environment only.
     for s in steps(job) {
         if let Some(script) = s["run"].as_str() {
-            assert!(!script.contains("${{"), "an expression inside a script: {script}");
+            assert!(
+                !script.contains("${{"),
+                "an expression inside a script: {script}"
+            );
         }
     }
 }
@@ -382,8 +408,7 @@ fn the_release_action_yml_runs_the_published_image() {
     assert!(out.status.success(), "{}", text(&out));
     let released: Value = serde_yaml::from_slice(&out.stdout).unwrap();
     let mut main: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap())
-            .unwrap();
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap();
     // main builds from source (`uses: ./` in ci.yml); a release pulls the image.
     assert_eq!(main["runs"]["image"], "Dockerfile");
     assert_eq!(
@@ -400,7 +425,7 @@ fn the_release_action_yml_refuses_what_it_cannot_pin() {
     let tmp = tempfile::tempdir().unwrap();
     for bad in [
         "ghcr.io/some-org/bakery:1.2.3".to_string(), // a tag alone can be moved
-        format!("ghcr.io/some-org/bakery@{DIGEST}"),   // no version
+        format!("ghcr.io/some-org/bakery@{DIGEST}"), // no version
         format!("docker://ghcr.io/some-org/bakery:1.2.3@{DIGEST}"),
         format!("ghcr.io/Some-Org/bakery:1.2.3@{DIGEST}"),
         "ghcr.io/some-org/bakery:1.2.3@sha256:abc".to_string(),
@@ -474,7 +499,11 @@ fn dry_run_of_the_release_build() {
     assert!(out.status.success(), "{}", text(&out));
     let dist = out_dir.join("dist");
     let binary = dist.join("bakery-linux-amd64");
-    let elf = Command::new("readelf").arg("-l").arg(&binary).output().unwrap();
+    let elf = Command::new("readelf")
+        .arg("-l")
+        .arg(&binary)
+        .output()
+        .unwrap();
     assert!(elf.status.success());
     assert!(
         !String::from_utf8_lossy(&elf.stdout).contains("INTERP"),
@@ -503,4 +532,133 @@ fn dry_run_of_the_release_build() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), digest);
+}
+
+/// scripts/release.sh release-commit against a stand-in for GitHub's REST API on 127.0.0.1
+/// that checks every request against GitHub's REST description and keeps the references.
+#[test]
+fn release_commit_and_tags_through_the_rest_api() {
+    let server = FakeGitHub::start(Arc::new(Spec::load()), Behaviour::Writable);
+    let source = "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c";
+    server.set_ref("heads/main", source);
+    server.set_ref("tags/v1.2.3", source); // the tag a maintainer pushed
+    let tmp = tempfile::tempdir().unwrap();
+    let action_yml = tmp.path().join("action.yml");
+    let image_ref = format!("ghcr.io/some-org/bakery:1.2.3@{DIGEST}");
+    std::fs::write(
+        &action_yml,
+        release_sh(&["action-yml", &image_ref], &repo()).stdout,
+    )
+    .unwrap();
+    let run = |tag: &str, source: &str| {
+        Command::new(repo().join("scripts/release.sh"))
+            .args(["release-commit", action_yml.to_str().unwrap()])
+            .env("GITHUB_API_URL", &server.url)
+            .env("GH_TOKEN", "ghs_release_token")
+            .env("REPOSITORY", "some-org/bakery")
+            .env("SOURCE", source)
+            .env("TAG", tag)
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    };
+    let out = run("v1.2.3", source);
+    assert!(out.status.success(), "{}", text(&out));
+    let commit = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .strip_prefix("commit=")
+        .unwrap_or_else(|| panic!("{}", text(&out)))
+        .to_string();
+    let requests = server.requests();
+    for r in &requests {
+        assert!(
+            r.problems.is_empty(),
+            "{} {}: {:?}",
+            r.method,
+            r.path,
+            r.problems
+        );
+        assert_eq!(r.authorization.as_deref(), Some("Bearer ghs_release_token"));
+    }
+    let ops: Vec<&str> = requests
+        .iter()
+        .map(|r| r.operation.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "git/get-commit",
+            "git/create-blob",
+            "git/create-tree",
+            "git/create-commit",
+            "git/get-ref", // tags/v1.2.3 exists: moved
+            "git/update-ref",
+            "git/get-ref", // tags/v1 does not yet: created
+            "git/create-ref",
+        ]
+    );
+    assert_eq!(
+        requests[0].path,
+        format!("/repos/some-org/bakery/git/commits/{source}")
+    );
+    // The blob is the release's action.yml, byte for byte.
+    let blob = requests[1].body.as_ref().unwrap();
+    assert_eq!(
+        blob["content"].as_str().unwrap(),
+        std::fs::read_to_string(&action_yml).unwrap()
+    );
+    assert_eq!(blob["encoding"], "utf-8");
+    // The tree is the tagged commit's with action.yml replaced, nothing else.
+    let tree = requests[2].body.as_ref().unwrap();
+    assert_eq!(tree["base_tree"].as_str().unwrap(), tree_of(source));
+    let entries = tree["tree"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["path"], "action.yml");
+    assert_eq!(entries[0]["mode"], "100644");
+    assert_eq!(entries[0]["type"], "blob");
+    // The commit's only parent is the tagged commit.
+    let made = requests[3].body.as_ref().unwrap();
+    assert_eq!(made["parents"], serde_json::json!([source]));
+    assert!(made["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Release v1.2.3"));
+    assert_eq!(requests[5].body.as_ref().unwrap()["force"], true);
+    let refs = server.refs();
+    assert_ne!(commit, source);
+    assert_eq!(refs["tags/v1.2.3"], commit);
+    assert_eq!(refs["tags/v1"], commit);
+    assert_eq!(refs["heads/main"], source, "main is not touched");
+
+    // The next minor release moves the major tag instead of creating it.
+    let next = "2a3b4c5d6e7f80912a3b4c5d6e7f80912a3b4c5d";
+    server.set_ref("tags/v1.3.0", next);
+    let out = run("v1.3.0", next);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("commit=")
+        .to_string();
+    let refs = server.refs();
+    assert_eq!(refs["tags/v1.3.0"], second);
+    assert_eq!(refs["tags/v1"], second);
+    assert_eq!(refs["tags/v1.2.3"], commit, "an older release stays put");
+    let ops: Vec<String> = server.requests()[8..]
+        .iter()
+        .map(|r| r.operation.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(ops.iter().filter(|o| *o == "git/update-ref").count(), 2);
+    assert!(!ops.iter().any(|o| o == "git/create-ref"));
+
+    // What it will not start with: each refused before any request.
+    let before = server.requests().len();
+    for (tag, source, says) in [
+        ("v1.3", next, "is not vMAJOR.MINOR.PATCH"),
+        ("v1.3.1", "main", "is not a commit SHA"),
+    ] {
+        let out = run(tag, source);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(says), "{}", text(&out));
+    }
+    assert_eq!(server.requests().len(), before);
 }

@@ -227,8 +227,18 @@ fn the_examples_cover_push_pull_request_release_and_schedule() {
     );
     let pr = yaml(&dir.join("pr-check.yml"));
     assert_eq!(
-        pr["permissions"]["checks"], "write",
+        pr["jobs"]["check"]["permissions"]["checks"], "write",
         "the PR check may write check runs"
+    );
+    // A fork's pull request has no cloud credentials: the job runs only for the repository's
+    // own branches (README, "Pull requests from forks").
+    assert_eq!(
+        pr["jobs"]["check"]["if"],
+        "github.event.pull_request.head.repo.full_name == github.repository"
+    );
+    assert!(
+        keys(&pr["on"]) == BTreeSet::from(["pull_request".to_string()]),
+        "no pull_request_target: it would hand a fork's scripts the credentials"
     );
 }
 
@@ -247,7 +257,10 @@ fn every_workflow_is_hardened() {
         let name = file.display();
         let text = std::fs::read_to_string(&file).unwrap();
         for (n, line) in text.lines().enumerate() {
-            let Some(uses) = line.trim_start().trim_start_matches("- ").strip_prefix("uses: ")
+            let Some(uses) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: ")
             else {
                 continue;
             };

@@ -1,7 +1,10 @@
 //! A stand-in for api.github.com on 127.0.0.1: every request is checked against GitHub's REST
 //! description ([`super::openapi::Spec`]) and recorded; check-run requests get the answers
-//! GitHub documents (its own examples, with this run's id, name and sha).
+//! GitHub documents (its own examples, with this run's id, name and sha), and so do the git
+//! database requests of a release (commits, blobs, trees, references), which keep the
+//! repository's references in memory.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,10 +38,26 @@ pub struct Recorded {
     pub status: u16,
 }
 
+/// The repository's git references (`tags/v1.2.3` -> sha) and the objects the requests made.
+#[derive(Debug, Default)]
+struct Git {
+    refs: BTreeMap<String, String>,
+    made: u64,
+}
+
+impl Git {
+    /// A new object's sha: 40 hex digits, different each time.
+    fn new_sha(&mut self) -> String {
+        self.made += 1;
+        format!("{:040x}", 0xb4_u64 << 32 | self.made)
+    }
+}
+
 /// The server; stops when dropped.
 pub struct FakeGitHub {
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    git: Arc<Mutex<Git>>,
     stop: Arc<AtomicBool>,
     port: u16,
 }
@@ -49,20 +68,21 @@ impl FakeGitHub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let git = Arc::new(Mutex::new(Git::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let next_id = Arc::new(AtomicU64::new(4242));
         {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (requests, stop, git) = (requests.clone(), stop.clone(), git.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (spec, requests, next_id) =
-                        (spec.clone(), requests.clone(), next_id.clone());
+                    let (spec, requests, next_id, git) =
+                        (spec.clone(), requests.clone(), next_id.clone(), git.clone());
                     std::thread::spawn(move || {
-                        serve(stream, &spec, behaviour, &requests, &next_id)
+                        serve(stream, &spec, behaviour, &requests, &next_id, &git)
                     });
                 }
             });
@@ -70,6 +90,7 @@ impl FakeGitHub {
         FakeGitHub {
             url: format!("http://127.0.0.1:{port}"),
             requests,
+            git,
             stop,
             port,
         }
@@ -78,6 +99,20 @@ impl FakeGitHub {
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Sets a git reference of the repository (`tags/v1.2.3`).
+    pub fn set_ref(&self, name: &str, sha: &str) {
+        self.git
+            .lock()
+            .unwrap()
+            .refs
+            .insert(name.to_string(), sha.to_string());
+    }
+
+    /// The repository's git references now.
+    pub fn refs(&self) -> BTreeMap<String, String> {
+        self.git.lock().unwrap().refs.clone()
     }
 }
 
@@ -95,6 +130,7 @@ fn serve(
     behaviour: Behaviour,
     log: &Mutex<Vec<Recorded>>,
     next_id: &AtomicU64,
+    git: &Mutex<Git>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
     let mut writer = stream.try_clone().unwrap();
@@ -140,6 +176,7 @@ fn serve(
             &problems,
             body_json.as_ref(),
             next_id,
+            git,
         );
         log.lock().unwrap().push(Recorded {
             method: method.clone(),
@@ -154,6 +191,7 @@ fn serve(
         let reason = match status {
             200 => "OK",
             201 => "Created",
+            204 => "No Content",
             403 => "Forbidden",
             404 => "Not Found",
             _ => "Unprocessable Entity",
@@ -177,6 +215,7 @@ fn respond(
     problems: &[String],
     body: Option<&Value>,
     next_id: &AtomicU64,
+    git: &Mutex<Git>,
 ) -> (u16, Value) {
     let Some(m) = matched else {
         return (404, json!({"message": "Not Found", "errors": problems}));
@@ -188,6 +227,13 @@ fn respond(
         );
     }
     let body = body.cloned().unwrap_or(Value::Null);
+    let param = |name: &str| {
+        m.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     match m.operation_id.as_str() {
         "checks/create" if behaviour == Behaviour::ReadOnly => (
             403,
@@ -218,11 +264,81 @@ fn respond(
             }
             (200, v)
         }
+        "git/get-commit" => {
+            let mut v = spec.example(&m.template, "get", "200");
+            v["sha"] = json!(param("commit_sha"));
+            v["tree"]["sha"] = json!(tree_of(&param("commit_sha")));
+            (200, v)
+        }
+        "git/create-blob" | "git/create-tree" | "git/create-commit" => {
+            let mut v = spec.example(&m.template, "post", "201");
+            v["sha"] = json!(git.lock().unwrap().new_sha());
+            if m.operation_id == "git/create-commit" {
+                v["tree"]["sha"] = body["tree"].clone();
+                v["message"] = body["message"].clone();
+            }
+            (201, v)
+        }
+        "git/get-ref" | "git/update-ref" => {
+            let name = param("ref");
+            let mut git = git.lock().unwrap();
+            let Some(sha) = git.refs.get(&name).cloned() else {
+                return (404, json!({"message": "Not Found"}));
+            };
+            let sha = if m.operation_id == "git/update-ref" {
+                let new = body["sha"].as_str().unwrap_or_default().to_string();
+                git.refs.insert(name.clone(), new.clone());
+                new
+            } else {
+                sha
+            };
+            let method = if m.operation_id == "git/update-ref" {
+                "patch"
+            } else {
+                "get"
+            };
+            (200, git_ref(spec, &m.template, method, "200", &name, &sha))
+        }
+        "git/create-ref" => {
+            let name = body["ref"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("refs/")
+                .to_string();
+            let sha = body["sha"].as_str().unwrap_or_default().to_string();
+            let mut git = git.lock().unwrap();
+            if git.refs.contains_key(&name) {
+                return (422, json!({"message": "Reference already exists"}));
+            }
+            git.refs.insert(name.clone(), sha.clone());
+            (201, git_ref(spec, &m.template, "post", "201", &name, &sha))
+        }
         other => (
             404,
             json!({"message": format!("the stand-in does not serve {other}")}),
         ),
     }
+}
+
+/// The tree of a commit the stand-in did not make: a sha derived from the commit's.
+pub fn tree_of(commit: &str) -> String {
+    commit.chars().rev().collect()
+}
+
+/// A reference as GitHub describes it, pointing at `sha`.
+fn git_ref(
+    spec: &Spec,
+    template: &str,
+    method: &str,
+    status: &str,
+    name: &str,
+    sha: &str,
+) -> Value {
+    let mut v = spec.example(template, method, status);
+    v["ref"] = json!(format!("refs/{name}"));
+    v["object"]["sha"] = json!(sha);
+    v["object"]["type"] = json!("commit");
+    v
 }
 
 type Request = (String, String, Vec<(String, String)>, Vec<u8>);

@@ -57,6 +57,9 @@ impl Spec {
                     .map(|c| c[1].to_string())
                     .collect();
                 let pattern = regex::escape(template);
+                // A git reference at the end of a path keeps its slashes
+                // (`/git/ref/tags/v1.2.3`); every other parameter is one segment.
+                let pattern = pattern.replace(r"\{ref\}", "(.+)");
                 let pattern = Regex::new(r"\\\{[^}]+\\\}")
                     .unwrap()
                     .replace_all(&pattern, "([^/]+)");
@@ -67,8 +70,9 @@ impl Spec {
                 }
             })
             .collect();
-        // Literal segments win over parameters: /repos/{o}/{r}/check-runs before /repos/{o}/{r}/{x}.
-        routes.sort_by_key(|r| r.params.len());
+        // Literal segments win over parameters: /repos/{o}/{r}/check-runs before /repos/{o}/{r}/{x},
+        // and /commits/{ref}/check-runs before /commits/{ref}, whose `ref` may hold slashes.
+        routes.sort_by_key(|r| (r.params.len(), std::cmp::Reverse(r.template.len())));
         Spec { doc, routes }
     }
 
