@@ -14,6 +14,9 @@
 # `build` compiles in the dev profile unless BAKERY_CONTAINER_PROFILE says otherwise: the image
 # is the same FROM scratch + static binary, and the tests then wait about one minute for a
 # fresh clone's build instead of five (the dist profile optimises Bakery and the AWS SDK).
+# BAKERY_CONTAINER_CARGO_ARGS adds cargo arguments, e.g. `--no-default-features` for a
+# local-only binary that builds in minutes when only the image's mechanics are being tried
+# (the tests use the full binary).
 # The musl build has its own target directory (target/musl): a first build compiles the AWS
 # SDK again for musl (about 10 minutes on 2 cores per profile); later builds recompile only
 # Bakery.
@@ -77,8 +80,11 @@ build() {
     *) profile_dir="$profile" ;;
   esac
   echo "container-test: building bakery for $TARGET ($profile profile)" >&2
+  local extra=()
+  read -r -a extra <<<"${BAKERY_CONTAINER_CARGO_ARGS:-}"
   env "${crate_env_unset[@]}" CARGO_TARGET_DIR="$TARGET_DIR" \
-    cargo build --profile "$profile" --locked --target "$TARGET" --bin bakery >&2
+    cargo build --profile "$profile" --locked --target "$TARGET" --bin bakery \
+    ${extra[@]+"${extra[@]}"} >&2
   local bin="$TARGET_DIR/$TARGET/$profile_dir/bakery"
   if readelf -l "$bin" | grep -q 'INTERP'; then
     echo "container-test: $bin is dynamically linked; the action's image needs a static binary" >&2
