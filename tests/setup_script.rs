@@ -187,7 +187,8 @@ fn a_newer_qemu_utils_is_replaced_by_the_version_that_matches_qemu() {
     let install = log.lines().find(|l| l.contains(" install ")).unwrap();
     assert!(install.contains("--allow-downgrades"), "{install}");
     assert!(
-        install.contains(&format!("qemu-utils={QEMU_CANDIDATE}")) && install.contains("qemu-system-x86"),
+        install.contains(&format!("qemu-utils={QEMU_CANDIDATE}"))
+            && install.contains("qemu-system-x86"),
         "QEMU and qemu-utils must be installed in one call, pinned together: {install}"
     );
 }
@@ -196,7 +197,11 @@ fn a_newer_qemu_utils_is_replaced_by_the_version_that_matches_qemu() {
 fn installing_qemu_alone_on_that_machine_loses_qemu_img() {
     // The fake apt reproduces the trap: this is what the old setup did, and what the new one
     // must not do.
-    let m = FakeMachine::new(&[("qemu-utils", "1:10.0.2+ds-2+deb13u1~bpo12+1")], true, &[]);
+    let m = FakeMachine::new(
+        &[("qemu-utils", "1:10.0.2+ds-2+deb13u1~bpo12+1")],
+        true,
+        &[],
+    );
     let out = Command::new(m.root.join("bin/apt-get"))
         .args(["install", "-y", "qemu-system-x86"])
         .env("PATH", m.root.join("bin"))
@@ -210,14 +215,20 @@ fn installing_qemu_alone_on_that_machine_loses_qemu_img() {
 #[test]
 fn a_tool_that_apt_removes_stops_setup_naming_it() {
     let m = FakeMachine::new(
-        &[("openssh-client", "1:9.2p1-2+deb12u7"), ("e2fsprogs", "1.47.0-2")],
+        &[
+            ("openssh-client", "1:9.2p1-2+deb12u7"),
+            ("e2fsprogs", "1.47.0-2"),
+        ],
         true,
         &["openssh-client"],
     );
     let out = m.setup();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let e = stderr(&out);
-    assert!(e.contains("setup: ssh does not run after installing (package openssh-client)"), "{e}");
+    assert!(
+        e.contains("setup: ssh does not run after installing (package openssh-client)"),
+        "{e}"
+    );
     assert!(e.contains("apt removed: openssh-client"), "{e}");
 }
 
@@ -238,7 +249,10 @@ fn a_package_apt_cannot_install_stops_setup_at_once() {
     let e = stderr(&out);
     assert!(e.contains("E: Unable to locate package mmdebstrap"), "{e}");
     assert!(e.contains("setup: apt-get could not install"), "{e}");
-    assert!(e.contains("needed for: qemu-system-x86_64 qemu-img mmdebstrap genisoimage mkfs.ext4 ssh"), "{e}");
+    assert!(
+        e.contains("needed for: qemu-system-x86_64 qemu-img mmdebstrap genisoimage mkfs.ext4 ssh"),
+        "{e}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
 
@@ -277,5 +291,9 @@ fn a_missing_rust_toolchain_is_named() {
     );
     let out = m.setup();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cargo is missing"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cargo is missing"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -81,6 +81,15 @@ impl Assert {
         });
     }
 
+    /// Compares a yes/no attribute with its expectation: a matcher (`true`, `false`, or one such
+    /// as `{or: [true, false]}`), or `default` when the check has none.
+    pub fn flag_matcher(&mut self, attr: &str, m: &Option<Matcher>, default: bool, actual: bool) {
+        match m {
+            Some(m) => self.matcher(attr, m, &Value::Bool(actual)),
+            None => self.flag(attr, default, actual),
+        }
+    }
+
     /// Records a comparison made by the caller.
     pub fn row(&mut self, attr: &str, expected: &str, actual: &str, ok: bool) {
         self.rows.push(Row {

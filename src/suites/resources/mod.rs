@@ -230,7 +230,7 @@ impl Resource {
                 Err(format!("`{}` is not an absolute mount point", m.path))
             }
             Resource::Dns(d) => dns::validate(d),
-            Resource::Addr(a) => addr::parse_address(&a.address).map(|_| ()),
+            Resource::Addr(a) => addr::validate(a),
             _ => Ok(()),
         }
     }
