@@ -151,7 +151,19 @@ fn load_into(
                 ))))
             }
         }
-        serde_yaml::from_str(&text).map_err(|e| rendered(goss_error(path, &e)))?
+        if text.contains("<<:") {
+            // YAML merge keys (`<<: *defaults`), which Goss's reader applies; the file is
+            // read through a value, so errors name the resource but not the line.
+            let mut merged = top;
+            merged
+                .apply_merge()
+                .map_err(|e| rendered(goss_error(path, &e)))?;
+            super::matcher::leniently(|| serde_yaml::from_value(merged))
+                .map_err(|e| rendered(goss_error(path, &e)))?
+        } else {
+            super::matcher::leniently(|| serde_yaml::from_str(&text))
+                .map_err(|e| rendered(goss_error(path, &e)))?
+        }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     // As in Goss, includes in the order of their names.
@@ -590,6 +602,14 @@ impl GossFile {
         for (k, g) in self.addr.0 {
             let c = g.common();
             let address = or(g.address, &k);
+            // A Unix socket or a local address is tried with perl, which needs time to start.
+            let perl = address.starts_with("unix://") || g.local_address.is_some();
+            let extra = if perl {
+                crate::suites::resources::addr_perl_start()
+            } else {
+                Duration::ZERO
+            };
+            let timeout_ms = g.timeout;
             let r = AddrCheck {
                 address,
                 local_address: g.local_address.filter(|l| !l.is_empty()),
@@ -597,7 +617,10 @@ impl GossFile {
                 timeout: timeout(g.timeout, Duration::ZERO),
                 from: Side::Probe,
             };
-            add(&mut drafts, "addr", &k, c, Resource::Addr(r));
+            let d = add(&mut drafts, "addr", &k, c, Resource::Addr(r));
+            if extra > Duration::ZERO {
+                d.timeout = timeout(timeout_ms, extra);
+            }
         }
         for (k, g) in self.command.0 {
             let c = g.common();

@@ -376,3 +376,54 @@ fn keys_goss_ignores_are_warned_about_and_repeated_keys_are_refused() {
     );
     read_goss(&ok, &GossVars::default()).unwrap();
 }
+
+#[test]
+fn yaml_merge_keys_and_tags_are_read_as_goss_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "goss.yaml",
+        "command:\n  echo one: &ok\n    exit-status: 0\n    stdout: [one]\n  echo two:\n    <<: *ok\n    stdout: [two]\n",
+    );
+    let (suite, _) = read_goss(&p, &GossVars::default()).unwrap();
+    assert_eq!(suite.checks.len(), 2);
+    let r = run_suite(&suite, &LocalShell, &RunOptions::default());
+    for c in &r.results {
+        assert_eq!(c.status, Status::Passed, "{}: {}", c.id, c.message);
+    }
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "command:\n  a: &d\n    exit-status: 0\n  b:\n    <<: *d\n    exit-code: 1\n",
+    );
+    let e = load_goss(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.yaml") && e.contains("unknown field `exit-code`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_matcher_goss_cannot_use_makes_that_check_an_error_not_the_file_refused() {
+    // `- allowusers: x` in a list of patterns is a mapping, not a pattern: Goss reads the file
+    // and fails that check; so does Bakery (as an error), and the other checks still run.
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "goss.yaml",
+        "command:\n  echo AllowUsers root:\n    exit-status: 0\n    stdout:\n    - allowusers: root\n  echo fine:\n    exit-status: 0\n    stdout: [fine]\n",
+    );
+    let (suite, _) = read_goss(&p, &GossVars::default()).unwrap();
+    let r = run_suite(&suite, &LocalShell, &RunOptions::default());
+    let get = |id: &str| r.results.iter().find(|c| c.id == id).unwrap();
+    let broken = get("command:echo AllowUsers root");
+    assert_eq!(broken.status, Status::Error, "{}", broken.message);
+    assert!(
+        broken.message.contains("unknown matcher `allowusers`"),
+        "{}",
+        broken.message
+    );
+    assert_eq!(get("command:echo fine").status, Status::Passed);
+    // Outside Goss files, the same mistake is refused when the file is read.
+    assert!(serde_yaml::from_str::<crate::suites::Matcher>("[{allowusers: root}]").is_err());
+}

@@ -63,6 +63,9 @@ const PERL_UNIX: &str = "exit(IO::Socket::UNIX->new(Peer => $ARGV[0]) ? 0 : 1)";
 /// Connects from a local address: host, port, protocol, local address, timeout.
 const PERL_IP: &str = "exit(IO::Socket::IP->new(PeerHost => $ARGV[0], PeerPort => $ARGV[1], Proto => $ARGV[2], LocalHost => $ARGV[3], Timeout => $ARGV[4]) ? 0 : 1)";
 
+/// How long starting perl may take on top of the connection timeout.
+pub(crate) const PERL_START: Duration = Duration::from_secs(10);
+
 fn connect_timeout(a: &AddrCheck) -> Duration {
     a.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT)
 }
@@ -92,13 +95,18 @@ pub(super) fn script(checks: &[&AddrCheck], _timeout: Duration) -> String {
             ),
         };
         let needs_perl = proto == "unix" || c.local_address.is_some();
-        let guard = if needs_perl {
-            format!("if ! command -v perl >/dev/null 2>&1; then echo '@addr {i} 2'; el")
+        // The timeout is the connection's (perl's own `Timeout`); starting perl on a slow
+        // probe gets its own allowance on top.
+        let (guard, limit) = if needs_perl {
+            (
+                format!("if ! command -v perl >/dev/null 2>&1; then echo '@addr {i} 2'; el"),
+                secs + PERL_START.as_secs_f64(),
+            )
         } else {
-            String::new()
+            (String::new(), secs)
         };
         s += &format!(
-            "( {guard}if timeout {secs:.1} {attempt} 2>/dev/null; then echo '@addr {i} 0'; else echo '@addr {i} 1'; fi ) &\n"
+            "( {guard}if timeout {limit:.1} {attempt} 2>/dev/null; then echo '@addr {i} 0'; else echo '@addr {i} 1'; fi ) &\n"
         );
     }
     s + "wait\nelse echo @no-bash; fi\necho @end\n"

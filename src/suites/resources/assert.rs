@@ -37,6 +37,8 @@ struct Row {
     expected: String,
     actual: String,
     ok: bool,
+    /// The expectation itself could not be used (an invalid matcher read from a Goss file).
+    invalid: bool,
 }
 
 /// The comparisons of one check.
@@ -61,6 +63,7 @@ impl Assert {
             expected: m.to_string(),
             actual: shorten(&text(actual)),
             ok: m.matches(actual),
+            invalid: matches!(m, Matcher::Invalid(_)),
         });
     }
 
@@ -78,6 +81,7 @@ impl Assert {
             expected: expected.to_string(),
             actual: actual.to_string(),
             ok: expected == actual,
+            invalid: false,
         });
     }
 
@@ -97,6 +101,7 @@ impl Assert {
             expected: expected.to_string(),
             actual: shorten(actual),
             ok,
+            invalid: false,
         });
     }
 
@@ -124,7 +129,9 @@ impl Assert {
             format!("{}: {}", self.subject, what)
         };
         Outcome {
-            status: if failed.is_empty() {
+            status: if self.rows.iter().any(|r| r.invalid) {
+                Status::Error
+            } else if failed.is_empty() {
                 Status::Passed
             } else {
                 Status::Failed
