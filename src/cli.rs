@@ -70,8 +70,11 @@ pub enum Command {
     },
     /// Run the pipeline's suites on a probe launched from an existing image.
     ///
-    /// Tags the image bakery:status=verified or rejected. `--goss` adds Goss files.
-    /// Example: bakery verify -f examples/local/bakery.yml --image ami-0123456789abcdef0 --goss goss.yaml
+    /// Tags the image bakery:status=verified or rejected. `--goss` adds Goss files (templates
+    /// rendered with `--vars`/`--vars-inline`, as `goss --vars` does). Without a pipeline file
+    /// (no -f and no bakery.yml here), `--goss` files run on a probe with the provider's
+    /// defaults.
+    /// Example: bakery verify --image ami-0123456789abcdef0 --goss goss.yaml --vars vars.yaml
     Verify {
         #[command(flatten)]
         file: FileArg,
@@ -81,6 +84,16 @@ pub enum Command {
         /// Also run this Goss file (Goss's format and semantics); may be repeated.
         #[arg(long, value_name = "PATH")]
         goss: Vec<PathBuf>,
+        /// A Goss vars file (JSON or YAML) for the templates of --goss files; may be repeated,
+        /// later files win.
+        #[arg(long, value_name = "FILE", requires = "goss")]
+        vars: Vec<PathBuf>,
+        /// Goss vars as JSON or YAML text; its keys replace those of the vars files.
+        #[arg(long, value_name = "JSON", requires = "goss")]
+        vars_inline: Option<String>,
+        /// Without a pipeline file: the provider to verify on, `local` (default) or `aws`.
+        #[arg(long, value_name = "PROVIDER")]
+        provider: Option<String>,
     },
     /// Promote an image that passed verification: tag it, move the pointer, apply retention.
     ///
@@ -197,8 +210,34 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Bake { file } => pipeline_command(&file.file, &data_dir, Mode::Bake),
-        Command::Verify { file, image, goss } => {
-            pipeline_command(&file.file, &data_dir, Mode::Verify { image, goss })
+        Command::Verify {
+            file,
+            image,
+            goss,
+            vars,
+            vars_inline,
+            provider,
+        } => {
+            let goss_only =
+                !goss.is_empty() && file.file == Path::new("bakery.yml") && !file.file.exists();
+            let mode = Mode::Verify {
+                image,
+                goss,
+                goss_vars: crate::suites::GossVars {
+                    files: vars,
+                    inline: vars_inline,
+                },
+            };
+            if goss_only {
+                let loaded = goss_only_pipeline(provider.as_deref())?;
+                run_pipeline(loaded, &data_dir, mode)
+            } else if provider.is_some() {
+                Err(Error::Config(
+                    "--provider applies only to `bakery verify --goss` without a pipeline file; with one, its `provider:` decides".into(),
+                ))
+            } else {
+                pipeline_command(&file.file, &data_dir, mode)
+            }
         }
         Command::Promote { file, image } => {
             pipeline_command(&file.file, &data_dir, Mode::Promote { image })
@@ -253,9 +292,48 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 fn pipeline_command(file: &Path, data_dir: &Path, mode: Mode) -> Result<i32> {
     let loaded = config::load(file)?;
+    run_pipeline(loaded, data_dir, mode)
+}
+
+fn run_pipeline(loaded: config::LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<i32> {
     let outcome = pipeline::execute(loaded, data_dir, mode)?;
     print_outcome(&outcome);
     Ok(outcome.exit_code())
+}
+
+/// The pipeline `bakery verify --goss` uses when there is no pipeline file: the provider's
+/// defaults, no suites of its own, results under ./bakery-results; it says what it chose.
+fn goss_only_pipeline(provider: Option<&str>) -> Result<config::LoadedPipeline> {
+    let provider = provider.unwrap_or("local");
+    if !["local", "aws"].contains(&provider) {
+        return Err(Error::Config(format!(
+            "--provider: `{provider}` is not a provider; use `local` or `aws`"
+        )));
+    }
+    let doc = serde_json::json!({
+        "provider": provider,
+        "source": {"local": "debian-12"},
+        "image": {"name": "goss-verify"},
+        "verify": {"suites": []},
+    });
+    let pipeline: config::Pipeline = serde_json::from_value(doc)
+        .map_err(|e| Error::Config(format!("the default pipeline: {e}")))?;
+    let dir = std::env::current_dir().map_err(|e| Error::io("reading", Path::new("."), e))?;
+    let probe = &pipeline.verify.probe;
+    crate::say!(
+        "no pipeline file (bakery.yml) here: verifying with the {provider} provider's defaults: a probe with {} CPUs, {} MB, logging in as {}, boot timeout {}; {} checks at a time; results in {}. Pass -f FILE to choose.",
+        probe.cpus,
+        probe.memory_mb,
+        probe.ssh_user,
+        humantime::format_duration(probe.boot_timeout.0),
+        pipeline.verify.concurrency,
+        dir.join(&pipeline.verify.junit).display()
+    );
+    Ok(config::LoadedPipeline {
+        path: dir.join("bakery.yml"),
+        pipeline,
+        dir,
+    })
 }
 
 /// Prints what a pipeline run did: the verdict, failed checks, timings, the image id.

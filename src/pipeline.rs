@@ -27,6 +27,8 @@ pub enum Mode {
     Verify {
         image: String,
         goss: Vec<std::path::PathBuf>,
+        /// Vars for the templates of `goss` (`--vars`, `--vars-inline`).
+        goss_vars: crate::suites::GossVars,
     },
     /// Promote an image that passed verification.
     Promote { image: String },
@@ -176,7 +178,7 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
         Mode::Run { .. } | Mode::Bake => {
             // Suites are read before anything boots, so a typo costs seconds, not minutes.
             let suites = match mode {
-                Mode::Run { .. } => Some(verify::load_suites(run, &[])?),
+                Mode::Run { .. } => Some(verify::load_suites(run, &[], &Default::default())?),
                 _ => None,
             };
             let stage = Stage::start("bake");
@@ -189,8 +191,12 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
             }
             image
         }
-        Mode::Verify { image, goss } => {
-            let suites = verify::load_suites(run, goss)?;
+        Mode::Verify {
+            image,
+            goss,
+            goss_vars,
+        } => {
+            let suites = verify::load_suites(run, goss, goss_vars)?;
             let image = provider.image(image)?;
             outcome.image = Some(image.clone());
             verify_stage(run, &image, &suites, &mut outcome)?;

@@ -23,19 +23,33 @@ pub struct Verification {
     pub json: PathBuf,
 }
 
-/// Loads every suite of the pipeline, and the Goss files given on the command line, so a
-/// mistake in one is reported before anything boots.
-pub fn load_suites(run: &Run, extra_goss: &[std::path::PathBuf]) -> Result<Vec<Suite>> {
+/// Loads every suite of the pipeline, and the Goss files given on the command line (rendered
+/// with `goss_vars`), so a mistake in one is reported before anything boots.
+pub fn load_suites(
+    run: &Run,
+    extra_goss: &[std::path::PathBuf],
+    goss_vars: &suites::GossVars,
+) -> Result<Vec<Suite>> {
     let mut suites = Vec::new();
     for entry in &run.loaded.pipeline.verify.suites {
         let path = run.loaded.resolve(entry.path());
         suites.push(match entry {
             SuiteRef::Bakery(_) => suites::load_suite(&path)?,
-            SuiteRef::Goss { .. } => suites::load_goss(&path)?,
+            SuiteRef::Goss {
+                vars, vars_inline, ..
+            } => {
+                let vars = suites::GossVars {
+                    files: vars.iter().map(|v| run.loaded.resolve(v)).collect(),
+                    inline: vars_inline
+                        .as_ref()
+                        .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+                };
+                suites::load_goss_with(&path, &vars)?
+            }
         });
     }
     for goss in extra_goss {
-        suites.push(suites::load_goss(goss)?);
+        suites.push(suites::load_goss_with(goss, goss_vars)?);
     }
     Ok(suites)
 }

@@ -268,3 +268,78 @@ fn git_template_outside_a_checkout_fails_before_anything_boots() {
     );
     assert!(!stderr.contains("bootstrapping"), "{stderr}");
 }
+
+/// `bakery verify --goss` run where there is no pipeline file, from `dir`.
+fn verify_goss_in(dir: &Path, args: &[&str]) -> (i32, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
+        .args(args)
+        .current_dir(dir)
+        .env("BAKERY_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.code().unwrap(), stderr)
+}
+
+#[test]
+fn a_goss_file_needs_no_pipeline_file_and_its_template_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("goss.yaml"),
+        "package:\n  {{ .Vars.web }}:\n    installed: true\nservice:\n  {{ .Vars.web }}: {running: true}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("vars.yaml"), "web: nginx\n").unwrap();
+    // Without vars the template names the missing key, its line and its expression.
+    let (code, stderr) = verify_goss_in(
+        dir.path(),
+        &["verify", "--image", "not-an-image", "--goss", "goss.yaml"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "goss.yaml:2:3: Goss template: map has no entry for key: web in `{{ .Vars.web }}`"
+        ),
+        "{stderr}"
+    );
+    // With them, the file loads and the run goes on to the image, with the local defaults said.
+    let (code, stderr) = verify_goss_in(
+        dir.path(),
+        &[
+            "verify",
+            "--image",
+            "not-an-image",
+            "--goss",
+            "goss.yaml",
+            "--vars",
+            "vars.yaml",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no pipeline file (bakery.yml) here: verifying with the local provider's defaults: a probe with 2 CPUs, 1024 MB, logging in as root"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`not-an-image` is not an image id"),
+        "{stderr}"
+    );
+    // --provider only makes sense without a pipeline file.
+    std::fs::write(dir.path().join("bakery.yml"), GOOD).unwrap();
+    let (code, stderr) = verify_goss_in(
+        dir.path(),
+        &[
+            "verify",
+            "--image",
+            "ami-1",
+            "--goss",
+            "goss.yaml",
+            "--provider",
+            "aws",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--provider applies only"), "{stderr}");
+}

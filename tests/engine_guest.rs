@@ -1,5 +1,6 @@
 //! The check engine on a real Debian 12 guest: every resource type, passing, failing and
-//! erroring, in Bakery's own format and as a Goss file, through `bakery run --no-promote`.
+//! erroring, in Bakery's own format and as Goss files (one of them a template rendered with a
+//! vars file), through `bakery run --no-promote`.
 //!
 //! Each check id starts with the verdict it must get: `pass-`, `fail-`, `error-` or `skip-`.
 
@@ -37,6 +38,8 @@ verify:
     - every-type.yml
     - broken.yml
     - goss.yaml
+    - goss: goss-templated.yaml
+      vars: goss-vars.yaml
   junit: results/junit.xml
 "#;
 
@@ -135,6 +138,80 @@ kernel-param:
     value: Linux
 "#;
 
+/// A Goss template as CIS and image-builder content writes them: one file, several targets,
+/// the differences in a vars file; with the Goss features real files use (matchers on yes/no
+/// attributes, a Unix socket, a local address, `as-reader`, a mount named without a path, a
+/// top-level key that Goss ignores).
+const GOSS_TEMPLATED: &str = r#"
+{{- /* Rendered with goss-vars.yaml, as `goss --vars goss-vars.yaml validate` renders it. */ -}}
+file:
+{{- range .Vars.files }}
+  {{ .path }}:
+    exists: true
+    mode: "{{ .mode }}"
+    owner: {{ $.Vars.owner }}
+{{- end }}
+  /srv/nothing:
+    exists: {or: [true, false]}
+package:
+  {{ .Vars.web.package }}:
+    installed: {not: false}
+{{- range .Vars.required_packages }}
+  {{ . }}:
+    installed: true
+{{- end }}
+service:
+  {{ .Vars.web.service }}:
+    enabled: true
+    running: {or: [true]}
+{{- if .Vars.web.tls }}
+  certbot.timer:
+    enabled: true
+{{- end }}
+user:
+  {{ .Vars.user }}:
+    exists: {equal: true}
+    groups: [{{ .Vars.group }}]
+addr:
+  unix:///run/systemd/journal/stdout:
+    reachable: true
+  tcp://127.0.0.1:80:
+    local-address: 127.0.0.1
+    reachable: true
+    timeout: 5000
+matching:
+  greeting-lines:
+    content: {{ .Vars.greeting | quote }}
+    as-reader: true
+    matches: ["/^hello$/", "world", "!{{ toUpper .Vars.user }}"]
+mount:
+  swap:
+    exists: false
+kernel-param:
+  net.ipv4.ip_forward:
+    value: "{{ .Vars.ip_forward }}"
+command:
+  echo {{ .Vars.user | toUpper }}:
+    exit-status: 0
+    stdout: ["{{ toUpper .Vars.user }}"]
+# Not a Goss resource type: Goss ignores it; Bakery warns and ignores it.
+environment:
+  TARGET: {{ .Vars.target }}
+"#;
+
+const GOSS_VARS: &str = r#"
+target: debian-12
+owner: tester
+user: tester
+group: bakers
+files:
+  - {path: /srv/data/greeting.txt, mode: "0640"}
+web: {package: nginx-light, service: nginx, tls: false}
+required_packages: [openssh-server, apache2]
+greeting: "hello\nworld\n"
+ip_forward: 1
+"#;
+
 #[test]
 fn every_resource_type_on_a_real_guest() {
     let _vm = vm_lock();
@@ -147,6 +224,8 @@ fn every_resource_type_on_a_real_guest() {
         ("every-type.yml", EVERY_TYPE),
         ("broken.yml", BROKEN),
         ("goss.yaml", GOSS),
+        ("goss-templated.yaml", GOSS_TEMPLATED),
+        ("goss-vars.yaml", GOSS_VARS),
     ] {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -173,8 +252,9 @@ fn every_resource_type_on_a_real_guest() {
                 "error" => "error",
                 "skip" => "skipped",
                 _ => match id {
-                    "command:exit 1" => "failed",
-                    _ => "passed", // the Goss file's checks
+                    // The Goss files' checks pass but for these.
+                    "command:exit 1" | "package:apache2" => "failed",
+                    _ => "passed",
                 },
             };
             assert_eq!(status, want, "{id}: {} / {}", r["message"], r["output"]);
@@ -187,13 +267,29 @@ fn every_resource_type_on_a_real_guest() {
             seen += 1;
         }
     }
+    let templated = bakery::suites::load_goss_with(
+        &dir.path().join("goss-templated.yaml"),
+        &bakery::suites::GossVars {
+            files: vec![dir.path().join("goss-vars.yaml")],
+            inline: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(templated.checks.len(), 13, "{:#?}", templated.checks);
     let expected: usize = ["every-type.yml", "broken.yml", "goss.yaml"]
         .iter()
         .map(|f| dir.path().join(f))
         .chain([smoke.clone()])
         .map(|f| bakery::suites::load_suite(&f).unwrap().checks.len())
-        .sum();
+        .sum::<usize>()
+        + templated.checks.len();
     assert_eq!(seen, expected, "every check has a result");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("goss-templated.yaml:")
+            && stderr.contains("`environment` is not a Goss resource type"),
+        "{stderr}"
+    );
     assert_eq!(doc["verdict"]["passed"], false);
 
     let xml = std::fs::read_to_string(dir.path().join("results/junit.xml")).unwrap();
@@ -203,5 +299,44 @@ fn every_resource_type_on_a_real_guest() {
         .filter(|n| n.has_tag_name("testcase"))
         .count();
     assert_eq!(cases, seen);
+
+    // A Goss user's first try, on the image just baked: no pipeline file, the local
+    // provider's defaults, the same templated file and vars, the same verdicts.
+    let image = doc["properties"]["image.id"]
+        .as_str()
+        .expect("the results name the image")
+        .to_string();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = run(bakery(&data)
+        .current_dir(elsewhere.path())
+        .args(["verify", "--image", &image, "--goss"])
+        .arg(dir.path().join("goss-templated.yaml"))
+        .arg("--vars")
+        .arg(dir.path().join("goss-vars.yaml")));
+    assert_eq!(out.status.code(), Some(1), "package:apache2 fails the gate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no pipeline file (bakery.yml) here: verifying with the local provider's defaults"
+        ),
+        "{stderr}"
+    );
+    let json = std::fs::read_to_string(elsewhere.path().join("bakery-results/junit.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let results = doc["suites"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), templated.checks.len());
+    for r in results {
+        let id = r["id"].as_str().unwrap();
+        let want = if id == "package:apache2" {
+            "failed"
+        } else {
+            "passed"
+        };
+        assert_eq!(
+            r["status"], want,
+            "{id}: {} / {}",
+            r["message"], r["output"]
+        );
+    }
     assert_nothing_left(&data);
 }

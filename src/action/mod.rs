@@ -254,7 +254,24 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
             },
         ),
         Command::Bake { file } => (file.file, Mode::Bake),
-        Command::Verify { file, image, goss } => (file.file, Mode::Verify { image, goss }),
+        Command::Verify {
+            file,
+            image,
+            goss,
+            vars,
+            vars_inline,
+            ..
+        } => (
+            file.file,
+            Mode::Verify {
+                image,
+                goss,
+                goss_vars: crate::suites::GossVars {
+                    files: vars,
+                    inline: vars_inline,
+                },
+            },
+        ),
         Command::Promote { file, image } => (file.file, Mode::Promote { image }),
         Command::Cleanup { .. } => {
             let code = cli::run(parsed)?;

@@ -126,6 +126,16 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         }
     }
     for (i, suite) in p.verify.suites.iter().enumerate() {
+        if let SuiteRef::Goss { vars, .. } = suite {
+            for (j, v) in vars.iter().enumerate() {
+                if !loaded.resolve(v).is_file() {
+                    return err(
+                        format!("verify.suites[{i}].vars[{j}]"),
+                        format!("{} is not a file", loaded.resolve(v).display()),
+                    );
+                }
+            }
+        }
         let suite = suite.path();
         if !loaded.resolve(suite).is_file() {
             return err(

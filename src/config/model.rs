@@ -294,14 +294,35 @@ pub enum SuiteRef {
     Goss {
         /// The Goss file.
         goss: PathBuf,
+        /// Goss vars files for its templates (`.Vars`), relative to the pipeline file: one path
+        /// or a list, merged in order.
+        #[serde(default, deserialize_with = "one_or_many")]
+        #[schemars(with = "Option<Vec<PathBuf>>")]
+        vars: Vec<PathBuf>,
+        /// Inline Goss vars (a mapping); its keys replace those of the vars files.
+        #[serde(default, rename = "vars-inline")]
+        vars_inline: Option<serde_json::Map<String, serde_json::Value>>,
     },
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl SuiteRef {
     /// The file, as written.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            SuiteRef::Bakery(p) | SuiteRef::Goss { goss: p } => p,
+            SuiteRef::Bakery(p) | SuiteRef::Goss { goss: p, .. } => p,
         }
     }
 }

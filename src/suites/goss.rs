@@ -1,12 +1,14 @@
-//! Reading Goss files (`goss.yaml`) into a [`Suite`], with Goss's attribute names, matchers,
-//! `title`, `meta`, `skip`, `retry_count`/`retry_delay` and `gossfile` includes.
+//! Reading Goss files (`goss.yaml`) into a [`Suite`], with Goss's templates (rendered first,
+//! with `.Vars` and `.Env`), attribute names, matchers, `title`, `meta`, `skip`,
+//! `retry_count`/`retry_delay` and `gossfile` includes (globs in any path component).
 //!
 //! Supported: `addr`, `command`, `dns`, `file`, `gossfile`, `group`, `http`, `interface`,
 //! `kernel-param`, `matching`, `mount`, `package`, `port`, `process`, `service`, `user`, with
-//! their documented attributes except the ones in [`UNSUPPORTED`]; templates (`{{ }}`) are not
-//! supported. Known differences from Goss: a string expected for command output, contents or a
-//! body is compared with the text less its final newline; a `port` of `tcp:22` means IPv4 and
-//! `tcp6:22` IPv6, as in Goss.
+//! their documented attributes except the ones in [`UNSUPPORTED`]. As in Goss, top-level keys
+//! that are not resource types are ignored (with a warning here), a key repeated in one mapping
+//! is an error, and an unknown attribute of a resource is an error. Known differences from
+//! Goss: a string expected for command output, contents or a body is compared with the text
+//! less its final newline; a `port` of `tcp:22` means IPv4 and `tcp6:22` IPv6, as in Goss.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +19,11 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+
+mod template;
+
+pub use template::GossVars;
+use template::Renderer;
 
 use super::load::yaml_error;
 use super::matcher::Matcher;
@@ -46,21 +53,34 @@ pub const RESOURCE_TYPES: &[&str] = &[
 ];
 
 /// Goss attributes Bakery does not implement; a file using one is refused, naming it.
-pub const UNSUPPORTED: &[&str] = &[
-    "ca-file",
-    "cert-file",
-    "key-file",
-    "proxy",
-    "runlevels",
-    "local-address",
-    "as-reader",
-];
+pub const UNSUPPORTED: &[&str] = &["ca-file", "cert-file", "key-file", "proxy", "runlevels"];
 
-/// Reads the Goss file at `path` (and the files it includes) as a suite named after the file.
+/// Goss's include depth limit.
+const MAX_DEPTH: usize = 50;
+
+/// Reads the Goss file at `path` (and the files it includes) as a suite named after the file,
+/// rendering templates without vars (`.Env` and the functions still work).
 pub fn load_goss(path: &Path) -> Result<Suite> {
+    load_goss_with(path, &GossVars::default())
+}
+
+/// Reads the Goss file at `path`, rendering it and its includes with `vars`; warnings (keys
+/// that Goss ignores) are printed.
+pub fn load_goss_with(path: &Path, vars: &GossVars) -> Result<Suite> {
+    let (suite, warnings) = read_goss(path, vars)?;
+    for w in warnings {
+        crate::say!("warning: {w}");
+    }
+    Ok(suite)
+}
+
+/// Reads the Goss file at `path`: the suite and the warnings met on the way.
+pub fn read_goss(path: &Path, vars: &GossVars) -> Result<(Suite, Vec<String>)> {
+    let renderer = Renderer::new(vars)?;
     let mut checks: Vec<Check> = Vec::new();
-    load_into(path, &mut checks, 0)?;
-    Ok(Suite {
+    let mut warnings = Vec::new();
+    load_into(path, &renderer, &mut checks, &mut warnings, 0)?;
+    let suite = Suite {
         name: path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -68,40 +88,100 @@ pub fn load_goss(path: &Path) -> Result<Suite> {
         description: Some(format!("imported from the Goss file {}", path.display())),
         checks,
         source: Some(path.to_path_buf()),
-    })
+    };
+    Ok((suite, warnings))
 }
 
-fn load_into(path: &Path, checks: &mut Vec<Check>, depth: usize) -> Result<()> {
-    if depth > 16 {
+fn load_into(
+    path: &Path,
+    renderer: &Renderer,
+    checks: &mut Vec<Check>,
+    warnings: &mut Vec<String>,
+    depth: usize,
+) -> Result<()> {
+    if depth >= MAX_DEPTH {
         return Err(Error::Config(format!(
-            "{}: gossfile includes nest too deep (a cycle?)",
+            "{}: gossfile includes nest {MAX_DEPTH} deep (a cycle?)",
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path).at("reading", path)?;
-    if let Some((n, _)) = text.lines().enumerate().find(|(_, l)| l.contains("{{")) {
-        return Err(Error::Config(format!(
-            "{}:{}:1: Goss templates (`{{{{ }}}}`) are not supported; render the file with `goss render` first",
-            path.display(),
-            n + 1
-        )));
-    }
+    let raw = std::fs::read_to_string(path).at("reading", path)?;
+    let text = renderer.render(path, &raw)?;
+    // Errors past this point are about the rendered text; say so when rendering changed it.
+    let rendered = |e: Error| -> Error {
+        match e {
+            Error::Config(m) if text != raw => {
+                Error::Config(format!("{m} (line numbers of the file as rendered)"))
+            }
+            other => other,
+        }
+    };
+    check_repeated_keys(path, &text).map_err(rendered)?;
     let mut file: GossFile = if text.trim().is_empty() {
         GossFile::default()
     } else {
-        serde_yaml::from_str(&text).map_err(|e| goss_error(path, &e))?
+        let top: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| rendered(goss_error(path, &e)))?;
+        match &top {
+            serde_yaml::Value::Mapping(m) => {
+                for key in m.keys() {
+                    let key = key.as_str().map_or_else(|| format!("{key:?}"), str::to_string);
+                    if key == "registry" {
+                        return Err(rendered(Error::Config(format!(
+                            "{}:{}: the Goss resource type `registry` is the Windows registry, which Linux probes do not have",
+                            path.display(),
+                            key_line(&text, &key).map_or(String::new(), |l| format!("{l}:1"))
+                        ))));
+                    }
+                    if !RESOURCE_TYPES.contains(&key.as_str()) {
+                        warnings.push(format!(
+                            "{}:{}: `{key}` is not a Goss resource type; Goss ignores it, and so does Bakery (types: {})",
+                            path.display(),
+                            key_line(&text, &key).map_or(String::new(), |l| format!("{l}:1")),
+                            RESOURCE_TYPES.join(", ")
+                        ));
+                    }
+                }
+            }
+            serde_yaml::Value::Null => {}
+            _ => {
+                return Err(rendered(Error::Config(format!(
+                    "{}: a Goss file is a mapping of resource types (file:, package:, ...) to resources",
+                    path.display()
+                ))))
+            }
+        }
+        if text.contains("<<:") {
+            // YAML merge keys (`<<: *defaults`), which Goss's reader applies; the file is
+            // read through a value, so errors name the resource but not the line.
+            let mut merged = top;
+            merged
+                .apply_merge()
+                .map_err(|e| rendered(goss_error(path, &e)))?;
+            super::matcher::leniently(|| serde_yaml::from_value(merged))
+                .map_err(|e| rendered(goss_error(path, &e)))?
+        } else {
+            super::matcher::leniently(|| serde_yaml::from_str(&text))
+                .map_err(|e| rendered(goss_error(path, &e)))?
+        }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    for (key, inc) in std::mem::take(&mut file.gossfile.0) {
+    // As in Goss, includes in the order of their names.
+    let mut includes = std::mem::take(&mut file.gossfile.0);
+    includes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, inc) in includes {
         if inc.skip {
             continue;
         }
         let target = inc.file.filter(|f| !f.is_empty()).unwrap_or(key);
-        for included in expand(dir, &target)? {
-            load_into(&included, checks, depth + 1)?;
+        for included in expand(path, dir, &target)? {
+            load_into(&included, renderer, checks, warnings, depth + 1)?;
         }
     }
-    let here = |e: String| Error::Config(format!("{}: {e}", path.display()));
+    for (id, warning) in &file.notes() {
+        warnings.push(format!("{}: {id}: {warning}", path.display()));
+    }
+    let here = |e: String| rendered(Error::Config(format!("{}: {e}", path.display())));
     for check in file.into_checks().map_err(here)? {
         // As in Goss, a later definition of the same resource replaces an earlier one.
         checks.retain(|c| c.id != check.id);
@@ -110,39 +190,101 @@ fn load_into(path: &Path, checks: &mut Vec<Check>, depth: usize) -> Result<()> {
     Ok(())
 }
 
-/// The files an include names: a path, or a glob with `*`/`?` in its last component.
-fn expand(dir: &Path, target: &str) -> Result<Vec<PathBuf>> {
-    let full = dir.join(target);
-    let name = full
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !name.contains(['*', '?']) {
-        return Ok(vec![full]);
-    }
-    let parent = full.parent().unwrap_or(Path::new("."));
-    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
-        .at("listing", parent)?
-        .filter_map(|e| e.ok())
-        .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect();
-    found.sort();
-    Ok(found)
+/// The line of the top-level key `key` in `text`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| block_key(l).is_some_and(|(indent, k)| indent == 0 && k == key))
+        .map(|i| i + 1)
 }
 
-fn wildcard(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
+/// A block-mapping key on this line: its indentation and the key, unquoted.
+fn block_key(line: &str) -> Option<(usize, String)> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let rest = &line[indent..];
+    if rest.is_empty() || rest.starts_with(['#', '-', '?', '{', '[', '%']) || rest == "---" {
+        return None;
+    }
+    let (key, after) = if let Some(q) = rest.strip_prefix('"') {
+        let end = q.find('"')?;
+        (q[..end].to_string(), &q[end + 1..])
+    } else if let Some(q) = rest.strip_prefix('\'') {
+        let end = q.find('\'')?;
+        (q[..end].to_string(), &q[end + 1..])
+    } else {
+        // A plain key ends at the first `:` followed by a space or the end of the line.
+        let b = rest.as_bytes();
+        let end = (0..b.len()).find(|&i| {
+            b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t')
+        })?;
+        if rest[..end].contains(" #") {
+            return None;
+        }
+        (rest[..end].trim_end().to_string(), &rest[end..])
+    };
+    let after = after.trim_start();
+    (after.starts_with(':')).then_some((indent, key))
+}
+
+/// A key written twice in one mapping (at the top level, or among one type's resources) is an
+/// error that names both lines, as Goss's YAML reader refuses it too.
+fn check_repeated_keys(path: &Path, text: &str) -> Result<()> {
+    let mut top: BTreeMap<String, usize> = BTreeMap::new();
+    let mut children: BTreeMap<String, usize> = BTreeMap::new();
+    let mut parent: Option<String> = None;
+    let mut child_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let Some((indent, key)) = block_key(line) else {
+            continue;
+        };
+        let (seen, what) = if indent == 0 {
+            children.clear();
+            child_indent = None;
+            // Only a resource type's mapping is a mapping of resources; other keys hold
+            // anything (lists of mappings, say), which this scan does not follow.
+            parent = RESOURCE_TYPES.contains(&key.as_str()).then(|| key.clone());
+            (&mut top, "at the top level".to_string())
+        } else {
+            if parent.is_none() {
+                continue;
+            }
+            let ci = *child_indent.get_or_insert(indent);
+            if indent != ci {
+                continue;
+            }
+            let p = parent.clone().unwrap_or_default();
+            (&mut children, format!("under `{p}`"))
+        };
+        if let Some(first) = seen.insert(key.clone(), n) {
+            return Err(Error::Config(format!(
+                "{}:{n}:{}: `{key}` is written twice {what} (lines {first} and {n}); Goss refuses this too: keep one",
+                path.display(),
+                indent + 1
+            )));
         }
     }
-    go(&p, &n)
+    Ok(())
+}
+
+/// The files an include names: a path or a glob (`*`, `?`, `[...]` in any component),
+/// relative to the including file's directory; like Goss, no match is an error.
+fn expand(including: &Path, dir: &Path, target: &str) -> Result<Vec<PathBuf>> {
+    let full = dir.join(target);
+    let pattern = full.to_string_lossy().into_owned();
+    let bad = |msg: String| {
+        Error::Config(format!(
+            "{}: gossfile `{target}`: {msg}",
+            including.display()
+        ))
+    };
+    let found: Vec<PathBuf> = glob::glob(&pattern)
+        .map_err(|e| bad(format!("not a valid glob: {e}")))?
+        .filter_map(|p| p.ok())
+        .collect();
+    if found.is_empty() {
+        return Err(bad(format!("no file matches {pattern}")));
+    }
+    Ok(found)
 }
 
 /// serde's "unknown field" for a Goss attribute we know but do not implement, said plainly.
@@ -247,7 +389,12 @@ macro_rules! goss_struct {
     };
 }
 
-goss_struct!(GAddr { address: Option<String>, reachable: Option<bool>, timeout: Option<Millis> });
+goss_struct!(GAddr {
+    address: Option<String>,
+    local_address as "local-address": Option<String>,
+    reachable: Option<Matcher>,
+    timeout: Option<Millis>,
+});
 goss_struct!(GCommand {
     exec: Option<String>,
     exit_status as "exit-status": Option<Matcher>,
@@ -259,8 +406,8 @@ goss_struct!(GCommand {
 });
 goss_struct!(GDns {
     resolve: Option<String>,
-    resolvable: Option<bool>,
-    resolveable: Option<bool>,
+    resolvable: Option<Matcher>,
+    resolveable: Option<Matcher>,
     addrs: Option<Matcher>,
     server: Option<String>,
     timeout: Option<Millis>,
@@ -269,7 +416,7 @@ goss_struct!(GDns {
 });
 goss_struct!(GFile {
     path: Option<String>,
-    exists: Option<bool>,
+    exists: Option<Matcher>,
     mode: Option<Matcher>,
     size: Option<Matcher>,
     owner: Option<Matcher>,
@@ -284,7 +431,7 @@ goss_struct!(GFile {
     sha256: Option<Matcher>,
     sha512: Option<Matcher>,
 });
-goss_struct!(GGroup { groupname: Option<String>, exists: Option<bool>, gid: Option<Matcher> });
+goss_struct!(GGroup { groupname: Option<String>, exists: Option<Matcher>, gid: Option<Matcher> });
 goss_struct!(GHttp {
     url: Option<String>,
     method: Option<String>,
@@ -299,12 +446,12 @@ goss_struct!(GHttp {
     username: Option<String>,
     password: Option<String>,
 });
-goss_struct!(GInterface { name: Option<String>, exists: Option<bool>, addrs: Option<Matcher>, mtu: Option<Matcher> });
+goss_struct!(GInterface { name: Option<String>, exists: Option<Matcher>, addrs: Option<Matcher>, mtu: Option<Matcher> });
 goss_struct!(GKernelParam { name: Option<String>, value: Option<Matcher> });
-goss_struct!(GMatching { content: Value, matches: Option<Matcher> });
+goss_struct!(GMatching { content: Value, as_reader as "as-reader": bool, matches: Option<Matcher> });
 goss_struct!(GMount {
     mountpoint: Option<String>,
-    exists: Option<bool>,
+    exists: Option<Matcher>,
     opts: Option<Matcher>,
     vfs_opts as "vfs-opts": Option<Matcher>,
     source: Option<Matcher>,
@@ -314,17 +461,17 @@ goss_struct!(GMount {
 });
 goss_struct!(GPackage {
     name: Option<String>,
-    installed: Option<bool>,
+    installed: Option<Matcher>,
     versions: Option<Matcher>,
     retry_count: Option<u32>,
     retry_delay: Option<Millis>,
 });
-goss_struct!(GPort { port: Option<String>, listening: Option<bool>, ip: Option<Matcher> });
-goss_struct!(GProcess { comm: Option<String>, running: Option<bool> });
-goss_struct!(GService { name: Option<String>, enabled: Option<bool>, running: Option<bool> });
+goss_struct!(GPort { port: Option<String>, listening: Option<Matcher>, ip: Option<Matcher> });
+goss_struct!(GProcess { comm: Option<String>, running: Option<Matcher> });
+goss_struct!(GService { name: Option<String>, enabled: Option<Matcher>, running: Option<Matcher> });
 goss_struct!(GUser {
     username: Option<String>,
-    exists: Option<bool>,
+    exists: Option<Matcher>,
     uid: Option<Matcher>,
     gid: Option<Matcher>,
     groups: Option<Matcher>,
@@ -345,9 +492,9 @@ struct GInclude {
     meta: BTreeMap<String, Value>,
 }
 
-/// A Goss file: one optional mapping per resource type.
+/// A Goss file: one optional mapping per resource type. Other top-level keys are ignored, as
+/// Goss ignores them (`load_into` warns about them).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GossFile {
     #[serde(default)]
     addr: Ordered<GAddr>,
@@ -383,6 +530,29 @@ struct GossFile {
     user: Ordered<GUser>,
 }
 
+impl GossFile {
+    /// Things worth a warning: resource ids and what Goss does with them.
+    fn notes(&self) -> Vec<(String, String)> {
+        self.mount
+            .0
+            .iter()
+            .filter_map(|(k, g)| {
+                let point = g
+                    .mountpoint
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| k.clone());
+                (!point.starts_with('/')).then(|| {
+                    (
+                        format!("mount:{k}"),
+                        format!("`{point}` is not an absolute path; like Goss, Bakery looks mount points up by path, so it is reported as not mounted"),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 fn retry(count: Option<u32>, delay: Option<Millis>) -> Option<Retry> {
     count.filter(|c| *c > 0).map(|c| Retry {
         attempts: c + 1,
@@ -396,6 +566,8 @@ fn timeout(t: Option<Millis>, extra: Duration) -> Option<HumanDuration> {
 }
 
 struct Draft {
+    /// A mount point that need not be absolute.
+    lenient_path: bool,
     id: String,
     common: Common,
     timeout: Option<HumanDuration>,
@@ -414,6 +586,7 @@ impl GossFile {
             resource: Resource,
         ) -> &'a mut Draft {
             drafts.push(Draft {
+                lenient_path: false,
                 id: format!("{kind}:{key}"),
                 common,
                 timeout: None,
@@ -429,13 +602,25 @@ impl GossFile {
         for (k, g) in self.addr.0 {
             let c = g.common();
             let address = or(g.address, &k);
+            // A Unix socket or a local address is tried with perl, which needs time to start.
+            let perl = address.starts_with("unix://") || g.local_address.is_some();
+            let extra = if perl {
+                crate::suites::resources::addr_perl_start()
+            } else {
+                Duration::ZERO
+            };
+            let timeout_ms = g.timeout;
             let r = AddrCheck {
                 address,
+                local_address: g.local_address.filter(|l| !l.is_empty()),
                 reachable: g.reachable,
                 timeout: timeout(g.timeout, Duration::ZERO),
                 from: Side::Probe,
             };
-            add(&mut drafts, "addr", &k, c, Resource::Addr(r));
+            let d = add(&mut drafts, "addr", &k, c, Resource::Addr(r));
+            if extra > Duration::ZERO {
+                d.timeout = timeout(timeout_ms, extra);
+            }
         }
         for (k, g) in self.command.0 {
             let c = g.common();
@@ -564,6 +749,7 @@ impl GossFile {
                 Resource::Matching(MatchingCheck {
                     content: g.content,
                     matches,
+                    as_reader: g.as_reader,
                 }),
             );
         }
@@ -580,6 +766,9 @@ impl GossFile {
             };
             let d = add(&mut drafts, "mount", &k, c, Resource::Mount(Box::new(r)));
             d.timeout = timeout(g.timeout, Duration::from_secs(1));
+            // Goss looks a mount point up by its exact path, so a name such as `swap` is
+            // never found: reported as not mounted rather than refused.
+            d.lenient_path = true;
         }
         for (k, g) in self.package.0 {
             let c = g.common();
@@ -661,9 +850,12 @@ impl GossFile {
         drafts
             .into_iter()
             .map(|d| {
-                d.resource
-                    .validate()
-                    .map_err(|e| format!("{}: {e}", d.id))?;
+                let relative_mount = matches!(&d.resource, Resource::Mount(m) if d.lenient_path && !m.path.starts_with('/') && !m.path.is_empty() && !m.path.contains('\n'));
+                if !relative_mount {
+                    d.resource
+                        .validate()
+                        .map_err(|e| format!("{}: {e}", d.id))?;
+                }
                 Ok(Check {
                     id: d.id,
                     title: d.common.title,

@@ -22,18 +22,19 @@ pub fn load_suite(path: &Path) -> Result<Suite> {
     parse_suite(&text, path)
 }
 
-/// Whether `text` is a Goss file: a mapping whose top-level keys are all Goss resource types.
+/// Whether `text` is a Goss file: a mapping with a Goss resource type among its top-level keys
+/// and none of a suite's (`checks`, `name`, `description`), or a Goss template.
 pub fn looks_like_goss(text: &str) -> bool {
     if text.contains("{{") && !text.contains("checks:") {
-        return true; // a Goss template; load_goss explains that templates are not supported
+        return true; // a Goss template, rendered by load_goss
     }
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(serde_yaml::Value::Mapping(m)) => {
-            !m.is_empty()
-                && m.keys().all(|k| {
-                    k.as_str()
-                        .is_some_and(|k| super::goss::RESOURCE_TYPES.contains(&k))
-                })
+            let keys: Vec<&str> = m.keys().filter_map(|k| k.as_str()).collect();
+            keys.iter().any(|k| super::goss::RESOURCE_TYPES.contains(k))
+                && !keys
+                    .iter()
+                    .any(|k| ["checks", "name", "description"].contains(k))
         }
         _ => false,
     }
@@ -251,6 +252,8 @@ mod builtin_tests {
         assert!(!looks_like_goss("name: x\nchecks: []\n"));
         assert!(!looks_like_goss("- id: a\n  file: {path: /}\n"));
         assert!(!looks_like_goss("file: {}\nchecks: []\n"));
+        assert!(looks_like_goss("file: {}\nenv: {A: b}\n"));
+        assert!(!looks_like_goss("env: {A: b}\n"));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.yaml");
         std::fs::write(&p, "user:\n  root:\n    exists: true\n").unwrap();

@@ -63,6 +63,28 @@ pub enum Matcher {
     And(Vec<Matcher>),
     /// At least one inner matcher holds.
     Or(Vec<Matcher>),
+    /// An expectation that could not be read (why), kept from a Goss file: Goss reads such a
+    /// file and reports the check as failed, so the check is an error rather than the file
+    /// refused.
+    Invalid(String),
+}
+
+thread_local! {
+    static LENIENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` with matchers that cannot be read kept as [`Matcher::Invalid`] instead of
+/// failing it (for Goss files, as Goss reads them).
+pub(crate) fn leniently<T>(read: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            LENIENT.with(|l| l.set(false));
+        }
+    }
+    LENIENT.with(|l| l.set(true));
+    let _reset = Reset;
+    read()
 }
 
 impl Matcher {
@@ -226,6 +248,7 @@ impl Matcher {
             Matcher::Not(m) => !m.matches(actual),
             Matcher::And(ms) => ms.iter().all(|m| m.matches(actual)),
             Matcher::Or(ms) => ms.iter().any(|m| m.matches(actual)),
+            Matcher::Invalid(_) => false,
         }
     }
 }
@@ -490,14 +513,63 @@ impl fmt::Display for Matcher {
             Matcher::Not(m) => write!(f, "not ({m})"),
             Matcher::And(ms) => write!(f, "({})", join(ms, " and ")),
             Matcher::Or(ms) => write!(f, "({})", join(ms, " or ")),
+            Matcher::Invalid(why) => write!(
+                f,
+                "a valid matcher, but the file has one that is not ({why})"
+            ),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Matcher {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        Matcher::from_value(v).map_err(serde::de::Error::custom)
+        // Read as YAML first, so a YAML tag is not an error: Goss's reader takes a scalar
+        // under a tag it does not know as that scalar's text (`- !'text'` is the tag `!'text'`
+        // on an empty scalar, so the empty text).
+        let v = serde_yaml::Value::deserialize(d)?;
+        match Matcher::from_value(untagged(v)) {
+            // What Goss itself cannot use is kept; what Bakery lacks is still refused by name.
+            Err(why) if LENIENT.with(|l| l.get()) && !why.contains("is not supported") => {
+                Ok(Matcher::Invalid(why))
+            }
+            m => m.map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A YAML value as JSON, tags dropped: a tagged scalar is its text, as Goss reads it.
+fn untagged(v: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::from(i),
+            (None, Some(u), _) => Value::from(u),
+            (None, None, Some(f)) => {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+            _ => Value::Null,
+        },
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(untagged).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = match untagged(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, untagged(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => match t.value {
+            Y::Null => Value::String(String::new()),
+            Y::Bool(b) => Value::String(b.to_string()),
+            Y::Number(n) => Value::String(n.to_string()),
+            other => untagged(other),
+        },
     }
 }
 
@@ -584,6 +656,16 @@ mod tests {
         assert!(!m("{contain-element: bet}").matches(&text));
         assert!(m("{contain-element: {have-prefix: gam}}").matches(&text));
         assert!(m("[1, {gt: 5}]").matches(&json!([1, 7])));
+    }
+
+    #[test]
+    fn yaml_tags_are_read_as_their_values() {
+        // The tag `!'init=x'` on an empty scalar: the empty pattern, which every text has.
+        let m: Matcher = serde_yaml::from_str("- root\n- !'init=x'\n").unwrap();
+        assert!(m.matches(&Value::from("root=/dev/a")));
+        assert!(!m.matches(&Value::from("init=x")));
+        let m: Matcher = serde_yaml::from_str("!custom 0644").unwrap();
+        assert!(m.matches(&Value::from("0644")));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub mod runner;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use goss::load_goss;
+pub use goss::{load_goss, load_goss_with, GossVars};
 
 /// The JSON Schema of a suite file (the mapping form), for editors and `bakery schema`.
 pub fn schema() -> serde_json::Value {

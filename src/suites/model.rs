@@ -227,10 +227,10 @@ pub struct CommandCheck {
 pub struct ServiceCheck {
     /// The unit name; `.service` is implied without a suffix.
     pub name: String,
-    /// Whether the unit is active.
-    pub running: Option<bool>,
-    /// Whether the unit is enabled (`systemctl is-enabled` semantics: static units count).
-    pub enabled: Option<bool>,
+    /// Whether the unit is active
+    pub running: Option<Matcher>,
+    /// Whether the unit is enabled (`systemctl is-enabled` semantics: static units count)
+    pub enabled: Option<Matcher>,
 }
 
 /// A path on the probe. Symbolic links are not followed (use `linked-to`).
@@ -239,8 +239,8 @@ pub struct ServiceCheck {
 pub struct FileCheck {
     /// An absolute path.
     pub path: String,
-    /// Whether the path exists (default true).
-    pub exists: Option<bool>,
+    /// Whether the path exists (default true; a matcher such as `{or: [true, false]}` too).
+    pub exists: Option<Matcher>,
     /// Permission bits in octal, e.g. `"0644"`.
     pub mode: Option<Matcher>,
     /// Owner user name.
@@ -273,8 +273,8 @@ pub struct FileCheck {
 pub struct PackageCheck {
     /// The package name (`name:arch` selects an architecture on dpkg).
     pub name: String,
-    /// Whether it is installed (default true).
-    pub installed: Option<bool>,
+    /// Whether it is installed (default true; a matcher such as `{or: [true, false]}` too).
+    pub installed: Option<Matcher>,
     /// The installed versions (a list; a scalar matches a single version).
     #[serde(alias = "versions")]
     pub version: Option<Matcher>,
@@ -289,8 +289,8 @@ pub struct PortCheck {
     /// `tcp` (IPv4 or IPv6), `tcp4`, `tcp6`, `udp`, `udp4` or `udp6`; default `tcp`.
     #[serde(default)]
     pub protocol: Protocol,
-    /// Whether something listens (default true).
-    pub listening: Option<bool>,
+    /// Whether something listens (default true; a matcher such as `{or: [true, false]}` too).
+    pub listening: Option<Matcher>,
     /// The addresses listened on, e.g. `{contains: "0.0.0.0"}`.
     pub ip: Option<Matcher>,
 }
@@ -361,8 +361,8 @@ pub struct UserCheck {
     /// The user name (Goss: `username`).
     #[serde(alias = "username")]
     pub name: String,
-    /// Whether the account exists (default true).
-    pub exists: Option<bool>,
+    /// Whether the account exists (default true; a matcher such as `{or: [true, false]}` too).
+    pub exists: Option<Matcher>,
     /// The user id.
     pub uid: Option<Matcher>,
     /// The primary group id.
@@ -382,8 +382,8 @@ pub struct GroupCheck {
     /// The group name (Goss: `groupname`).
     #[serde(alias = "groupname")]
     pub name: String,
-    /// Whether the group exists (default true).
-    pub exists: Option<bool>,
+    /// Whether the group exists (default true; a matcher such as `{or: [true, false]}` too).
+    pub exists: Option<Matcher>,
     /// The group id.
     pub gid: Option<Matcher>,
 }
@@ -395,8 +395,8 @@ pub struct ProcessCheck {
     /// The executable name (Goss: `comm`).
     #[serde(alias = "name")]
     pub comm: String,
-    /// Whether at least one runs (default true).
-    pub running: Option<bool>,
+    /// Whether at least one runs (default true; a matcher such as `{or: [true, false]}` too).
+    pub running: Option<Matcher>,
     /// How many run, e.g. `{ge: 2}`.
     pub count: Option<Matcher>,
 }
@@ -428,8 +428,8 @@ pub struct MountCheck {
     /// The mount point (Goss: `mountpoint`).
     #[serde(alias = "mountpoint")]
     pub path: String,
-    /// Whether something is mounted there (default true).
-    pub exists: Option<bool>,
+    /// Whether something is mounted there (default true; a matcher such as `{or: [true, false]}` too).
+    pub exists: Option<Matcher>,
     /// Per-mount options, e.g. `[rw, nosuid]`.
     pub opts: Option<Matcher>,
     /// Per-superblock options.
@@ -448,8 +448,8 @@ pub struct MountCheck {
 pub struct InterfaceCheck {
     /// The interface name.
     pub name: String,
-    /// Whether it exists (default true).
-    pub exists: Option<bool>,
+    /// Whether it exists (default true; a matcher such as `{or: [true, false]}` too).
+    pub exists: Option<Matcher>,
     /// Its addresses in CIDR form, e.g. `["10.0.2.15/24"]`.
     pub addrs: Option<Matcher>,
     /// Its MTU.
@@ -467,22 +467,24 @@ pub struct DnsCheck {
     /// `TXT`, `CAA`; without it, both A and AAAA through the system resolver.
     #[serde(rename = "type")]
     pub record_type: Option<String>,
-    /// Whether the name resolves (default true).
-    pub resolvable: Option<bool>,
+    /// Whether the name resolves (default true; a matcher such as `{or: [true, false]}` too).
+    pub resolvable: Option<Matcher>,
     /// The answers, e.g. `{contains: "127.0.0.1"}`.
     pub addrs: Option<Matcher>,
     /// Ask this server (`host` or `host:port`) with `dig` instead of the system resolver.
     pub server: Option<String>,
 }
 
-/// A TCP or UDP address that must (or must not) accept connections.
+/// A TCP, UDP or Unix-socket address that must (or must not) accept connections.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AddrCheck {
-    /// `tcp://host:port`, `udp://host:port` or `host:port` (TCP).
+    /// `tcp://host:port`, `udp://host:port`, `host:port` (TCP) or `unix:///path/to/socket`.
     pub address: String,
-    /// Whether a connection succeeds (default true).
-    pub reachable: Option<bool>,
+    /// The local IP address the connection is made from (from the probe only).
+    pub local_address: Option<String>,
+    /// Whether a connection succeeds (default true; a matcher such as `{or: [true, false]}` too).
+    pub reachable: Option<Matcher>,
     /// How long one connection attempt may take (default 5s).
     pub timeout: Option<HumanDuration>,
     /// Where the connection is made from (see [`Side`]).
@@ -498,4 +500,8 @@ pub struct MatchingCheck {
     pub content: serde_json::Value,
     /// The expectation.
     pub matches: Matcher,
+    /// Match the content as text, the way Goss's `as-reader` does: a list is `[a b]`, and a
+    /// list of patterns is tried line by line.
+    #[serde(default)]
+    pub as_reader: bool,
 }

@@ -1,5 +1,6 @@
-//! `addr`: whether a TCP or UDP address accepts connections, from the probe (all checks in one
-//! exec, in parallel, with bash's `/dev/tcp`) or from the runner (a socket opened here).
+//! `addr`: whether a TCP, UDP or Unix-socket address accepts connections, from the probe (all
+//! checks in one exec, in parallel, with bash's `/dev/tcp`, or with Perl's core socket modules
+//! for Unix sockets and a given local address) or from the runner (a socket opened here).
 
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
@@ -10,13 +11,22 @@ use crate::transport::{shell_quote, ExecOutput};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Splits `tcp://host:port`, `udp://host:port` or `host:port` into protocol, host and port.
+/// Splits `tcp://host:port`, `udp://host:port` or `host:port` into protocol, host and port;
+/// `unix:///path` into `unix`, the path and 0.
 pub(super) fn parse_address(address: &str) -> Result<(&str, &str, u16), String> {
     let (proto, rest) = match address.split_once("://") {
+        Some(("unix", path)) if path.starts_with('/') && !path.contains('\n') => {
+            return Ok(("unix", path, 0))
+        }
+        Some(("unix", _)) => {
+            return Err(format!(
+                "`{address}` is not of the form unix:///absolute/path"
+            ))
+        }
         Some((p @ ("tcp" | "udp"), rest)) => (p, rest),
         Some((p, _)) => {
             return Err(format!(
-                "`{p}://` is not supported in `{address}`; use tcp:// or udp://"
+                "`{p}://` is not supported in `{address}`; use tcp://, udp:// or unix://"
             ))
         }
         None => ("tcp", address),
@@ -31,6 +41,31 @@ pub(super) fn parse_address(address: &str) -> Result<(&str, &str, u16), String> 
     Ok((proto, host, port))
 }
 
+/// Checks the address, and that a local address is given only where it can be used.
+pub(super) fn validate(a: &AddrCheck) -> Result<(), String> {
+    let (proto, _, _) = parse_address(&a.address)?;
+    match &a.local_address {
+        Some(_) if a.from == crate::suites::model::Side::Runner => {
+            Err("`local-address` is supported from the probe only".into())
+        }
+        Some(_) if proto == "unix" => {
+            Err("`local-address` does not apply to a unix:// address".into())
+        }
+        Some(l) if l.parse::<std::net::IpAddr>().is_err() => {
+            Err(format!("local-address `{l}` is not an IP address"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Connects to a Unix socket (`$ARGV[0]`), with Perl's core modules (Debian's perl-base).
+const PERL_UNIX: &str = "exit(IO::Socket::UNIX->new(Peer => $ARGV[0]) ? 0 : 1)";
+/// Connects from a local address: host, port, protocol, local address, timeout.
+const PERL_IP: &str = "exit(IO::Socket::IP->new(PeerHost => $ARGV[0], PeerPort => $ARGV[1], Proto => $ARGV[2], LocalHost => $ARGV[3], Timeout => $ARGV[4]) ? 0 : 1)";
+
+/// How long starting perl may take on top of the connection timeout.
+pub(crate) const PERL_START: Duration = Duration::from_secs(10);
+
 fn connect_timeout(a: &AddrCheck) -> Duration {
     a.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT)
 }
@@ -42,9 +77,36 @@ pub(super) fn script(checks: &[&AddrCheck], _timeout: Duration) -> String {
             continue;
         };
         let secs = connect_timeout(c).as_secs_f64().max(0.1);
-        let probe = shell_quote(&format!("exec 3<>/dev/{proto}/{host}/{port}"));
+        let attempt = match (proto, &c.local_address) {
+            ("unix", _) => format!(
+                "perl -MIO::Socket::UNIX -e {} {}",
+                shell_quote(PERL_UNIX),
+                shell_quote(host)
+            ),
+            (_, Some(local)) => format!(
+                "perl -MIO::Socket::IP -e {} {} {port} {proto} {} {secs:.1}",
+                shell_quote(PERL_IP),
+                shell_quote(host),
+                shell_quote(local)
+            ),
+            _ => format!(
+                "bash -c {}",
+                shell_quote(&format!("exec 3<>/dev/{proto}/{host}/{port}"))
+            ),
+        };
+        let needs_perl = proto == "unix" || c.local_address.is_some();
+        // The timeout is the connection's (perl's own `Timeout`); starting perl on a slow
+        // probe gets its own allowance on top.
+        let (guard, limit) = if needs_perl {
+            (
+                format!("if ! command -v perl >/dev/null 2>&1; then echo '@addr {i} 2'; el"),
+                secs + PERL_START.as_secs_f64(),
+            )
+        } else {
+            (String::new(), secs)
+        };
         s += &format!(
-            "( if timeout {secs:.1} bash -c {probe} 2>/dev/null; then echo '@addr {i} 0'; else echo '@addr {i} 1'; fi ) &\n"
+            "( {guard}if timeout {limit:.1} {attempt} 2>/dev/null; then echo '@addr {i} 0'; else echo '@addr {i} 1'; fi ) &\n"
         );
     }
     s + "wait\nelse echo @no-bash; fi\necho @end\n"
@@ -67,8 +129,15 @@ pub(super) fn evaluate(checks: &[&AddrCheck], out: &ExecOutput) -> Vec<Outcome> 
         .map(|(i, c)| {
             let reached = out.stdout.lines().find_map(|l| {
                 let rest = l.strip_prefix(&format!("@addr {i} "))?;
-                Some(rest == "0")
+                Some(rest.to_string())
             });
+            if reached.as_deref() == Some("2") {
+                return Outcome::error(
+                    "the probe has no perl to open this connection with (Unix sockets and local-address need it)",
+                    &out.stdout,
+                );
+            }
+            let reached = reached.map(|r| r == "0");
             match reached {
                 Some(ok) => judge(
                     c,
@@ -86,7 +155,7 @@ pub(super) fn evaluate(checks: &[&AddrCheck], out: &ExecOutput) -> Vec<Outcome> 
 
 fn judge(c: &AddrCheck, reached: bool, output: &str) -> Outcome {
     let mut a = Assert::new(format!("addr {}", c.address));
-    a.flag("reachable", c.reachable.unwrap_or(true), reached);
+    a.flag_matcher("reachable", &c.reachable, true, reached);
     a.finish(output.to_string())
 }
 
@@ -96,6 +165,12 @@ pub(super) fn connect_from_runner(c: &AddrCheck, view: Option<&RunnerView>) -> O
         Ok(p) => p,
         Err(e) => return Outcome::error(&e, ""),
     };
+    if proto == "unix" {
+        return match std::os::unix::net::UnixStream::connect(host) {
+            Ok(_) => judge(c, true, &format!("from the runner: connected to {host}")),
+            Err(e) => judge(c, false, &format!("from the runner: {host}: {e}")),
+        };
+    }
     let (host, port) = match view {
         Some(v) => v.map(host, port),
         None if host == "probe" => {
@@ -153,6 +228,14 @@ mod tests {
             ("tcp", "example.org", 80)
         );
         assert!(parse_address("http://x:1").is_err());
+        assert_eq!(
+            parse_address("unix:///run/a.sock").unwrap(),
+            ("unix", "/run/a.sock", 0)
+        );
+        assert!(parse_address("unix://run/a.sock").is_err());
+        assert!(validate(&addr("{address: 'unix:///a', local-address: 127.0.0.1}")).is_err());
+        assert!(validate(&addr("{address: 'tcp://a:1', local-address: nope}")).is_err());
+        assert!(validate(&addr("{address: 'tcp://a:1', local-address: '::1'}")).is_ok());
         assert!(parse_address("x").is_err());
     }
 

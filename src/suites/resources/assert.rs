@@ -37,6 +37,8 @@ struct Row {
     expected: String,
     actual: String,
     ok: bool,
+    /// The expectation itself could not be used (an invalid matcher read from a Goss file).
+    invalid: bool,
 }
 
 /// The comparisons of one check.
@@ -61,6 +63,7 @@ impl Assert {
             expected: m.to_string(),
             actual: shorten(&text(actual)),
             ok: m.matches(actual),
+            invalid: matches!(m, Matcher::Invalid(_)),
         });
     }
 
@@ -78,7 +81,17 @@ impl Assert {
             expected: expected.to_string(),
             actual: actual.to_string(),
             ok: expected == actual,
+            invalid: false,
         });
+    }
+
+    /// Compares a yes/no attribute with its expectation: a matcher (`true`, `false`, or one such
+    /// as `{or: [true, false]}`), or `default` when the check has none.
+    pub fn flag_matcher(&mut self, attr: &str, m: &Option<Matcher>, default: bool, actual: bool) {
+        match m {
+            Some(m) => self.matcher(attr, m, &Value::Bool(actual)),
+            None => self.flag(attr, default, actual),
+        }
     }
 
     /// Records a comparison made by the caller.
@@ -88,6 +101,7 @@ impl Assert {
             expected: expected.to_string(),
             actual: shorten(actual),
             ok,
+            invalid: false,
         });
     }
 
@@ -115,7 +129,9 @@ impl Assert {
             format!("{}: {}", self.subject, what)
         };
         Outcome {
-            status: if failed.is_empty() {
+            status: if self.rows.iter().any(|r| r.invalid) {
+                Status::Error
+            } else if failed.is_empty() {
                 Status::Passed
             } else {
                 Status::Failed

@@ -104,11 +104,7 @@ pub(super) fn evaluate(checks: &[&DnsCheck], out: &ExecOutput) -> Vec<Outcome> {
                 }
             }
             let mut a = Assert::new(format!("dns {}", c.name));
-            a.flag(
-                "resolvable",
-                c.resolvable.unwrap_or(true),
-                !addrs.is_empty(),
-            );
+            a.flag_matcher("resolvable", &c.resolvable, true, !addrs.is_empty());
             a.opt("addrs", &c.addrs, || Value::Array(addrs.clone()));
             a.finish(format!("$ {}\n{body}", command(c)))
         })

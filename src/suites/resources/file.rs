@@ -98,9 +98,8 @@ pub(super) fn evaluate(checks: &[&FileCheck], out: &ExecOutput) -> Vec<Outcome> 
 
 fn evaluate_one(c: &FileCheck, facts: &Facts, stderr: &str) -> Outcome {
     let mut a = Assert::new(format!("file {}", c.path));
-    let want_exists = c.exists.unwrap_or(true);
     if facts.missing.contains(&c.path) {
-        a.flag("exists", want_exists, false);
+        a.flag_matcher("exists", &c.exists, true, false);
         return a.finish(format!("{}: no such file or directory", c.path));
     }
     let Some(st) = facts.stat.get(&c.path) else {
@@ -110,8 +109,9 @@ fn evaluate_one(c: &FileCheck, facts: &Facts, stderr: &str) -> Outcome {
             stderr,
         );
     };
-    a.flag("exists", want_exists, true);
-    if !want_exists {
+    a.flag_matcher("exists", &c.exists, true, true);
+    // As in Goss, the other attributes are not compared when `exists` did not hold.
+    if !a.ok() {
         return a.finish(st.line.clone());
     }
     let s = |v: &str| Value::from(v.to_string());

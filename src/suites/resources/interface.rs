@@ -62,10 +62,10 @@ pub(super) fn evaluate(checks: &[&InterfaceCheck], out: &ExecOutput) -> Vec<Outc
         .map(|c| {
             let mut a = Assert::new(format!("interface {}", c.name));
             let Some((_, mtu)) = mtus.iter().find(|(p, _)| *p == mtu_path(&c.name)) else {
-                a.flag("exists", c.exists.unwrap_or(true), false);
+                a.flag_matcher("exists", &c.exists, true, false);
                 return a.finish(format!("no interface {}", c.name));
             };
-            a.flag("exists", c.exists.unwrap_or(true), true);
+            a.flag_matcher("exists", &c.exists, true, true);
             a.opt("mtu", &c.mtu, || Value::from(mtu.clone()));
             let mine: Vec<String> = addrs
                 .iter()

@@ -230,7 +230,7 @@ impl Resource {
                 Err(format!("`{}` is not an absolute mount point", m.path))
             }
             Resource::Dns(d) => dns::validate(d),
-            Resource::Addr(a) => addr::parse_address(&a.address).map(|_| ()),
+            Resource::Addr(a) => addr::validate(a),
             _ => Ok(()),
         }
     }
@@ -256,6 +256,12 @@ impl Resource {
 }
 
 /// The script gathering the facts for `checks`, which are all of one kind, within `timeout`.
+/// How long starting perl (for `addr` to a Unix socket or from a local address) may take on
+/// top of the connection timeout.
+pub(crate) fn addr_perl_start() -> Duration {
+    addr::PERL_START
+}
+
 pub(crate) fn script(checks: &[&Resource], timeout: Duration) -> String {
     dispatch!(checks, String::from("true"), |m, typed| m::script(
         &typed, timeout

@@ -66,10 +66,10 @@ pub(super) fn evaluate(checks: &[&MountCheck], out: &ExecOutput) -> Vec<Outcome>
             let mut a = Assert::new(format!("mount {}", c.path));
             // Like Goss, the first entry for the mount point.
             let Some(m) = mounts.iter().find(|m| m.point == c.path) else {
-                a.flag("exists", c.exists.unwrap_or(true), false);
+                a.flag_matcher("exists", &c.exists, true, false);
                 return a.finish(format!("nothing is mounted on {}", c.path));
             };
-            a.flag("exists", c.exists.unwrap_or(true), true);
+            a.flag_matcher("exists", &c.exists, true, true);
             let list = |v: &[String]| Value::from(v.to_vec());
             a.opt("opts", &c.opts, || list(&m.opts));
             a.opt("vfs-opts", &c.vfs_opts, || list(&m.vfs_opts));

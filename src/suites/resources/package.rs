@@ -54,11 +54,7 @@ fn evaluate_one(c: &PackageCheck, facts: &HashMap<String, Vec<Pkg>>) -> Outcome 
         .map(|p| Value::from(p.version.clone()))
         .collect();
     let mut a = Assert::new(format!("package {}", c.name));
-    a.flag(
-        "installed",
-        c.installed.unwrap_or(true),
-        !versions.is_empty(),
-    );
+    a.flag_matcher("installed", &c.installed, true, !versions.is_empty());
     if a.ok() {
         a.opt("version", &c.version, || Value::Array(versions.clone()));
     }

@@ -56,11 +56,7 @@ fn evaluate_one(c: &PortCheck, listeners: &[Listener]) -> Outcome {
     let mut ips: Vec<String> = matching.iter().map(|l| l.ip.clone()).collect();
     ips.dedup();
     let mut a = Assert::new(format!("port {proto}/{}", c.port));
-    a.flag(
-        "listening",
-        c.listening.unwrap_or(true),
-        !matching.is_empty(),
-    );
+    a.flag_matcher("listening", &c.listening, true, !matching.is_empty());
     if a.ok() {
         a.opt("ip", &c.ip, || Value::from(ips.clone()));
     }

@@ -26,7 +26,7 @@ pub(super) fn evaluate(checks: &[&ProcessCheck], out: &ExecOutput) -> Vec<Outcom
             let wanted: String = truncate(&c.comm);
             let count = comms.iter().filter(|&&n| n == wanted).count();
             let mut a = Assert::new(format!("process {}", c.comm));
-            a.flag("running", c.running.unwrap_or(true), count > 0);
+            a.flag_matcher("running", &c.running, true, count > 0);
             a.opt("count", &c.count, || Value::from(count));
             a.finish(format!("{count} processes named {wanted}"))
         })

@@ -83,20 +83,12 @@ pub(super) fn evaluate(checks: &[&ServiceCheck], out: &ExecOutput) -> Vec<Outcom
             let props = &facts[&unit];
             let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
             let mut a = Assert::new(format!("service {unit}"));
-            let running = c.running.or(if c.enabled.is_none() {
-                Some(true)
-            } else {
-                None
-            });
-            if let Some(want) = running {
-                a.flag("running", want, get("ActiveState") == "active");
+            if c.running.is_some() || c.enabled.is_none() {
+                a.flag_matcher("running", &c.running, true, get("ActiveState") == "active");
             }
-            if let Some(want) = c.enabled {
-                a.flag(
-                    "enabled",
-                    want,
-                    ENABLED_STATES.contains(&get("UnitFileState")),
-                );
+            if c.enabled.is_some() {
+                let enabled = ENABLED_STATES.contains(&get("UnitFileState"));
+                a.flag_matcher("enabled", &c.enabled, true, enabled);
             }
             let mut output: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
             output.sort();

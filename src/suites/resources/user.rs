@@ -75,10 +75,10 @@ pub(super) fn evaluate(checks: &[&UserCheck], out: &ExecOutput) -> Vec<Outcome> 
         .map(|c| {
             let mut a = Assert::new(format!("user {}", c.name));
             let Some(p) = users.get(c.name.as_str()) else {
-                a.flag("exists", c.exists.unwrap_or(true), false);
+                a.flag_matcher("exists", &c.exists, true, false);
                 return a.finish(format!("{}: no such user", c.name));
             };
-            a.flag("exists", c.exists.unwrap_or(true), true);
+            a.flag_matcher("exists", &c.exists, true, true);
             let mut member_of: Vec<Value> = Vec::new();
             for g in &groups {
                 let name = Value::from(g.name.clone());
@@ -157,10 +157,10 @@ pub(super) mod group {
             .map(|c| {
                 let mut a = Assert::new(format!("group {}", c.name));
                 let Some(g) = groups.iter().find(|g| g.name == c.name) else {
-                    a.flag("exists", c.exists.unwrap_or(true), false);
+                    a.flag_matcher("exists", &c.exists, true, false);
                     return a.finish(format!("{}: no such group", c.name));
                 };
-                a.flag("exists", c.exists.unwrap_or(true), true);
+                a.flag_matcher("exists", &c.exists, true, true);
                 a.opt("gid", &c.gid, || Value::from(g.gid.clone()));
                 a.finish(g.line.clone())
             })
