@@ -68,6 +68,7 @@ pub fn load_goss(path: &Path) -> Result<Suite> {
         description: Some(format!("imported from the Goss file {}", path.display())),
         checks,
         source: Some(path.to_path_buf()),
+        cis: None,
     })
 }
 
@@ -475,6 +476,7 @@ impl GossFile {
                 path: or(g.path, &k),
                 exists: g.exists,
                 mode: g.mode,
+                max_mode: None,
                 owner: g.owner,
                 group: g.group,
                 uid: g.uid,
@@ -547,7 +549,8 @@ impl GossFile {
                 c,
                 Resource::KernelParam(KernelParamCheck {
                     name: or(g.name, &k),
-                    value,
+                    value: Some(value),
+                    persisted: None,
                 }),
             );
         }
@@ -676,6 +679,8 @@ impl GossFile {
                     retry: d.retry,
                     eventually: None,
                     meta: d.common.meta,
+                    control: None,
+                    applies_if: None,
                     resource: d.resource,
                 })
             })
