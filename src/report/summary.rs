@@ -374,4 +374,86 @@ mod tests {
             "| ❌ | `` a\\|`b` `` | expected body: ok, got &lt;details&gt;&lt;summary&gt;x&lt;/summary&gt; \\*\\*bold\\*\\* \\| \\[link\\](http://x) &amp; more |"
         );
     }
+
+    #[test]
+    fn a_benchmark_is_scored_by_section_with_failed_controls_first() {
+        use crate::suites::model::{Control, Profile};
+        use crate::suites::result::BenchmarkRun;
+        let control = |id: &str, status: Status| CheckResult {
+            control: Some(Box::new(Control {
+                benchmark: "CIS Debian Linux 12 Benchmark v1.1.0".into(),
+                section: id[..1].into(),
+                level: 1,
+                profiles: vec![Profile::Server],
+                automated: true,
+                cis_controls: vec![],
+                rationale: "why".into(),
+                remediation: format!("fix {id} in /etc/ssh/sshd_config"),
+            })),
+            ..result(
+                id,
+                status,
+                Some("maxauthtries: <= 4"),
+                Some("maxauthtries: 6"),
+            )
+        };
+        let sr = SuiteResult {
+            suite: "cis-debian-12".into(),
+            probe: "vm-1".into(),
+            results: vec![
+                control("1.1.1.1", Status::Passed),
+                control("1.1.2.3.2", Status::NotApplicable),
+                control("5.1.5", Status::Passed),
+                control("5.1.6", Status::Failed),
+                control("5.1.7", Status::Waived),
+            ],
+            duration: Duration::from_secs(3),
+            benchmark: Some(BenchmarkRun {
+                id: "debian-12".into(),
+                title: "CIS Debian Linux 12 Benchmark v1.1.0".into(),
+                profile: "level-1-server".into(),
+                sections: [
+                    ("1".to_string(), "Initial Setup".to_string()),
+                    ("5".to_string(), "Access Control".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+                min_score: None,
+                notes: vec!["the waiver for 5.1.9 expired on 2026-11-30".into()],
+            }),
+        };
+        let md = markdown(std::slice::from_ref(&sr));
+        assert!(md.contains("**score 50.0% (2/4)**"), "{md}");
+        assert!(
+            md.contains("| 1 Initial Setup | 100.0% (1/1) | 0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 5 Access Control | 33.3% (1/3) | 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("> the waiver for 5.1.9 expired on 2026-11-30"),
+            "{md}"
+        );
+        let failed = md.find("`5.1.6`").unwrap();
+        let waived = md.find("`5.1.7`").unwrap();
+        let passed = md.find("`5.1.5`").unwrap();
+        assert!(failed < waived && waived < passed, "failed first: {md}");
+        let row = md.lines().find(|l| l.contains("`5.1.6`")).unwrap();
+        assert!(
+            row.contains("expected maxauthtries: &lt;= 4, got maxauthtries: 6"),
+            "{row}"
+        );
+        assert!(row.contains("fix 5.1.6 in /etc/ssh/sshd\\_config"), "{row}");
+        let row = md.lines().find(|l| l.contains("`5.1.5`")).unwrap();
+        assert!(row.ends_with("|  |"), "no remediation for a pass: {row}");
+        let text = table(std::slice::from_ref(&sr));
+        assert!(text.contains("score 50.0% (2/4)"), "{text}");
+        assert!(text.contains("1 not applicable"), "{text}");
+        assert!(
+            text.contains("note: the waiver for 5.1.9 expired"),
+            "{text}"
+        );
+    }
 }

@@ -73,7 +73,7 @@ pub fn benchmark_files(id: &str) -> Option<(&'static str, Vec<(String, &'static 
         })
         .filter_map(|f| Some((f.path().to_str()?.to_string(), f.contents_utf8()?)))
         .collect();
-    sections.sort_by(|a, b| natural(&a.0).cmp(&natural(&b.0)));
+    sections.sort_by_key(|a| natural(&a.0));
     Some((header, sections))
 }
 

@@ -390,9 +390,12 @@ fn substitute(text: &str, values: &BTreeMap<String, String>, file: &str) -> Resu
     })
 }
 
+/// Where a reference is (line, column, both 1-based) and the variable it names.
+type Reference<'a> = (usize, usize, &'a str);
+
 fn substitute_with(
     text: &str,
-    value: &mut dyn FnMut((usize, usize, &str)) -> Result<String>,
+    value: &mut dyn FnMut(Reference<'_>) -> Result<String>,
 ) -> Result<String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
