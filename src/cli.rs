@@ -49,6 +49,22 @@ pub struct FileArg {
     pub file: PathBuf,
 }
 
+/// `bakery suites show`.
+#[derive(Debug, Subcommand)]
+pub enum SuitesCommand {
+    /// Print a built-in suite: the smoke suite's YAML, or a benchmark's variables (with their
+    /// defaults) and the controls of a profile.
+    ///
+    /// Example: bakery suites show cis-debian-12 --profile level-2-server
+    Show {
+        /// `smoke` or `cis-<benchmark>` (`bakery suites` lists them).
+        name: String,
+        /// For a benchmark: the profile whose controls are listed.
+        #[arg(long, default_value = "level-1-server")]
+        profile: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Bake, verify and promote: the whole pipeline.
@@ -135,6 +151,15 @@ pub enum Command {
     /// Manage local base images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// List the suites built into Bakery (smoke, CIS benchmarks), or print one.
+    ///
+    /// A pipeline names them in `verify.suites` as `- builtin: smoke` or
+    /// `- cis: {benchmark: debian-12, profile: level-1-server}`.
+    /// Example: bakery suites show cis-debian-12 --profile level-1-server
+    Suites {
+        #[command(subcommand)]
+        show: Option<SuitesCommand>,
+    },
     /// Print the JSON Schema of the pipeline file (or, with --suite, of a suite file), for
     /// editors.
     ///
@@ -275,6 +300,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Action => crate::action::run(),
+        Command::Suites { show } => {
+            let text = match show {
+                None => crate::suites::builtin::list(),
+                Some(SuitesCommand::Show { name, profile }) => {
+                    crate::suites::builtin::describe(&name, &profile)?
+                }
+            };
+            crate::out!("{}", text.trim_end());
+            Ok(EXIT_OK)
+        }
         Command::Schema { suite } => {
             let schema = if suite {
                 crate::suites::schema()

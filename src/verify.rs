@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::cloud::{Image, LaunchRequest, Role};
 use crate::config::SuiteRef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gate::{self, Verdict};
 use crate::pipeline::Run;
 use crate::report;
@@ -31,22 +31,49 @@ pub fn load_suites(
     goss_vars: &suites::GossVars,
 ) -> Result<Vec<Suite>> {
     let mut suites = Vec::new();
-    for entry in &run.loaded.pipeline.verify.suites {
-        let path = run.loaded.resolve(entry.path());
+    let loaded = &run.loaded;
+    let today = chrono::Utc::now().date_naive();
+    let (mut builtins, mut benchmarks) = (0, 0);
+    for (i, entry) in loaded.pipeline.verify.suites.iter().enumerate() {
         suites.push(match entry {
-            SuiteRef::Bakery(_) => suites::load_suite(&path)?,
+            SuiteRef::Bakery(p) => suites::load_suite(&loaded.resolve(p))?,
             SuiteRef::Goss {
-                vars, vars_inline, ..
+                goss,
+                vars,
+                vars_inline,
             } => {
                 let vars = suites::GossVars {
-                    files: vars.iter().map(|v| run.loaded.resolve(v)).collect(),
+                    files: vars.iter().map(|v| loaded.resolve(v)).collect(),
                     inline: vars_inline
                         .as_ref()
                         .map(|m| serde_json::Value::Object(m.clone()).to_string()),
                 };
-                suites::load_goss_with(&path, &vars)?
+                suites::load_goss_with(&loaded.resolve(goss), &vars)?
+            }
+            SuiteRef::Builtin { builtin } => {
+                builtins += 1;
+                suites::builtin::suite(builtin).map_err(|e| {
+                    let at = crate::config::locate(&loaded.path, "builtin", builtins);
+                    Error::Config(format!("{at}: verify.suites[{i}].builtin: {e}"))
+                })?
+            }
+            SuiteRef::Cis { cis } => {
+                benchmarks += 1;
+                let at = crate::config::locate(&loaded.path, "cis", benchmarks);
+                let key = format!("{at}: verify.suites[{i}].cis");
+                suites::cis::load(cis, &key, &|p| loaded.resolve(p), today)?
             }
         });
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for s in &suites {
+        if !names.insert(s.name.as_str()) {
+            return Err(Error::Config(format!(
+                "{}: verify.suites: two suites are named `{}`; results would be mixed up",
+                loaded.path.display(),
+                s.name
+            )));
+        }
     }
     for goss in extra_goss {
         suites.push(suites::load_goss_with(goss, goss_vars)?);
@@ -117,7 +144,16 @@ fn run_on_probe(
     let mut results = Vec::new();
     for suite in suites {
         crate::signals::check()?;
-        results.push(suites::run_suite(suite, transport.as_ref(), &options));
+        if let Some(cis) = &suite.cis {
+            // A benchmark runs only on the system it was written for.
+            let out = transport.run("cat /etc/os-release", options.default_timeout)?;
+            suites::cis::check_os(cis, &out.stdout)?;
+        }
+        let mut result = suites::run_suite(suite, transport.as_ref(), &options);
+        if let Some(cis) = &suite.cis {
+            suites::cis::apply(&mut result, cis);
+        }
+        results.push(result);
     }
     // A signal during the suites turns its interrupted checks into errors; those say nothing
     // about the image, so the run stops as interrupted instead of rejecting it.

@@ -343,3 +343,88 @@ fn a_goss_file_needs_no_pipeline_file_and_its_template_errors_are_located() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--provider applies only"), "{stderr}");
 }
+
+/// Runs `bakery verify` with `pipeline` in a fresh directory holding `files`; verification
+/// never starts, so the image need not exist.
+fn verify_with(pipeline: &str, files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let file = dir.path().join("bakery.yml");
+    std::fs::write(&file, pipeline).unwrap();
+    run(
+        &[
+            "verify",
+            "-f",
+            file.to_str().unwrap(),
+            "--image",
+            "ami-0000000000000000",
+        ],
+        dir.path(),
+    )
+}
+
+const CIS: &str = "source:\n  local: debian-12\nimage:\n  name: web\nverify:\n  suites:\n    - builtin: smoke\n    - cis:\n        benchmark: debian-12\n";
+
+#[test]
+fn built_in_suites_and_benchmarks_are_named_with_their_place() {
+    let (code, stderr) = verify_with(&CIS.replace("builtin: smoke", "builtin: smok"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(
+        &stderr,
+        "7:7",
+        &[
+            "verify.suites[0].builtin",
+            "no built-in suite `smok`",
+            "smoke",
+        ],
+    );
+    let (code, stderr) = verify_with(&CIS.replace("debian-12\n", "debian-13\n"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(
+        &stderr,
+        "8:7",
+        &["no built-in CIS benchmark `debian-13`", "debian-12"],
+    );
+    let (code, stderr) = verify_with(&format!("{CIS}        profiles: x\n"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(&stderr, "10:9", &["unknown field `profiles`", "profile"]);
+    let (code, stderr) = verify_with(
+        &format!("{CIS}        variables: {{ssh_max_tries: 3}}\n"),
+        &[],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(
+        &stderr,
+        "8:7",
+        &["variables.ssh_max_tries", "its variables: "],
+    );
+}
+
+#[test]
+fn a_waiver_for_an_unknown_control_is_a_configuration_error() {
+    let (code, stderr) = verify_with(
+        &format!("{CIS}        waivers: waivers.yml\n"),
+        &[(
+            "waivers.yml",
+            "\"5.1.4\":\n  justification: bastion\n\"5.1.99\":\n  justification: typo\n",
+        )],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("waivers.yml:3:1: a waiver for `5.1.99`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_default_suite_is_built_in() {
+    // No `verify` at all: a pipeline outside the repository gets the built-in smoke suite
+    // instead of `test-suites/smoke.yml is not a file`, so the run gets as far as the image.
+    let (code, stderr) = verify_with("source:\n  local: debian-12\nimage:\n  name: web\n", &[]);
+    assert!(!stderr.contains("is not a file"), "{stderr}");
+    assert!(stderr.contains("ami-0000000000000000"), "{stderr}");
+    assert_ne!(code, 0);
+}

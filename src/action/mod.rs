@@ -507,8 +507,14 @@ impl Locator {
         let mut fallback = "bakery.yml".to_string();
         if let Some(loaded) = loaded {
             fallback = ctx.display(&loaded.path);
-            for p in &loaded.pipeline.verify.suites {
-                let path = loaded.resolve(p.path());
+            for p in loaded
+                .pipeline
+                .verify
+                .suites
+                .iter()
+                .filter_map(|p| p.path())
+            {
+                let path = loaded.resolve(p);
                 if let (Ok(suite), Ok(text)) = (
                     crate::suites::load_suite(&path),
                     std::fs::read_to_string(&path),

@@ -355,6 +355,7 @@ mod tests {
             output: String::new(),
             duration: Duration::from_millis(10),
             attempts: 1,
+            control: None,
         }
     }
 
@@ -377,6 +378,7 @@ mod tests {
             probe: "i-1".into(),
             results,
             duration: Duration::from_secs(2),
+            benchmark: None,
         }];
         r.timings = vec![("bake".into(), Duration::from_secs(65))];
         r

@@ -136,7 +136,9 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
                 }
             }
         }
-        let suite = suite.path();
+        let Some(suite) = suite.path() else {
+            continue; // built-in names are checked when the suites are loaded
+        };
         if !loaded.resolve(suite).is_file() {
             return err(
                 format!("verify.suites[{i}]"),
@@ -178,6 +180,27 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         template::check(v).map_err(|m| Error::Config(format!("{file}: image.tags.{k}: {m}")))?;
     }
     Ok(())
+}
+
+/// `file:line:col` of the `nth` (1-based) mapping key `key` in the file at `path`, for errors
+/// found after parsing; `file` alone when it cannot be found.
+pub fn locate(path: &Path, key: &str, nth: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let found = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let body = l.trim_start();
+            let body = body.strip_prefix("- ").map(str::trim_start).unwrap_or(body);
+            let body = body.strip_prefix('{').map(str::trim_start).unwrap_or(body);
+            (body.starts_with(&format!("{key}:")) && !l.trim_start().starts_with('#'))
+                .then(|| (i + 1, l.len() - body.len() + 1))
+        })
+        .nth(nth.saturating_sub(1));
+    match found {
+        Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+        None => path.display().to_string(),
+    }
 }
 
 /// The JSON Schema of the pipeline file, for editors.

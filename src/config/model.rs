@@ -278,15 +278,14 @@ pub struct Verify {
 }
 
 fn default_suites() -> Vec<SuiteRef> {
-    vec![SuiteRef::Bakery(PathBuf::from("test-suites/smoke.yml"))]
+    vec![SuiteRef::Builtin {
+        builtin: "smoke".into(),
+    }]
 }
 
 /// One entry of `verify.suites`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(
-    untagged,
-    expecting = "a suite file path, or `goss: path` for a Goss file"
-)]
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
 pub enum SuiteRef {
     /// A Bakery suite file (a Goss file is recognised too).
     Bakery(PathBuf),
@@ -296,36 +295,155 @@ pub enum SuiteRef {
         goss: PathBuf,
         /// Goss vars files for its templates (`.Vars`), relative to the pipeline file: one path
         /// or a list, merged in order.
-        #[serde(default, deserialize_with = "one_or_many")]
+        #[serde(default)]
         #[schemars(with = "Option<Vec<PathBuf>>")]
         vars: Vec<PathBuf>,
         /// Inline Goss vars (a mapping); its keys replace those of the vars files.
         #[serde(default, rename = "vars-inline")]
         vars_inline: Option<serde_json::Map<String, serde_json::Value>>,
     },
+    /// A suite built into Bakery: `smoke`.
+    Builtin {
+        /// The built-in suite's name (`bakery suites` lists them).
+        builtin: String,
+    },
+    /// A built-in CIS benchmark with the pipeline's tailoring.
+    Cis {
+        /// The benchmark, profile and tailoring.
+        cis: CisRef,
+    },
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(PathBuf),
-        Many(Vec<PathBuf>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(p) => vec![p],
-        OneOrMany::Many(v) => v,
-    })
+/// One path or a list of paths.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
 }
 
-impl SuiteRef {
-    /// The file, as written.
-    pub fn path(&self) -> &std::path::Path {
+impl OneOrMany {
+    fn into_vec(self) -> Vec<PathBuf> {
         match self {
-            SuiteRef::Bakery(p) | SuiteRef::Goss { goss: p, .. } => p,
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(v) => v,
         }
     }
 }
+
+impl SuiteRef {
+    /// The file, as written, for entries that name one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            SuiteRef::Bakery(p) | SuiteRef::Goss { goss: p, .. } => Some(p),
+            SuiteRef::Builtin { .. } | SuiteRef::Cis { .. } => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SuiteRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct V;
+        const KEYS: &[&str] = &["goss", "builtin", "cis"];
+        impl<'de> Visitor<'de> for V {
+            type Value = SuiteRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a suite file path, `goss: path` for a Goss file, `builtin: name` or \
+                     `cis: {benchmark: ...}`",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SuiteRef, E> {
+                Ok(SuiteRef::Bakery(PathBuf::from(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SuiteRef, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(
+                        "an empty mapping; write `goss: path`, `builtin: name` or `cis: {...}`",
+                    ));
+                };
+                let r = match key.as_str() {
+                    // A Goss entry may carry its template vars: `vars` and `vars-inline`.
+                    "goss" | "vars" | "vars-inline" => {
+                        let (mut goss, mut vars, mut vars_inline) = (None, Vec::new(), None);
+                        let mut key = Some(key);
+                        while let Some(k) = key {
+                            match k.as_str() {
+                                "goss" => goss = Some(map.next_value::<PathBuf>()?),
+                                "vars" => vars = map.next_value::<OneOrMany>()?.into_vec(),
+                                "vars-inline" => vars_inline = Some(map.next_value()?),
+                                other => {
+                                    return Err(de::Error::unknown_field(
+                                        other,
+                                        &["goss", "vars", "vars-inline"],
+                                    ))
+                                }
+                            }
+                            key = map.next_key::<String>()?;
+                        }
+                        let goss = goss.ok_or_else(|| {
+                            de::Error::custom("`vars` and `vars-inline` belong to a `goss: path` entry, which has no `goss` here")
+                        })?;
+                        return Ok(SuiteRef::Goss {
+                            goss,
+                            vars,
+                            vars_inline,
+                        });
+                    }
+                    "builtin" => SuiteRef::Builtin {
+                        builtin: map.next_value()?,
+                    },
+                    "cis" => SuiteRef::Cis {
+                        cis: map.next_value()?,
+                    },
+                    other => return Err(de::Error::unknown_field(other, KEYS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "a suite entry has one key; `{extra}` is one too many (write each suite \
+                         as its own list item)"
+                    )));
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A CIS suite entry of a pipeline: `- cis: {benchmark: debian-12, ...}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CisRef {
+    /// The benchmark (`debian-12`); `bakery suites` lists those built in.
+    pub benchmark: String,
+    /// `level-1-server` (default), `level-2-server`, `level-1-workstation` or
+    /// `level-2-workstation`; a level 2 profile includes level 1.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Tailoring: values for the benchmark's variables (`bakery suites show cis-debian-12`
+    /// lists them with their defaults).
+    #[serde(default)]
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// Controls left out: a control id (`"1.1.2.3.2"`) or a section (`"1.1.2"`, every control
+    /// under it) → the reason, shown in the reports.
+    #[serde(default)]
+    pub exclude: BTreeMap<String, String>,
+    /// A waivers file (InSpec's shape): `id: {justification, expiration_date, run}`.
+    pub waivers: Option<PathBuf>,
+    /// An attestations file for manual controls:
+    /// `id: {status, justification, evidence_url, expiration_date}`.
+    pub attestations: Option<PathBuf>,
+    /// Pass the gate when at least this percentage of applicable controls pass (0 to 100),
+    /// instead of requiring every applicable, unwaived, automated control to pass.
+    pub min_score: Option<f64>,
+}
+
+fn default_profile() -> String {
+    "level-1-server".to_string()
+}
+
 fn default_junit() -> PathBuf {
     PathBuf::from("bakery-results/junit.xml")
 }

@@ -122,7 +122,11 @@ pub fn check_annotations(
             let verb = match r.status {
                 Status::Failed => "failed",
                 Status::Error => "could not be evaluated",
-                Status::Passed | Status::Skipped => continue,
+                Status::Passed
+                | Status::Skipped
+                | Status::NotApplicable
+                | Status::NotReviewed
+                | Status::Waived => continue,
             };
             let (path, line) = locate(&sr.suite, &r.id);
             let message = match (r.status, &r.expected, &r.actual) {
@@ -410,6 +414,7 @@ mod tests {
             output: "out".into(),
             duration: Duration::ZERO,
             attempts: 1,
+            control: None,
         }
     }
 
@@ -425,6 +430,7 @@ mod tests {
                 result("d", Status::Skipped),
             ],
             duration: Duration::ZERO,
+            benchmark: None,
         };
         let locate = |suite: &str, id: &str| (format!("suites/{suite}.yml"), id.len() as u32 + 2);
         let a = check_annotations(&[sr], &locate);

@@ -18,6 +18,9 @@ pub struct Document<'a> {
     pub verdict: Verdict,
     pub totals: Totals,
     pub properties: serde_json::Map<String, serde_json::Value>,
+    /// Benchmark suites' scores: suite name → overall and per-section score.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scores: std::collections::BTreeMap<String, gate::Scorecard>,
     pub suites: &'a [SuiteResult],
 }
 
@@ -29,6 +32,9 @@ pub struct Totals {
     pub failed: usize,
     pub errors: usize,
     pub skipped: usize,
+    pub not_applicable: usize,
+    pub not_reviewed: usize,
+    pub waived: usize,
 }
 
 /// Builds the document for `results`.
@@ -40,6 +46,9 @@ pub fn document<'a>(results: &'a [SuiteResult], properties: &[(String, String)])
         totals.failed += sr.count(Status::Failed);
         totals.errors += sr.count(Status::Error);
         totals.skipped += sr.count(Status::Skipped);
+        totals.not_applicable += sr.count(Status::NotApplicable);
+        totals.not_reviewed += sr.count(Status::NotReviewed);
+        totals.waived += sr.count(Status::Waived);
     }
     Document {
         format_version: FORMAT_VERSION,
@@ -48,6 +57,10 @@ pub fn document<'a>(results: &'a [SuiteResult], properties: &[(String, String)])
         properties: properties
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
+            .collect(),
+        scores: results
+            .iter()
+            .filter_map(|sr| Some((sr.suite.clone(), gate::scorecard(sr)?)))
             .collect(),
         suites: results,
     }
@@ -89,8 +102,10 @@ mod tests {
                 output: "o".into(),
                 duration: Duration::from_millis(1500),
                 attempts: 2,
+                control: None,
             }],
             duration: Duration::from_secs(2),
+            benchmark: None,
         };
         let v: serde_json::Value =
             serde_json::from_str(&render(&[sr], &[("image".into(), "img-1".into())])).unwrap();

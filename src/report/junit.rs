@@ -4,6 +4,11 @@
 //! `system-out` is the check's output (at most 64 KiB), and each suite carries `properties`
 //! (the probe, plus those given: image id, provider, ...). Errors are `<error>`, skips
 //! `<skipped>`.
+//!
+//! A benchmark control is named `<id> <title>` and carries its level and state as testcase
+//! properties (`cis.level`, `cis.state`, `cis.section`, `cis.automated`); not-applicable,
+//! not-reviewed and waived controls are `<skipped>` with the reason as message. A benchmark
+//! suite's properties add its benchmark, profile and score.
 
 use std::path::Path;
 
@@ -31,6 +36,7 @@ pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String
 pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Result<String> {
     let mut report = Report::new();
     let mut props_per_suite = Vec::new();
+    let mut case_props: Vec<Vec<Vec<(String, String)>>> = Vec::new();
     for sr in results {
         let name = if sr.probe.is_empty() {
             sr.suite.clone()
@@ -44,7 +50,19 @@ pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Resul
         }
         ts.add_testcases(sr.results.iter().map(|r| testcase(&sr.suite, r)));
         report.add_testsuite(ts);
+        case_props.push(sr.results.iter().map(control_properties).collect());
         let mut props: Vec<(String, String)> = Vec::new();
+        if let (Some(b), Some(card)) = (&sr.benchmark, crate::gate::scorecard(sr)) {
+            props.push(("cis.benchmark".into(), b.title.clone()));
+            props.push(("cis.profile".into(), b.profile.clone()));
+            props.push(("cis.score".into(), card.overall.to_string()));
+            if let Some(m) = b.min_score {
+                props.push(("cis.min-score".into(), format!("{m}%")));
+            }
+            for (n, title, score) in &card.sections {
+                props.push((format!("cis.score.{n}"), format!("{score} {title}")));
+            }
+        }
         if !sr.probe.is_empty() && !properties.iter().any(|(k, _)| k == "probe") {
             props.push(("probe".into(), sr.probe.clone()));
         }
@@ -57,11 +75,26 @@ pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Resul
         .map_err(|e| Error::Infra(format!("could not render the JUnit report: {e}")))?;
     let raw = String::from_utf8(raw)
         .map_err(|e| Error::Infra(format!("the JUnit report is not UTF-8: {e}")))?;
-    add_properties(&raw, &props_per_suite)
+    add_properties(&raw, &props_per_suite, &case_props)
+}
+
+/// A control's testcase properties; none for other checks.
+fn control_properties(r: &CheckResult) -> Vec<(String, String)> {
+    let Some(c) = &r.control else {
+        return Vec::new();
+    };
+    vec![
+        ("cis.state".into(), r.status.as_str().into()),
+        ("cis.level".into(), c.level.to_string()),
+        ("cis.section".into(), c.section.clone()),
+        ("cis.automated".into(), c.automated.to_string()),
+    ]
 }
 
 fn testcase(suite: &str, r: &CheckResult) -> TestCase {
-    let name = if r.title == r.id {
+    let name = if r.control.is_some() {
+        format!("{} {}", r.id, r.title)
+    } else if r.title == r.id {
         r.id.clone()
     } else {
         format!("{}: {}", r.id, r.title)
@@ -77,7 +110,9 @@ fn testcase(suite: &str, r: &CheckResult) -> TestCase {
         Status::Passed => TestCase::success(&name, time),
         Status::Failed => TestCase::failure(&name, time, "failed", &summary),
         Status::Error => TestCase::error(&name, time, "error", &summary),
-        Status::Skipped => TestCase::skipped_with_cause(&name, "skipped", &xml_safe(&r.message)),
+        Status::Skipped | Status::NotApplicable | Status::NotReviewed | Status::Waived => {
+            TestCase::skipped_with_cause(&name, r.status.as_str(), &xml_safe(&r.message))
+        }
     };
     if matches!(r.status, Status::Failed | Status::Error) {
         set_cause(&mut tc, cdata_safe(&xml_safe(&r.message)));
@@ -101,21 +136,56 @@ fn cdata_safe(s: &str) -> String {
     s.replace("]]>", "]]]]><![CDATA[>")
 }
 
-/// Inserts a `<properties>` element at the start of each `<testsuite>` (junit-report has none).
-fn add_properties(xml: &str, props: &[Vec<(String, String)>]) -> Result<String> {
+/// Inserts a `<properties>` element at the start of each `<testsuite>`, and of each
+/// `<testcase>` that has some (junit-report writes none).
+fn add_properties(
+    xml: &str,
+    props: &[Vec<(String, String)>],
+    cases: &[Vec<Vec<(String, String)>>],
+) -> Result<String> {
     let err =
         |e: &dyn std::fmt::Display| Error::Infra(format!("could not add JUnit properties: {e}"));
     let mut reader = Reader::from_str(xml);
     let mut writer = Writer::new(Vec::new());
     let mut suite = 0;
+    let mut case = 0;
+    let case_props = |suite: usize, case: usize| {
+        suite
+            .checked_sub(1)
+            .and_then(|s| cases.get(s))
+            .and_then(|c| c.get(case))
+    };
     loop {
         let event = reader.read_event().map_err(|e| err(&e))?;
         match event {
             Event::Eof => break,
+            Event::Start(ref start) if start.name().as_ref() == b"testcase" => {
+                writer.write_event(event.borrow()).map_err(|e| err(&e))?;
+                write_props(&mut writer, case_props(suite, case)).map_err(|e| err(&e))?;
+                case += 1;
+            }
+            Event::Empty(start) if start.name().as_ref() == b"testcase" => {
+                match case_props(suite, case).filter(|p| !p.is_empty()) {
+                    Some(p) => {
+                        writer
+                            .write_event(Event::Start(start.borrow()))
+                            .map_err(|e| err(&e))?;
+                        write_props(&mut writer, Some(p)).map_err(|e| err(&e))?;
+                        writer
+                            .write_event(Event::End(BytesEnd::new("testcase")))
+                            .map_err(|e| err(&e))?;
+                    }
+                    None => writer
+                        .write_event(Event::Empty(start))
+                        .map_err(|e| err(&e))?,
+                }
+                case += 1;
+            }
             Event::Start(ref start) if start.name().as_ref() == b"testsuite" => {
                 writer.write_event(event.borrow()).map_err(|e| err(&e))?;
                 write_props(&mut writer, props.get(suite)).map_err(|e| err(&e))?;
                 suite += 1;
+                case = 0;
             }
             Event::Empty(start) if start.name().as_ref() == b"testsuite" => {
                 writer
@@ -126,6 +196,7 @@ fn add_properties(xml: &str, props: &[Vec<(String, String)>]) -> Result<String> 
                     .write_event(Event::End(BytesEnd::new("testsuite")))
                     .map_err(|e| err(&e))?;
                 suite += 1;
+                case = 0;
             }
             other => writer.write_event(other).map_err(|e| err(&e))?,
         }
@@ -228,6 +299,7 @@ mod tests {
             output: String::new(),
             duration: Duration::from_millis(250),
             attempts: 1,
+            control: None,
         }
     }
 
@@ -248,12 +320,14 @@ mod tests {
                     },
                 ],
                 duration: Duration::from_secs(1),
+                benchmark: None,
             },
             SuiteResult {
                 suite: "empty".into(),
                 probe: "vm-1 (img-1)".into(),
                 results: vec![],
                 duration: Duration::ZERO,
+                benchmark: None,
             },
         ]
     }
@@ -315,5 +389,92 @@ mod tests {
         let empty = suites[1];
         assert_eq!(empty.attrs["tests"], "0");
         assert_eq!(empty.one("properties").all("property").len(), 3);
+    }
+
+    #[test]
+    fn controls_carry_level_and_state_and_the_suite_its_score() {
+        use crate::suites::model::{Control, Profile};
+        let control = |id: &str, status: Status, message: &str| CheckResult {
+            message: message.into(),
+            control: Some(Box::new(Control {
+                benchmark: "CIS Debian Linux 12 Benchmark v1.1.0".into(),
+                section: id[..1].into(),
+                level: 1,
+                profiles: vec![Profile::Server],
+                automated: status != Status::NotReviewed,
+                cis_controls: vec![],
+                rationale: "r".into(),
+                remediation: "fix it".into(),
+            })),
+            ..result(id, "sshd limits authentication attempts", status)
+        };
+        let sr = SuiteResult {
+            suite: "cis-debian-12".into(),
+            probe: "vm-1".into(),
+            results: vec![
+                control("5.1.6", Status::Passed, "ok"),
+                control(
+                    "5.1.7",
+                    Status::Failed,
+                    "maxauthtries: expected <= 4, got 6",
+                ),
+                control(
+                    "1.1.2.3.2",
+                    Status::NotApplicable,
+                    "not applicable: no /home mount",
+                ),
+                control("1.2.1.1", Status::NotReviewed, "a manual control"),
+                control("5.1.8", Status::Waived, "waived: jump host"),
+            ],
+            duration: Duration::from_secs(1),
+            benchmark: Some(crate::suites::result::BenchmarkRun {
+                id: "debian-12".into(),
+                title: "CIS Debian Linux 12 Benchmark v1.1.0".into(),
+                profile: "level-1-server".into(),
+                sections: [("1".to_string(), "Initial Setup".to_string())]
+                    .into_iter()
+                    .collect(),
+                min_score: Some(50.0),
+                notes: vec![],
+            }),
+        };
+        let root = parse(&render(&[sr], &[]).unwrap());
+        let suite = root.one("testsuites").one("testsuite");
+        let props: Vec<(&str, &str)> = suite
+            .one("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attrs["name"].as_str(), p.attrs["value"].as_str()))
+            .collect();
+        assert!(props.contains(&("cis.score", "33.3% (1/3)")), "{props:?}");
+        assert!(props.contains(&("cis.min-score", "50%")), "{props:?}");
+        assert!(
+            props.contains(&("cis.score.1", "100.0% (0/0) Initial Setup")),
+            "{props:?}"
+        );
+        let cases = suite.all("testcase");
+        assert_eq!(
+            cases[0].attrs["name"],
+            "5.1.6 sshd limits authentication attempts"
+        );
+        let state = |i: usize| {
+            let p = cases[i].one("properties").all("property");
+            let get = |n: &str| {
+                p.iter()
+                    .find(|x| x.attrs["name"] == n)
+                    .map(|x| x.attrs["value"].clone())
+                    .unwrap()
+            };
+            (get("cis.state"), get("cis.level"))
+        };
+        assert_eq!(state(0), ("passed".to_string(), "1".to_string()));
+        assert_eq!(state(1).0, "failed");
+        cases[1].one("failure");
+        for (i, what) in [(2, "not-applicable"), (3, "not-reviewed"), (4, "waived")] {
+            assert_eq!(state(i).0, what);
+            let skipped = cases[i].one("skipped");
+            assert_eq!(skipped.attrs["type"], what);
+            assert!(!skipped.attrs["message"].is_empty());
+        }
     }
 }

@@ -88,6 +88,7 @@ pub fn read_goss(path: &Path, vars: &GossVars) -> Result<(Suite, Vec<String>)> {
         description: Some(format!("imported from the Goss file {}", path.display())),
         checks,
         source: Some(path.to_path_buf()),
+        cis: None,
     };
     Ok((suite, warnings))
 }
@@ -660,6 +661,7 @@ impl GossFile {
                 path: or(g.path, &k),
                 exists: g.exists,
                 mode: g.mode,
+                max_mode: None,
                 owner: g.owner,
                 group: g.group,
                 uid: g.uid,
@@ -732,7 +734,8 @@ impl GossFile {
                 c,
                 Resource::KernelParam(KernelParamCheck {
                     name: or(g.name, &k),
-                    value,
+                    value: Some(value),
+                    persisted: None,
                 }),
             );
         }
@@ -868,6 +871,8 @@ impl GossFile {
                     retry: d.retry,
                     eventually: None,
                     meta: d.common.meta,
+                    control: None,
+                    applies_if: None,
                     resource: d.resource,
                 })
             })

@@ -68,6 +68,7 @@ pub fn parse_suite(text: &str, path: &Path) -> Result<Suite> {
         description: doc.description,
         checks: doc.checks,
         source: Some(path.to_path_buf()),
+        cis: None,
     })
 }
 

@@ -19,6 +19,8 @@
 //! resource key. Expected values are [`matcher::Matcher`]s. Goss files are read too
 //! ([`load_goss`], or [`load_suite`] on a file that looks like one).
 
+pub mod builtin;
+pub mod cis;
 pub mod goss;
 pub mod load;
 pub mod matcher;

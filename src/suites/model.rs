@@ -25,6 +25,8 @@ pub struct Suite {
     pub checks: Vec<Check>,
     /// The file the suite was read from, if any.
     pub source: Option<std::path::PathBuf>,
+    /// For a CIS benchmark suite: the benchmark, the profile and the pipeline's tailoring.
+    pub cis: Option<Box<super::cis::CisSuite>>,
 }
 
 /// A suite file written as a mapping (the other accepted form is a plain list of checks).
@@ -68,7 +70,11 @@ pub struct Check {
     pub eventually: Option<HumanDuration>,
     /// Free-form data carried into the JSON results.
     pub meta: BTreeMap<String, serde_json::Value>,
-    /// What is checked.
+    /// Compliance metadata (a CIS control): benchmark, level, rationale, remediation, ...
+    pub control: Option<Box<Control>>,
+    /// When this does not hold on the probe, the check is `not-applicable`.
+    pub applies_if: Option<Resource>,
+    /// What is checked (`Resource::Manual` for a manual control).
     pub resource: Resource,
 }
 
@@ -77,6 +83,168 @@ impl Check {
     pub fn title_or_id(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
     }
+
+    /// Whether the check needs more than one gathered resource: a condition or a composite.
+    pub(crate) fn is_compound(&self) -> bool {
+        self.applies_if.is_some()
+            || matches!(
+                self.resource,
+                Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual
+            )
+    }
+}
+
+/// Compliance metadata of a check that is a benchmark control (CIS).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Control {
+    /// The benchmark and its version (`CIS Debian Linux 12 Benchmark v1.1.0`); set by the
+    /// benchmark loader, empty in a plain suite file.
+    pub benchmark: String,
+    /// The top-level section the control belongs to (`5`).
+    pub section: String,
+    /// `1` or `2`: the lowest profile level that lists the control.
+    pub level: u8,
+    /// The profiles of that level that list it: `server`, `workstation`.
+    pub profiles: Vec<Profile>,
+    /// Automated (evaluated) or manual (reported `not-reviewed` unless attested).
+    pub automated: bool,
+    /// CIS Controls v8 safeguards (`v8:4.1`).
+    pub cis_controls: Vec<String>,
+    /// Why it matters.
+    pub rationale: String,
+    /// How to comply.
+    pub remediation: String,
+}
+
+/// A CIS profile kind.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Server,
+    Workstation,
+}
+
+/// A condition or a compound resource as written: exactly one resource key, or `all-of` /
+/// `any-of` with a list of such mappings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(rename = "ResourceMapping")]
+pub struct RawResource {
+    /// Every listed resource must hold.
+    pub all_of: Option<Vec<RawResource>>,
+    /// At least one listed resource must hold.
+    pub any_of: Option<Vec<RawResource>>,
+    /// See the check's `command`.
+    pub command: Option<CommandCheck>,
+    /// See the check's `service`.
+    pub service: Option<ServiceCheck>,
+    /// See the check's `file`.
+    pub file: Option<FileCheck>,
+    /// See the check's `package`.
+    pub package: Option<PackageCheck>,
+    /// See the check's `port`.
+    pub port: Option<PortCheck>,
+    /// See the check's `http`.
+    pub http: Option<HttpCheck>,
+    /// See the check's `user`.
+    pub user: Option<UserCheck>,
+    /// See the check's `group`.
+    pub group: Option<GroupCheck>,
+    /// See the check's `process`.
+    pub process: Option<ProcessCheck>,
+    /// See the check's `kernel-param`.
+    pub kernel_param: Option<KernelParamCheck>,
+    /// See the check's `mount`.
+    pub mount: Option<MountCheck>,
+    /// See the check's `interface`.
+    pub interface: Option<InterfaceCheck>,
+    /// See the check's `dns`.
+    pub dns: Option<DnsCheck>,
+    /// See the check's `addr`.
+    pub addr: Option<AddrCheck>,
+    /// See the check's `matching`.
+    pub matching: Option<MatchingCheck>,
+    /// See the check's `clock`.
+    pub clock: Option<ClockCheck>,
+    /// See the check's `sshd-config`.
+    pub sshd_config: Option<SshdConfigCheck>,
+    /// See the check's `kernel-module`.
+    pub kernel_module: Option<KernelModuleCheck>,
+    /// See the check's `login-defs`.
+    pub login_defs: Option<LoginDefsCheck>,
+}
+
+/// Every resource written in `raw` (a [`RawCheck`] or a [`RawResource`]), composites converted.
+macro_rules! resources_of {
+    ($raw:expr) => {{
+        let mut found: Vec<Resource> = Vec::new();
+        found.extend($raw.command.map(Resource::Command));
+        found.extend($raw.service.map(Resource::Service));
+        found.extend($raw.file.map(|f| Resource::File(Box::new(f))));
+        found.extend($raw.package.map(Resource::Package));
+        found.extend($raw.port.map(Resource::Port));
+        found.extend($raw.http.map(|h| Resource::Http(Box::new(h))));
+        found.extend($raw.user.map(Resource::User));
+        found.extend($raw.group.map(Resource::Group));
+        found.extend($raw.process.map(Resource::Process));
+        found.extend($raw.kernel_param.map(Resource::KernelParam));
+        found.extend($raw.mount.map(|m| Resource::Mount(Box::new(m))));
+        found.extend($raw.interface.map(Resource::Interface));
+        found.extend($raw.dns.map(Resource::Dns));
+        found.extend($raw.addr.map(Resource::Addr));
+        found.extend($raw.matching.map(Resource::Matching));
+        found.extend($raw.clock.map(Resource::Clock));
+        found.extend($raw.sshd_config.map(Resource::SshdConfig));
+        found.extend($raw.kernel_module.map(Resource::KernelModule));
+        found.extend($raw.login_defs.map(Resource::LoginDefs));
+        if let Some(items) = $raw.all_of {
+            found.push(Resource::AllOf(composite("all-of", items)?));
+        }
+        if let Some(items) = $raw.any_of {
+            found.push(Resource::AnyOf(composite("any-of", items)?));
+        }
+        found
+    }};
+}
+
+fn composite(key: &str, items: Vec<RawResource>) -> Result<Vec<Resource>, String> {
+    if items.is_empty() {
+        return Err(format!("`{key}` lists no resource; give at least one"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.into_resource().map_err(|e| format!("{key}[{i}]: {e}")))
+        .collect()
+}
+
+impl RawResource {
+    /// The one resource written here.
+    pub fn into_resource(self) -> Result<Resource, String> {
+        let mut found = resources_of!(self);
+        let r = one_resource(&mut found, "a resource mapping")?;
+        r.validate()?;
+        Ok(r)
+    }
+}
+
+/// The single resource of `found`, validated; an error naming what was found otherwise.
+fn one_resource(found: &mut Vec<Resource>, who: &str) -> Result<Resource, String> {
+    if found.len() != 1 {
+        let names: Vec<_> = found.iter().map(|r| format!("`{}`", r.kind())).collect();
+        return Err(format!(
+            "{who} must have exactly one resource key, found {}; accepted: {}, all-of, any-of",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
+            Resource::KINDS.join(", ")
+        ));
+    }
+    Ok(found.pop().expect("one resource"))
 }
 
 /// The check as written: one optional field per resource type, so unknown keys stay errors.
@@ -134,58 +302,147 @@ pub struct RawCheck {
     pub matching: Option<MatchingCheck>,
     /// The probe's clock: in step with the runner's, NTP-synchronised.
     pub clock: Option<ClockCheck>,
+    /// sshd's effective configuration (`sshd -T`): keyword → matcher.
+    pub sshd_config: Option<SshdConfigCheck>,
+    /// A kernel module: loaded, loadable, deny-listed, available.
+    pub kernel_module: Option<KernelModuleCheck>,
+    /// `/etc/login.defs`: key → matcher.
+    pub login_defs: Option<LoginDefsCheck>,
+    /// Instead of one resource: every listed resource mapping must hold.
+    pub all_of: Option<Vec<RawResource>>,
+    /// Instead of one resource: at least one listed resource mapping must hold.
+    pub any_of: Option<Vec<RawResource>>,
+    /// A condition (a resource mapping); when it does not hold, the check is `not-applicable`.
+    pub applies_if: Option<RawResource>,
+    /// Control metadata: `1` or `2`, the lowest benchmark level listing the control.
+    pub level: Option<u8>,
+    /// Control metadata: the profiles of that level that list it (`[server, workstation]`).
+    pub profiles: Option<Vec<Profile>>,
+    /// Control metadata: `false` for a manual control (no resource; `not-reviewed` unless
+    /// attested).
+    pub automated: Option<bool>,
+    /// Control metadata: CIS Controls v8 references (`"v8:4.1"`).
+    pub cis_controls: Option<Vec<String>>,
+    /// Control metadata: why the control matters.
+    pub rationale: Option<String>,
+    /// Control metadata: how to comply.
+    pub remediation: Option<String>,
+}
+
+impl RawCheck {
+    /// The control metadata, when the check has any; an error when some is missing.
+    fn control(&mut self) -> Result<Option<Control>, String> {
+        let any = self.level.is_some()
+            || self.profiles.is_some()
+            || self.automated.is_some()
+            || self.cis_controls.is_some()
+            || self.rationale.is_some()
+            || self.remediation.is_some();
+        if !any {
+            return Ok(None);
+        }
+        let missing = |k: &str| {
+            format!(
+                "check `{}` is a control (it has control metadata) and needs `{k}`",
+                self.id
+            )
+        };
+        let level = self.level.ok_or_else(|| missing("level"))?;
+        if !(1..=2).contains(&level) {
+            return Err(format!(
+                "check `{}`: `level` is 1 or 2, got {level}",
+                self.id
+            ));
+        }
+        let automated = self.automated.ok_or_else(|| missing("automated"))?;
+        let rationale = self.rationale.take().ok_or_else(|| missing("rationale"))?;
+        let remediation = self
+            .remediation
+            .take()
+            .ok_or_else(|| missing("remediation"))?;
+        let profiles = self
+            .profiles
+            .take()
+            .unwrap_or_else(|| vec![Profile::Server, Profile::Workstation]);
+        if profiles.is_empty() {
+            return Err(format!("check `{}`: `profiles` lists no profile", self.id));
+        }
+        Ok(Some(Control {
+            benchmark: String::new(),
+            section: String::new(),
+            level,
+            profiles,
+            automated,
+            cis_controls: self.cis_controls.take().unwrap_or_default(),
+            rationale: rationale.trim().to_string(),
+            remediation: remediation.trim().to_string(),
+        }))
+    }
 }
 
 impl TryFrom<RawCheck> for Check {
     type Error = String;
 
-    fn try_from(raw: RawCheck) -> Result<Self, String> {
-        let mut found: Vec<Resource> = Vec::new();
-        found.extend(raw.command.map(Resource::Command));
-        found.extend(raw.service.map(Resource::Service));
-        found.extend(raw.file.map(|f| Resource::File(Box::new(f))));
-        found.extend(raw.package.map(Resource::Package));
-        found.extend(raw.port.map(Resource::Port));
-        found.extend(raw.http.map(|h| Resource::Http(Box::new(h))));
-        found.extend(raw.user.map(Resource::User));
-        found.extend(raw.group.map(Resource::Group));
-        found.extend(raw.process.map(Resource::Process));
-        found.extend(raw.kernel_param.map(Resource::KernelParam));
-        found.extend(raw.mount.map(|m| Resource::Mount(Box::new(m))));
-        found.extend(raw.interface.map(Resource::Interface));
-        found.extend(raw.dns.map(Resource::Dns));
-        found.extend(raw.addr.map(Resource::Addr));
-        found.extend(raw.matching.map(Resource::Matching));
-        found.extend(raw.clock.map(Resource::Clock));
-        if found.len() != 1 {
-            let names: Vec<_> = found.iter().map(|r| format!("`{}`", r.kind())).collect();
-            return Err(format!(
-                "check `{}` must have exactly one resource key, found {}; accepted: {}",
-                raw.id,
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                },
-                Resource::KINDS.join(", ")
-            ));
-        }
+    fn try_from(mut raw: RawCheck) -> Result<Self, String> {
         if raw.id.trim().is_empty() {
             return Err("a check `id` cannot be empty".into());
         }
-        let resource = found.pop().expect("one resource");
-        resource
-            .validate()
-            .map_err(|e| format!("check `{}`: {e}", raw.id))?;
+        let control = raw.control()?;
+        let applies_if = match raw.applies_if.take() {
+            Some(c) => Some(
+                c.into_resource()
+                    .map_err(|e| format!("check `{}`: applies-if: {e}", raw.id))?,
+            ),
+            None => None,
+        };
+        let id = raw.id.clone();
+        let (title, tags, skip, timeout, retry, eventually, meta) = (
+            raw.title.take(),
+            std::mem::take(&mut raw.tags),
+            raw.skip.take(),
+            raw.timeout,
+            raw.retry,
+            raw.eventually,
+            std::mem::take(&mut raw.meta),
+        );
+        let mut found = (|| -> Result<Vec<Resource>, String> { Ok(resources_of!(raw)) })()
+            .map_err(|e| format!("check `{id}`: {e}"))?;
+        let manual = control.as_ref().is_some_and(|c| !c.automated);
+        let resource = if manual {
+            if !found.is_empty() {
+                return Err(format!(
+                    "check `{id}` is a manual control (`automated: false`) and cannot have a \
+                     resource; it is reported not-reviewed unless attested"
+                ));
+            }
+            Resource::Manual
+        } else {
+            let r = one_resource(&mut found, &format!("check `{id}`"))?;
+            r.validate().map_err(|e| format!("check `{id}`: {e}"))?;
+            r
+        };
+        let compound = applies_if.is_some()
+            || matches!(
+                resource,
+                Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual
+            );
+        if compound && (retry.is_some() || eventually.is_some()) {
+            return Err(format!(
+                "check `{id}`: `retry` and `eventually` work on checks of one resource; they \
+                 cannot be combined with `applies-if`, `all-of`, `any-of` or a manual control"
+            ));
+        }
         Ok(Check {
-            id: raw.id,
-            title: raw.title,
-            tags: raw.tags,
-            skip: raw.skip,
-            timeout: raw.timeout,
-            retry: raw.retry,
-            eventually: raw.eventually,
-            meta: raw.meta,
+            id,
+            title,
+            tags,
+            skip,
+            timeout,
+            retry,
+            eventually,
+            meta,
+            control: control.map(Box::new),
+            applies_if,
             resource,
         })
     }
@@ -243,6 +500,8 @@ pub struct FileCheck {
     pub exists: Option<Matcher>,
     /// Permission bits in octal, e.g. `"0644"`.
     pub mode: Option<Matcher>,
+    /// The most permissive mode allowed, e.g. `"0640"`: no permission bit outside it is set.
+    pub max_mode: Option<String>,
     /// Owner user name.
     pub owner: Option<Matcher>,
     /// Owner group name.
@@ -407,8 +666,11 @@ pub struct ProcessCheck {
 pub struct KernelParamCheck {
     /// The sysctl name, e.g. `net.ipv4.ip_forward`.
     pub name: String,
-    /// The expected value.
-    pub value: Matcher,
+    /// The running value (from `/proc/sys`).
+    pub value: Option<Matcher>,
+    /// The value the boot-time sysctl configuration sets (the last assignment in
+    /// `systemd-sysctl`'s order), the empty string when nothing sets it.
+    pub persisted: Option<Matcher>,
 }
 
 /// The probe's clock, compared with the runner's (which CI runners keep synchronised).
@@ -504,4 +766,37 @@ pub struct MatchingCheck {
     /// list of patterns is tried line by line.
     #[serde(default)]
     pub as_reader: bool,
+}
+
+/// sshd's effective configuration, as `sshd -T` prints it: lower-case keyword → matcher.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct SshdConfigCheck {
+    /// Keyword (lower case, as `sshd -T` prints it) → matcher.
+    pub keywords: BTreeMap<String, Matcher>,
+}
+
+/// A kernel module, by what is loaded and what `modprobe` would do.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KernelModuleCheck {
+    /// The module name (`cramfs`, `usb-storage`).
+    pub name: String,
+    /// Listed in `/proc/modules`.
+    pub loaded: Option<bool>,
+    /// `modprobe -n -v` would load it (it exists and its `install` is not `/bin/false` or
+    /// `/bin/true`).
+    pub loadable: Option<bool>,
+    /// A `blacklist NAME` line in modprobe's configuration.
+    pub deny_listed: Option<bool>,
+    /// False when it is not loaded and either does not exist or is not loadable and deny-listed.
+    pub available: Option<bool>,
+}
+
+/// Keys of `/etc/login.defs` → matchers (the last uncommented assignment; empty when unset).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct LoginDefsCheck {
+    /// Key (as written, `PASS_MAX_DAYS`) → matcher.
+    pub keys: BTreeMap<String, Matcher>,
 }

@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Every expectation held.
     Passed,
@@ -14,8 +14,14 @@ pub enum Status {
     Failed,
     /// The check could not be evaluated (transport error, timeout, unparsable output).
     Error,
-    /// Not run: the check has `skip: reason`.
+    /// Not run: the check has `skip: reason`, or tailoring excluded it.
     Skipped,
+    /// The check's `applies-if` condition does not hold on the probe.
+    NotApplicable,
+    /// A manual control with no attestation in force.
+    NotReviewed,
+    /// Failed (or could not be evaluated), with a waiver in force.
+    Waived,
 }
 
 impl Status {
@@ -26,7 +32,15 @@ impl Status {
             Status::Failed => "failed",
             Status::Error => "error",
             Status::Skipped => "skipped",
+            Status::NotApplicable => "not-applicable",
+            Status::NotReviewed => "not-reviewed",
+            Status::Waived => "waived",
         }
+    }
+
+    /// Whether this state fails the gate on its own (failed, error).
+    pub fn fails_gate(self) -> bool {
+        matches!(self, Status::Failed | Status::Error)
     }
 }
 
@@ -62,6 +76,9 @@ pub struct CheckResult {
     pub duration: Duration,
     /// How many attempts were made (0 when skipped).
     pub attempts: u32,
+    /// The control's metadata, when the check is a benchmark control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<Box<super::model::Control>>,
 }
 
 /// The results of one suite run on one probe.
@@ -76,6 +93,27 @@ pub struct SuiteResult {
     /// Wall-clock time of the whole run.
     #[serde(serialize_with = "secs", rename = "duration_secs")]
     pub duration: Duration,
+    /// For a benchmark suite: which benchmark and profile, its sections and score threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<BenchmarkRun>,
+}
+
+/// What a benchmark suite's results need for scoring and reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkRun {
+    /// The benchmark's name in Bakery (`debian-12`).
+    pub id: String,
+    /// Its title and version (`CIS Debian Linux 12 Benchmark v1.1.0`).
+    pub title: String,
+    /// The profile run (`level-1-server`).
+    pub profile: String,
+    /// Section number → title.
+    pub sections: std::collections::BTreeMap<String, String>,
+    /// The lowest score (percent) that passes the gate; `None`: every applicable, unwaived,
+    /// automated control must pass.
+    pub min_score: Option<f64>,
+    /// Notes from tailoring (expired waivers and attestations), shown in reports.
+    pub notes: Vec<String>,
 }
 
 impl SuiteResult {

@@ -72,9 +72,12 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
     let slots: Vec<Mutex<Option<CheckResult>>> =
         selected.iter().map(|_| Mutex::new(None)).collect();
     let mut jobs: Vec<Vec<usize>> = Vec::new();
+    let mut compound_checks: Vec<usize> = Vec::new();
     for (i, c) in selected.iter().enumerate() {
         if let Some(reason) = &c.skip {
             *slots[i].lock().expect("slot") = Some(skipped(c, reason));
+        } else if c.is_compound() {
+            compound_checks.push(i);
         } else if let Some(key) = c.resource.batch_key() {
             match jobs
                 .iter_mut()
@@ -87,13 +90,40 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
             jobs.push(vec![i]);
         }
     }
+    // Checks with a condition or several resources: their resources ("atoms") are gathered
+    // in batches like single checks, after them in the same pool of workers.
+    let plan = compound::Plan::new(&selected, &compound_checks, opts.default_timeout);
+    let atom_jobs = plan.jobs(BATCH_LIMIT);
+    let atom_slots: Vec<Mutex<Option<(Outcome, Duration)>>> =
+        plan.atoms.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let workers = opts.concurrency.clamp(1, jobs.len().max(1));
+    let workers = opts
+        .concurrency
+        .clamp(1, (jobs.len() + atom_jobs.len()).max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(n) else { break };
+                let Some(job) = jobs.get(n) else {
+                    let Some(atoms) = atom_jobs.get(n - jobs.len()) else {
+                        break;
+                    };
+                    let res: Vec<&resources::Resource> =
+                        atoms.iter().map(|&a| plan.atoms[a].0).collect();
+                    let timeout = atoms.iter().map(|&a| plan.atoms[a].1).max();
+                    let started = Instant::now();
+                    let outcomes = attempt_resources(
+                        &res,
+                        timeout.unwrap_or(opts.default_timeout),
+                        transport,
+                        opts,
+                    );
+                    let each = started.elapsed() / u32::try_from(atoms.len().max(1)).unwrap_or(1);
+                    for (&a, o) in atoms.iter().zip(outcomes) {
+                        *atom_slots[a].lock().expect("slot") = Some((o, each));
+                    }
+                    continue;
+                };
                 let checks: Vec<&Check> = job.iter().map(|&i| selected[i]).collect();
                 for (k, r) in run_with_retries(&checks, transport, opts)
                     .into_iter()
@@ -104,6 +134,17 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
             });
         }
     });
+    let atoms: Vec<(Outcome, Duration)> = atom_slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("slot")
+                .unwrap_or_else(|| (Outcome::error("not gathered", ""), Duration::ZERO))
+        })
+        .collect();
+    for (i, outcome, duration) in plan.combine(&atoms) {
+        *slots[i].lock().expect("slot") = Some(result(selected[i], outcome, duration, 1));
+    }
     SuiteResult {
         suite: suite.name.clone(),
         probe: opts.probe.clone(),
@@ -116,6 +157,7 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
             })
             .collect(),
         duration: start.elapsed(),
+        benchmark: None,
     }
 }
 
@@ -189,6 +231,16 @@ fn attempt(checks: &[&Check], transport: &dyn Transport, opts: &RunOptions) -> V
         .max()
         .unwrap_or(opts.default_timeout);
     let res: Vec<&resources::Resource> = checks.iter().map(|c| &c.resource).collect();
+    attempt_resources(&res, timeout, transport, opts)
+}
+
+/// One exec for `res` (all of one kind) within `timeout`, and their evaluation.
+fn attempt_resources(
+    res: &[&resources::Resource],
+    timeout: Duration,
+    transport: &dyn Transport,
+    opts: &RunOptions,
+) -> Vec<Outcome> {
     if res[0].on_runner() {
         let view = opts.runner_view.as_ref();
         return res
@@ -196,7 +248,7 @@ fn attempt(checks: &[&Check], transport: &dyn Transport, opts: &RunOptions) -> V
             .map(|r| resources::evaluate_on_runner(r, view, timeout))
             .collect();
     }
-    let script = resources::script(&res, timeout);
+    let script = resources::script(res, timeout);
     tracing::debug!(kind = res[0].kind(), checks = res.len(), "gathering");
     let started = Instant::now();
     let mut outcome = transport.run(&script, timeout);
@@ -212,13 +264,10 @@ fn attempt(checks: &[&Check], transport: &dyn Transport, opts: &RunOptions) -> V
         outcome = transport.run(&script, timeout);
     }
     match outcome {
-        Ok(out) => resources::evaluate(&res, &out),
+        Ok(out) => resources::evaluate(res, &out),
         Err(e) => {
             let msg = format!("could not evaluate the {} check: {e}", res[0].kind());
-            checks
-                .iter()
-                .map(|_| Outcome::error(&msg, &script))
-                .collect()
+            res.iter().map(|_| Outcome::error(&msg, &script)).collect()
         }
     }
 }
@@ -236,6 +285,7 @@ fn result(c: &Check, o: Outcome, duration: Duration, attempts: u32) -> CheckResu
         output: o.output,
         duration,
         attempts,
+        control: c.control.clone(),
     }
 }
 
@@ -252,8 +302,10 @@ fn skipped(c: &Check, reason: &str) -> CheckResult {
         output: String::new(),
         duration: Duration::ZERO,
         attempts: 0,
+        control: c.control.clone(),
     }
 }
 
+mod compound;
 #[cfg(test)]
 mod tests;

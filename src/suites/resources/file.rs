@@ -19,7 +19,21 @@ pub(super) fn validate(f: &FileCheck) -> Result<(), String> {
     if f.path.is_empty() || f.path.contains(['\n', '\\']) {
         return Err(format!("`{}` is not a usable path", f.path.escape_debug()));
     }
+    if let Some(m) = &f.max_mode {
+        parse_mode(m).ok_or_else(|| {
+            format!("`max-mode: {m}` is not an octal mode; write it like \"0640\"")
+        })?;
+    }
     Ok(())
+}
+
+/// An octal permission mode (`"0640"`, `"640"`, `"1777"`).
+fn parse_mode(m: &str) -> Option<u32> {
+    let m = m.trim();
+    (!m.is_empty() && m.len() <= 5)
+        .then(|| u32::from_str_radix(m, 8).ok())
+        .flatten()
+        .filter(|v| *v <= 0o7777)
 }
 
 pub(super) fn script(checks: &[&FileCheck], _timeout: Duration) -> String {
@@ -117,6 +131,17 @@ fn evaluate_one(c: &FileCheck, facts: &Facts, stderr: &str) -> Outcome {
     let s = |v: &str| Value::from(v.to_string());
     a.opt("filetype", &c.filetype, || s(&st.filetype));
     a.opt("mode", &c.mode, || s(&st.mode));
+    if let Some(max) = &c.max_mode {
+        // Validated when the suite was read; stat prints the mode in octal.
+        let allowed = parse_mode(max).unwrap_or(0);
+        let ok = parse_mode(&st.mode).is_some_and(|m| m & !allowed == 0);
+        a.row(
+            "max-mode",
+            &format!("{max} or more restrictive"),
+            &format!("{:0>4}", st.mode),
+            ok,
+        );
+    }
     a.opt("owner", &c.owner, || s(&st.owner));
     a.opt("group", &c.group, || s(&st.group));
     a.opt("uid", &c.uid, || s(&st.uid));
@@ -291,6 +316,26 @@ mod tests {
             "{}",
             o[7].message
         );
+    }
+
+    #[test]
+    fn max_mode_allows_only_stricter_modes() {
+        let checks = [
+            file("{path: /etc/passwd, max-mode: '0644'}"),
+            file("{path: /etc/passwd, max-mode: '0640'}"),
+            file("{path: /usr/bin/passwd, max-mode: '0755'}"),
+            file("{path: /tmp, max-mode: '1777'}"),
+        ];
+        let o = run(&checks, &captured(), "");
+        assert_eq!(o[0].status, Status::Passed, "{}", o[0].message);
+        assert_eq!(
+            o[1].message,
+            "file /etc/passwd: max-mode: expected 0640 or more restrictive, got 0644"
+        );
+        assert_eq!(o[2].status, Status::Failed, "setuid is outside 0755");
+        assert_eq!(o[3].status, Status::Passed, "{}", o[3].message);
+        let bad: FileCheck = serde_yaml::from_str("{path: /x, max-mode: rw-r}").unwrap();
+        assert!(validate(&bad).unwrap_err().contains("not an octal mode"));
     }
 
     #[test]

@@ -14,13 +14,16 @@ mod dns;
 mod file;
 mod http;
 mod interface;
+mod kernel_module;
 mod kernel_param;
+mod login_defs;
 mod matching;
 mod mount;
 mod package;
 mod port;
 mod process;
 mod service;
+mod sshd_config;
 #[cfg(test)]
 mod test_support;
 mod user;
@@ -52,6 +55,15 @@ pub enum Resource {
     Addr(AddrCheck),
     Matching(MatchingCheck),
     Clock(ClockCheck),
+    SshdConfig(SshdConfigCheck),
+    KernelModule(KernelModuleCheck),
+    LoginDefs(LoginDefsCheck),
+    /// Every resource holds (evaluated by the runner from its parts).
+    AllOf(Vec<Resource>),
+    /// At least one resource holds (evaluated by the runner from its parts).
+    AnyOf(Vec<Resource>),
+    /// A manual control: nothing to gather; `not-reviewed` unless attested.
+    Manual,
 }
 
 /// Calls `$f` of the module for the resource kind of the first check with the typed checks.
@@ -154,6 +166,23 @@ macro_rules! dispatch {
                 let $typed = typed!(Clock, ClockCheck);
                 $body
             }
+            Some(Resource::SshdConfig(_)) => {
+                use sshd_config as $m;
+                let $typed = typed!(SshdConfig, SshdConfigCheck);
+                $body
+            }
+            Some(Resource::KernelModule(_)) => {
+                use kernel_module as $m;
+                let $typed = typed!(KernelModule, KernelModuleCheck);
+                $body
+            }
+            Some(Resource::LoginDefs(_)) => {
+                use login_defs as $m;
+                let $typed = typed!(LoginDefs, LoginDefsCheck);
+                $body
+            }
+            // The runner evaluates composites from their parts and never gathers them.
+            Some(Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual) => $none,
         }
     }};
 }
@@ -177,6 +206,9 @@ impl Resource {
         "addr",
         "matching",
         "clock",
+        "sshd-config",
+        "kernel-module",
+        "login-defs",
     ];
 
     /// The resource key (`command`, `service`, ...).
@@ -198,6 +230,12 @@ impl Resource {
             Resource::Addr(_) => "addr",
             Resource::Matching(_) => "matching",
             Resource::Clock(_) => "clock",
+            Resource::SshdConfig(_) => "sshd-config",
+            Resource::KernelModule(_) => "kernel-module",
+            Resource::LoginDefs(_) => "login-defs",
+            Resource::AllOf(_) => "all-of",
+            Resource::AnyOf(_) => "any-of",
+            Resource::Manual => "manual",
         }
     }
 
@@ -224,13 +262,20 @@ impl Resource {
             Resource::User(u) => name("user name", &u.name),
             Resource::Group(g) => name("group name", &g.name),
             Resource::Process(p) => name("process name", &p.comm),
-            Resource::KernelParam(k) => name("kernel parameter", &k.name),
             Resource::Interface(i) => name("interface name", &i.name),
             Resource::Mount(m) if !m.path.starts_with('/') || m.path.contains('\n') => {
                 Err(format!("`{}` is not an absolute mount point", m.path))
             }
             Resource::Dns(d) => dns::validate(d),
             Resource::Addr(a) => addr::validate(a),
+            Resource::KernelParam(k) if k.value.is_none() && k.persisted.is_none() => Err(format!(
+                "kernel-param `{}` needs `value`, `persisted` or both",
+                k.name
+            )),
+            Resource::KernelParam(k) => name("kernel parameter", &k.name),
+            Resource::SshdConfig(c) => sshd_config::validate(c),
+            Resource::KernelModule(m) => name("kernel module name", &m.name),
+            Resource::LoginDefs(l) => login_defs::validate(l),
             _ => Ok(()),
         }
     }
@@ -239,6 +284,7 @@ impl Resource {
     pub(crate) fn batch_key(&self) -> Option<&'static str> {
         match self {
             Resource::Command(_) | Resource::Http(_) | Resource::Matching(_) => None,
+            Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual => None,
             Resource::Addr(a) if a.from == Side::Runner => None,
             other => Some(other.kind()),
         }
@@ -270,6 +316,10 @@ pub(crate) fn script(checks: &[&Resource], timeout: Duration) -> String {
 
 /// Evaluates each of `checks` (all of one kind) against the output of [`script`].
 pub(crate) fn evaluate(checks: &[&Resource], out: &ExecOutput) -> Vec<Outcome> {
+    if let Some(r @ (Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual)) = checks.first() {
+        let msg = format!("a {} check is evaluated from its parts", r.kind());
+        return checks.iter().map(|_| Outcome::error(&msg, "")).collect();
+    }
     let outcomes = dispatch!(checks, Vec::new(), |m, typed| m::evaluate(&typed, out));
     debug_assert_eq!(outcomes.len(), checks.len());
     outcomes

@@ -323,3 +323,100 @@ fn one_exec_per_resource_type() {
     assert!(r.results.iter().all(|c| c.status == Status::Passed));
     assert_eq!(t.0.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn conditions_and_composites_are_gathered_in_batches() {
+    let yaml = r#"
+- id: na
+  applies-if: {file: {path: /no/such/dir}}
+  file: {path: /no/such/dir/x}
+- id: applies
+  applies-if: {file: {path: /etc/passwd}}
+  file: {path: /etc/passwd, max-mode: "0644"}
+- id: all
+  all-of:
+    - file: {path: /etc/passwd}
+    - file: {path: /etc/group}
+    - file: {path: /no/such/file}
+- id: any
+  any-of:
+    - file: {path: /no/such/file}
+    - file: {path: /etc/group, filetype: file}
+- id: none
+  any-of:
+    - file: {path: /no/such/file}
+    - matching: {content: a, matches: b}
+- id: manual
+  level: 1
+  automated: false
+  rationale: r
+  remediation: m
+- id: plain
+  file: {path: /etc/hostname}
+"#;
+    let t = Counting(std::sync::atomic::AtomicUsize::new(0));
+    let r = run_suite(&suite(yaml), &t, &RunOptions::default());
+    let status = |id: &str| by_id(&r, id).status;
+    assert_eq!(status("na"), Status::NotApplicable);
+    assert_eq!(
+        by_id(&r, "na").message,
+        "not applicable: file /no/such/dir: exists: expected true, got false"
+    );
+    assert_eq!(
+        status("applies"),
+        Status::Passed,
+        "{}",
+        by_id(&r, "applies").message
+    );
+    assert_eq!(status("all"), Status::Failed);
+    assert_eq!(
+        by_id(&r, "all").message,
+        "file /no/such/file: exists: expected true, got false"
+    );
+    assert_eq!(status("any"), Status::Passed);
+    assert_eq!(status("none"), Status::Failed);
+    assert!(by_id(&r, "none")
+        .message
+        .starts_with("none of the alternatives held: "));
+    assert_eq!(status("manual"), Status::NotReviewed);
+    assert!(by_id(&r, "manual").control.is_some());
+    assert_eq!(status("plain"), Status::Passed);
+    // One exec for the plain file check, one for every file atom of the compound checks
+    // (matching runs on the runner).
+    assert_eq!(t.0.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn compound_checks_refuse_retries_and_manual_controls_refuse_resources() {
+    let e = parse_suite(
+        "- id: a\n  retry: {attempts: 2}\n  all-of: [{file: {path: /}}]\n",
+        Path::new("t.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`retry` and `eventually` work on checks of one resource"),
+        "{e}"
+    );
+    let e = parse_suite(
+        "- id: a\n  level: 1\n  automated: false\n  rationale: r\n  remediation: m\n  file: {path: /}\n",
+        Path::new("t.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("is a manual control"), "{e}");
+    let e = parse_suite(
+        "- id: a\n  level: 1\n  automated: true\n  remediation: m\n  file: {path: /}\n",
+        Path::new("t.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("needs `rationale`"), "{e}");
+    let e = parse_suite(
+        "- id: a\n  any-of: [{file: {path: /}, package: {name: x}}]\n",
+        Path::new("t.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("any-of[0]: a resource mapping must have exactly one resource key, found `file`, `package`"), "{e}");
+}
