@@ -130,7 +130,12 @@ fn run_on_probe(
     suites: &[Suite],
 ) -> Result<Vec<SuiteResult>> {
     let settings = &run.loaded.pipeline.verify;
-    let transport = crate::bake::connect(run, probe, &settings.probe)?;
+    let mut transport = crate::bake::connect(run, probe, &settings.probe)?;
+    // Checks read what only root may read (sshd -T, /etc/shadow, nft): a probe reached as
+    // another user runs them through sudo.
+    if settings.probe.ssh_user != "root" {
+        transport = Box::new(crate::transport::Sudo(transport));
+    }
     let started = Instant::now();
     let options = suites::RunOptions {
         concurrency: settings.concurrency,

@@ -48,6 +48,33 @@ pub trait Transport: Send + Sync {
     fn endpoint(&self) -> String;
 }
 
+/// Runs every command of another transport as root through `sudo -n`, for instances reached
+/// as a user other than root (whose account has passwordless sudo, as cloud images' do).
+pub struct Sudo(pub Box<dyn Transport>);
+
+impl Transport for Sudo {
+    fn exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<ExecOutput> {
+        self.0.exec(
+            &format!("sudo -n sh -c {}", shell_quote(command)),
+            timeout,
+            on_line,
+        )
+    }
+
+    fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
+        self.0.upload(contents, remote_path, mode)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("{} (sudo)", self.0.endpoint())
+    }
+}
+
 impl dyn Transport + '_ {
     /// Runs `command` and collects its output without streaming it.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput> {
