@@ -73,6 +73,7 @@ mod tests {
             output: String::new(),
             duration: Duration::ZERO,
             attempts: 1,
+            experiment: None,
         }
     }
 

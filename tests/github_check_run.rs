@@ -42,6 +42,7 @@ fn failing_suite(n: usize) -> SuiteResult {
                 output: "x".repeat(100),
                 duration: Duration::from_millis(3),
                 attempts: 1,
+                experiment: None,
             })
             .chain(std::iter::once(CheckResult {
                 id: "ok".into(),
@@ -55,6 +56,7 @@ fn failing_suite(n: usize) -> SuiteResult {
                 output: String::new(),
                 duration: Duration::ZERO,
                 attempts: 1,
+                experiment: None,
             }))
             .collect(),
         duration: Duration::from_secs(1),

@@ -355,6 +355,7 @@ mod tests {
             output: String::new(),
             duration: Duration::from_millis(10),
             attempts: 1,
+            experiment: None,
         }
     }
 

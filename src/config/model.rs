@@ -266,9 +266,14 @@ pub struct Verify {
     /// Suite files, relative to the pipeline file: a path, or `goss: path` for a Goss file.
     #[serde(default = "default_suites")]
     pub suites: Vec<SuiteRef>,
-    /// The probe instance.
+    /// The probe instance (the probe group `main`).
     #[serde(default)]
     pub probe: InstanceSettings,
+    /// More probe groups, by name, each with its own settings: a suite file names its group
+    /// with `probe: NAME` (without one it runs on `main`). Every group that a suite names gets
+    /// its own probe; the probes are launched and tested in parallel.
+    #[serde(default)]
+    pub probes: BTreeMap<String, InstanceSettings>,
     /// Where the JUnit XML goes, relative to the pipeline file.
     #[serde(default = "default_junit")]
     pub junit: PathBuf,
@@ -317,6 +322,7 @@ impl Default for Verify {
         Verify {
             suites: default_suites(),
             probe: InstanceSettings::default(),
+            probes: BTreeMap::new(),
             junit: default_junit(),
             concurrency: default_concurrency(),
         }

@@ -353,6 +353,7 @@ mod tests {
             output: "out".into(),
             duration: Duration::ZERO,
             attempts: 1,
+            experiment: None,
         }
     }
 

@@ -89,6 +89,7 @@ mod tests {
                 output: "o".into(),
                 duration: Duration::from_millis(1500),
                 attempts: 2,
+                experiment: None,
             }],
             duration: Duration::from_secs(2),
         };

@@ -31,7 +31,9 @@ pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String
 pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Result<String> {
     let mut report = Report::new();
     let mut props_per_suite = Vec::new();
+    let mut props_per_case = Vec::new();
     for sr in results {
+        props_per_case.extend(sr.results.iter().map(case_properties));
         let name = if sr.probe.is_empty() {
             sr.suite.clone()
         } else {
@@ -57,7 +59,40 @@ pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Resul
         .map_err(|e| Error::Infra(format!("could not render the JUnit report: {e}")))?;
     let raw = String::from_utf8(raw)
         .map_err(|e| Error::Infra(format!("the JUnit report is not UTF-8: {e}")))?;
-    add_properties(&raw, &props_per_suite)
+    add_properties(&raw, &props_per_suite, &props_per_case)
+}
+
+/// A testcase's properties: an experiment's fault, phases, timeline and time to recover.
+fn case_properties(r: &CheckResult) -> Vec<(String, String)> {
+    let Some(x) = &r.experiment else {
+        return Vec::new();
+    };
+    let mut props = vec![
+        ("chaos.fault".to_string(), x.fault.clone()),
+        (
+            "chaos.time-to-recover-secs".to_string(),
+            x.time_to_recover_secs
+                .map_or_else(|| "none".to_string(), |t| format!("{t:.3}")),
+        ),
+        (
+            "chaos.recover-within-secs".to_string(),
+            format!("{:.0}", x.recover_within_secs),
+        ),
+        (
+            "chaos.duration-secs".to_string(),
+            format!("{:.0}", x.duration_secs),
+        ),
+    ];
+    for p in &x.phases {
+        props.push((
+            format!("chaos.phase.{}", p.phase.as_str().replace(' ', "-")),
+            format!(
+                "{} at {:.2}s, took {:.2}s: {}",
+                p.status, p.at_secs, p.took_secs, p.detail
+            ),
+        ));
+    }
+    props
 }
 
 fn testcase(suite: &str, r: &CheckResult) -> TestCase {
@@ -102,16 +137,43 @@ fn cdata_safe(s: &str) -> String {
 }
 
 /// Inserts a `<properties>` element at the start of each `<testsuite>` (junit-report has none).
-fn add_properties(xml: &str, props: &[Vec<(String, String)>]) -> Result<String> {
+fn add_properties(
+    xml: &str,
+    props: &[Vec<(String, String)>],
+    cases: &[Vec<(String, String)>],
+) -> Result<String> {
     let err =
         |e: &dyn std::fmt::Display| Error::Infra(format!("could not add JUnit properties: {e}"));
     let mut reader = Reader::from_str(xml);
     let mut writer = Writer::new(Vec::new());
     let mut suite = 0;
+    let mut case = 0;
     loop {
         let event = reader.read_event().map_err(|e| err(&e))?;
         match event {
             Event::Eof => break,
+            Event::Start(ref start) if start.name().as_ref() == b"testcase" => {
+                writer.write_event(event.borrow()).map_err(|e| err(&e))?;
+                write_props(&mut writer, cases.get(case)).map_err(|e| err(&e))?;
+                case += 1;
+            }
+            Event::Empty(start) if start.name().as_ref() == b"testcase" => {
+                match cases.get(case).filter(|p| !p.is_empty()) {
+                    Some(p) => {
+                        writer
+                            .write_event(Event::Start(start.borrow()))
+                            .map_err(|e| err(&e))?;
+                        write_props(&mut writer, Some(p)).map_err(|e| err(&e))?;
+                        writer
+                            .write_event(Event::End(BytesEnd::new("testcase")))
+                            .map_err(|e| err(&e))?;
+                    }
+                    None => writer
+                        .write_event(Event::Empty(start))
+                        .map_err(|e| err(&e))?,
+                }
+                case += 1;
+            }
             Event::Start(ref start) if start.name().as_ref() == b"testsuite" => {
                 writer.write_event(event.borrow()).map_err(|e| err(&e))?;
                 write_props(&mut writer, props.get(suite)).map_err(|e| err(&e))?;
@@ -228,6 +290,7 @@ mod tests {
             output: String::new(),
             duration: Duration::from_millis(250),
             attempts: 1,
+            experiment: None,
         }
     }
 

@@ -67,6 +67,8 @@ pub fn load_goss(path: &Path) -> Result<Suite> {
             .unwrap_or_else(|| "goss".into()),
         description: Some(format!("imported from the Goss file {}", path.display())),
         checks,
+        experiments: Vec::new(),
+        probe: None,
         source: Some(path.to_path_buf()),
     })
 }

@@ -62,6 +62,9 @@ pub struct CheckResult {
     pub duration: Duration,
     /// How many attempts were made (0 when skipped).
     pub attempts: u32,
+    /// For a failure-mode experiment: its phases, time to recover and journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Box<crate::chaos::Record>>,
 }
 
 /// The results of one suite run on one probe.

@@ -236,6 +236,7 @@ fn result(c: &Check, o: Outcome, duration: Duration, attempts: u32) -> CheckResu
         output: o.output,
         duration,
         attempts,
+        experiment: None,
     }
 }
 
@@ -252,6 +253,7 @@ fn skipped(c: &Check, reason: &str) -> CheckResult {
         output: String::new(),
         duration: Duration::ZERO,
         attempts: 0,
+        experiment: None,
     }
 }
 
