@@ -149,18 +149,27 @@ echo "$n busy workers in {load}"
             )
         }
         FaultKind::MemoryStress(m) => {
-            tools.extend(["head", "tail", "sleep"]);
+            // Memory held in a private tmpfs: the kernel cannot reclaim it without swap, so the
+            // pressure stays until the rollback, and the OOM killer must pick a process.
+            tools.extend(["mount", "umount", "head", "stat"]);
+            let mem = format!("{dir}/mem");
             (
                 format!(
                     r#"kb=$(sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo)
 bytes=$((kb * {pct} / 100 * 1024))
-systemd-run --quiet --collect --unit={load} -p RuntimeMaxSec={secs} /bin/sh -c "head -c $bytes /dev/zero | tail | sleep infinity"
-echo "taking $((bytes / 1048576)) MiB of $((kb / 1024)) MiB available in {load}"
+mkdir -p {mem}
+mount -t tmpfs -o size=$bytes,mode=0700 bakery-chaos {mem}
+head -c $bytes /dev/zero > {mem}/fill || true
+echo "holding $(( $(stat -c %s {mem}/fill) / 1048576 )) MiB of $((kb / 1024)) MiB available"
 "#,
                     pct = m.percent
                 ),
-                stop_unit(&load),
-                unit_gone(&load),
+                format!(
+                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill; umount {mem}; fi\n"
+                ),
+                format!(
+                    "! grep -q ' {mem} ' /proc/self/mountinfo || {{ echo 'the memory is still held'; exit 1; }}\n"
+                ),
             )
         }
         FaultKind::IoStress(s) => {
@@ -326,11 +335,11 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
         "systemd-run --quiet --collect --unit={unit}-deadman --on-active={secs} --timer-property=AccuracySec=1s /bin/sh {rollback_path}\n"
     );
     let rollback = format!(
-        "#!/bin/sh\n# Bakery chaos rollback of {tag} ({name}); run by Bakery, or by the {unit}-deadman timer.\n{rollback}systemctl stop {unit}-deadman.timer 2>/dev/null\nrm -rf {dir}\ntrue\n",
+        "#!/bin/sh\n# Bakery chaos rollback of {tag} ({name}); run by Bakery, or by the {unit}-deadman timer.\n{rollback}\nsystemctl stop {unit}-deadman.timer 2>/dev/null\nrm -rf {dir}\ntrue\n",
         name = kind.name()
     );
     let verify = format!(
-        "{verify}! systemctl is-active -q {unit}-deadman.timer || {{ echo 'the dead-man timer is still armed'; exit 1; }}\n"
+        "{verify}\n! systemctl is-active -q {unit}-deadman.timer || {{ echo 'the dead-man timer is still armed'; exit 1; }}\n"
     );
     Some(Plan {
         tag: tag.to_string(),

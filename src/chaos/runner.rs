@@ -293,7 +293,12 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         )
         .map_err(|e| (Status::Error, Phase::Inject, e.to_string()))?;
     let held = inject_and_hold(exp, t, j, plan.as_ref());
-    // 5. Rollback, on every path (signals included).
+    // 4. Recovery, measured from the fault's end (a sustained fault has ended by now).
+    let recovered = match &held {
+        Ok(ended) => Some(recover(exp, t, j, *ended, boot_before.as_deref(), &units)),
+        Err(_) => None,
+    };
+    // 5. Rollback, on every path (signals included): run again (it is idempotent), verified.
     let rollback = crate::signals::shielded(|| {
         let began = Instant::now();
         let r = roll_back(kind, t, j, plan.as_ref());
@@ -303,16 +308,18 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         }
         r
     });
-    let held = held?;
+    // A fault left behind is the worst outcome: it is reported before anything else.
     if let Err(e) = rollback {
         return Err((Status::Failed, Phase::Rollback, e.to_string()));
     }
     let _ = t.ledger.forget(token);
+    held?;
+    if let Some(recovered) = recovered {
+        recovered?;
+    }
     check_signal()?;
 
-    // 4. Recovery (measured from the fault's end), then 6. steady state after.
-    let recovered = recover(exp, t, j, held, boot_before.as_deref(), &units);
-    recovered?;
+    // 6. Steady state after.
     let began = Instant::now();
     let after = checks(&exp.steady_state, t, None);
     if let Some((status, why)) = not_passed(&after) {
@@ -366,7 +373,7 @@ fn inject_and_hold(
     if !exp.during.is_empty() {
         let began = Instant::now();
         let remaining = exp.fault.duration.saturating_sub(injected_at.elapsed());
-        let results = checks(&exp.during, t, Some(remaining.max(Duration::from_secs(1))));
+        let results = checks(&exp.during, t, Some(remaining.max(POLL_TIMEOUT)));
         match not_passed(&results) {
             Some((status, why)) => {
                 j.phase(Phase::During, status, why.clone(), began);

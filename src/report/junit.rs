@@ -379,4 +379,70 @@ mod tests {
         assert_eq!(empty.attrs["tests"], "0");
         assert_eq!(empty.one("properties").all("property").len(), 3);
     }
+
+    #[test]
+    fn an_experiment_carries_its_phases_and_time_to_recover_as_testcase_properties() {
+        use crate::chaos::runner::{Activity, Phase, PhaseResult, Record};
+        let record = Record {
+            fault: "kill-process".into(),
+            duration_secs: 0.0,
+            recover_within_secs: 10.0,
+            time_to_recover_secs: None,
+            phases: vec![
+                PhaseResult {
+                    phase: Phase::SteadyStateBefore,
+                    status: Status::Passed,
+                    detail: "1 checks passed".into(),
+                    at_secs: 0.0,
+                    took_secs: 0.5,
+                },
+                PhaseResult {
+                    phase: Phase::Recovery,
+                    status: Status::Failed,
+                    detail: "not back".into(),
+                    at_secs: 1.0,
+                    took_secs: 10.0,
+                },
+            ],
+            journal: vec![Activity {
+                at_secs: 0.7,
+                what: "sent SIGKILL to 42".into(),
+            }],
+        };
+        let exp = CheckResult {
+            kind: "experiment".into(),
+            message: "recovery: the steady state did not hold again within 10s".into(),
+            output: record.journal_text(),
+            experiment: Some(Box::new(record)),
+            ..result("nginx-sigkill", "nginx comes back", Status::Failed)
+        };
+        let sr = SuiteResult {
+            suite: "web-chaos".into(),
+            probe: "chaos: vm-2 (img-1)".into(),
+            results: vec![result("plain", "plain", Status::Passed), exp],
+            duration: Duration::from_secs(12),
+        };
+        let root = parse(&render(&[sr], &[]).unwrap());
+        let cases = root.one("testsuites").one("testsuite").all("testcase");
+        assert!(
+            cases[0].all("properties").is_empty(),
+            "a check has no testcase properties"
+        );
+        let props: HashMap<String, String> = cases[1]
+            .one("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attrs["name"].clone(), p.attrs["value"].clone()))
+            .collect();
+        assert_eq!(props["chaos.fault"], "kill-process");
+        assert_eq!(props["chaos.time-to-recover-secs"], "none");
+        assert_eq!(props["chaos.recover-within-secs"], "10");
+        assert!(props["chaos.phase.recovery"].starts_with("failed at 1.00s"));
+        assert!(props["chaos.phase.steady-state-before"].starts_with("passed"));
+        assert!(cases[1].one("failure").attrs["message"].starts_with("recovery: "));
+        assert!(cases[1]
+            .one("system-out")
+            .text
+            .contains("sent SIGKILL to 42"));
+    }
 }
