@@ -256,11 +256,6 @@ experiments:
 /// Faults made through the provider (QMP locally).
 const THROUGH_PROVIDER: &str = r#"
 experiments:
-  - id: fail-hard-reset-loses-run-files
-    steady-state:
-      - {id: marker, file: {path: /run/bakery-marker}}
-    fault: {hard-reset: {}}
-    recover-within: 20s
   - id: pass-reboot
     steady-state:
       - {id: ssh-active, service: {name: ssh, running: true}}
@@ -273,6 +268,11 @@ experiments:
     restores-units: true
     fault: {stop-start: {}}
     recover-within: 240s
+  - id: pass-hard-reset
+    steady-state:
+      - {id: ssh-active, service: {name: ssh, running: true}}
+    fault: {hard-reset: {}}
+    recover-within: 180s
   - id: pass-pause
     steady-state:
       - {id: ssh-active, service: {name: ssh, running: true}}
@@ -283,6 +283,16 @@ experiments:
       - {id: ssh-active, service: {name: ssh, running: true}}
     fault: {network-partition: {}, duration: 3s}
     recover-within: 30s
+"#;
+
+/// A hard reset loses what was only in memory (`/run`): the steady state does not come back.
+const HARD_RESET_FAILS: &str = r#"
+experiments:
+  - id: fail-hard-reset-loses-run-files
+    steady-state:
+      - {id: marker, file: {path: /run/bakery-marker}}
+    fault: {hard-reset: {}}
+    recover-within: 60s
 "#;
 
 #[test]
@@ -310,9 +320,10 @@ fn every_fault_passes_and_fails_on_a_real_guest() {
          systemctl list-units 'bakery-chaos-*' --no-legend --plain; true",
     );
 
-    probe.sh("touch /run/bakery-marker");
     let started = Instant::now();
-    let rp = probe.experiments(THROUGH_PROVIDER, &mut wrong);
+    let mut rp = probe.experiments(THROUGH_PROVIDER, &mut wrong);
+    probe.sh("touch /run/bakery-marker");
+    rp.extend(probe.experiments(HARD_RESET_FAILS, &mut wrong));
     eprintln!(
         "provider experiments: {:.1}s",
         started.elapsed().as_secs_f64()

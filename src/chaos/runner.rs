@@ -231,7 +231,19 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     // 1. Steady state before.
     let began = Instant::now();
     j.note("checking the steady state before the fault");
-    let before = checks(&exp.steady_state, t, None);
+    let mut before = checks(&exp.steady_state, t, None);
+    if before.iter().any(|r| r.status == Status::Error) {
+        // The probe may still be booting after an earlier experiment that did not recover:
+        // wait for it (within its boot timeout) and look again.
+        j.note("the probe did not answer; waiting for it to answer again");
+        match t.provider.connect(t.instance, t.key, t.settings) {
+            Ok(fresh) => {
+                *t.transport = fresh;
+                before = checks(&exp.steady_state, t, None);
+            }
+            Err(e) => j.note(format!("it did not: {e}")),
+        }
+    }
     if let Some((status, why)) = not_passed(&before) {
         j.phase(Phase::SteadyStateBefore, status, why.clone(), began);
         return Err((status, Phase::SteadyStateBefore, why));
