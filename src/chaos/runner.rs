@@ -704,7 +704,7 @@ fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
 fn enabled_active_units(transport: &dyn Transport) -> Result<Vec<String>> {
     let out = transport.run(
         "systemctl list-unit-files --type=service --state=enabled --no-legend | cut -d' ' -f1; echo ---; systemctl list-units --type=service --state=active --no-legend --plain | cut -d' ' -f1",
-        POLL_TIMEOUT,
+        SCRIPT_TIMEOUT,
     )?;
     let (enabled, active) = out
         .stdout
