@@ -23,6 +23,16 @@ const PACKAGES: &[(&str, &str)] = &[
     ("openssh-client", "ssh"),
 ];
 
+/// A machine where every tool is installed at the versions apt would pick.
+const EVERY_TOOL: &[(&str, &str)] = &[
+    ("qemu-system-x86", QEMU_CANDIDATE),
+    ("qemu-utils", QEMU_CANDIDATE),
+    ("mmdebstrap", "1.3.5-7"),
+    ("genisoimage", "9:1.1.11-3.4"),
+    ("e2fsprogs", "1.47.0-2"),
+    ("openssh-client", "1:9.2p1-2+deb12u7"),
+];
+
 /// The real utilities the scripts call, linked into the fake PATH.
 const REAL: &[&str] = &[
     "bash", "env", "dirname", "awk", "mktemp", "rm", "sort", "comm", "tr", "cat", "grep", "touch",
@@ -258,18 +268,7 @@ fn a_package_apt_cannot_install_stops_setup_at_once() {
 
 #[test]
 fn nothing_is_installed_when_every_tool_runs() {
-    let m = FakeMachine::new(
-        &[
-            ("qemu-system-x86", QEMU_CANDIDATE),
-            ("qemu-utils", QEMU_CANDIDATE),
-            ("mmdebstrap", "1.3.5-7"),
-            ("genisoimage", "9:1.1.11-3.4"),
-            ("e2fsprogs", "1.47.0-2"),
-            ("openssh-client", "1:9.2p1-2+deb12u7"),
-        ],
-        true,
-        &[],
-    );
+    let m = FakeMachine::new(EVERY_TOOL, true, &[]);
     let out = m.setup();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(m.apt_log(), "");
@@ -277,18 +276,7 @@ fn nothing_is_installed_when_every_tool_runs() {
 
 #[test]
 fn a_missing_rust_toolchain_is_named() {
-    let m = FakeMachine::new(
-        &[
-            ("qemu-system-x86", QEMU_CANDIDATE),
-            ("qemu-utils", QEMU_CANDIDATE),
-            ("mmdebstrap", "1.3.5-7"),
-            ("genisoimage", "9:1.1.11-3.4"),
-            ("e2fsprogs", "1.47.0-2"),
-            ("openssh-client", "1:9.2p1-2+deb12u7"),
-        ],
-        false,
-        &[],
-    );
+    let m = FakeMachine::new(EVERY_TOOL, false, &[]);
     let out = m.setup();
     assert_eq!(out.status.code(), Some(2));
     assert!(
