@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use super::{all_errors, end_section, section, sections, Assert, Outcome};
+use super::{all_errors, end_section, section, sections, Outcome};
 use crate::suites::model::LoginDefsCheck;
 use crate::transport::ExecOutput;
 
@@ -65,14 +63,9 @@ pub(super) fn evaluate(checks: &[&LoginDefsCheck], out: &ExecOutput) -> Vec<Outc
     checks
         .iter()
         .map(|c| {
-            let mut a = Assert::new("login-defs");
-            let mut shown = Vec::new();
-            for (k, m) in &c.keys {
-                let v = defs.get(k.as_str()).copied().unwrap_or("");
-                shown.push(format!("{k} {v}"));
-                a.matcher(k, m, &Value::from(v));
-            }
-            a.finish(shown.join("\n"))
+            super::assert_settings("login-defs", &c.keys, |k| {
+                defs.get(k).copied().unwrap_or("").to_string()
+            })
         })
         .collect()
 }

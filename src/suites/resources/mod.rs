@@ -396,6 +396,23 @@ pub(crate) fn unique<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a st
 }
 
 /// An error outcome for every check, when the gathering failed as a whole.
+/// The outcome of a check that matches named settings (`keyword -> matcher`) against the
+/// values `lookup` finds, the empty string for one that is not set; the output lists them.
+pub(crate) fn assert_settings<'a>(
+    what: &str,
+    settings: impl IntoIterator<Item = (&'a String, &'a super::Matcher)>,
+    lookup: impl Fn(&str) -> String,
+) -> Outcome {
+    let mut a = Assert::new(what);
+    let mut shown = Vec::new();
+    for (k, m) in settings {
+        let v = lookup(k);
+        shown.push(format!("{k} {v}"));
+        a.matcher(k, m, &serde_json::Value::from(v));
+    }
+    a.finish(shown.join("\n"))
+}
+
 pub(crate) fn all_errors(n: usize, message: &str, out: &ExecOutput) -> Vec<Outcome> {
     let output = format!(
         "exit status {}\n{}{}",

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use super::{all_errors, end_section, section, sections, Assert, Outcome};
+use super::{all_errors, end_section, section, sections, Outcome};
 use crate::suites::model::SshdConfigCheck;
 use crate::transport::ExecOutput;
 
@@ -90,14 +88,9 @@ pub(super) fn evaluate(checks: &[&SshdConfigCheck], out: &ExecOutput) -> Vec<Out
     checks
         .iter()
         .map(|c| {
-            let mut a = Assert::new("sshd-config");
-            let mut shown = Vec::new();
-            for (k, m) in &c.keywords {
-                let v = config.get(k).map(|v| v.join("\n")).unwrap_or_default();
-                shown.push(format!("{k} {v}"));
-                a.matcher(k, m, &Value::from(v));
-            }
-            a.finish(shown.join("\n"))
+            super::assert_settings("sshd-config", &c.keywords, |k| {
+                config.get(k).map(|v| v.join("\n")).unwrap_or_default()
+            })
         })
         .collect()
 }
