@@ -172,6 +172,7 @@ mod tests {
             duration: Duration::ZERO,
             attempts: 1,
             control: None,
+            experiment: None,
         }
     }
 

@@ -19,6 +19,15 @@ pub enum Resource {
     Process { pid: u32, marker: String },
     /// A file or directory on this machine; released by removing it.
     Path { path: PathBuf },
+    /// A fault injected into an instance by a failure-mode experiment. The experiment removes
+    /// it (on success, error and signals alike); should Bakery die first, the dead-man's switch
+    /// placed on the instance before the fault removes it by `until` (RFC 3339), and a local
+    /// instance dies with Bakery. Releasing the entry has nothing left to do.
+    Fault {
+        instance: String,
+        fault: String,
+        until: String,
+    },
     /// A provider's resource (an instance, a key pair, ...); released by that provider.
     Cloud {
         provider: String,
@@ -34,6 +43,9 @@ impl std::fmt::Display for Resource {
         match self {
             Resource::Process { pid, .. } => write!(f, "process {pid}"),
             Resource::Path { path } => write!(f, "{}", path.display()),
+            Resource::Fault {
+                instance, fault, ..
+            } => write!(f, "fault {fault} on {instance}"),
             Resource::Cloud {
                 provider, kind, id, ..
             } => write!(f, "{provider} {kind} {id}"),
@@ -248,6 +260,14 @@ fn release_resource(resource: &Resource, cloud: Option<&dyn Release>) -> Result<
     match resource {
         Resource::Process { pid, marker } => stop_process(*pid, marker),
         Resource::Path { path } => remove_path(path),
+        Resource::Fault {
+            instance,
+            fault,
+            until,
+        } => {
+            tracing::debug!(%instance, %fault, %until, "fault left to its dead-man's switch");
+            Ok(())
+        }
         Resource::Cloud { provider, .. } => match cloud {
             Some(c) if c.provider_name() == provider => c.release(resource),
             _ => Err(Error::Infra(format!(

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod bake;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod cloud;

@@ -61,8 +61,24 @@ pub fn clear_emergency_cleanup() {
     EMERGENCY.lock().unwrap_or_else(|p| p.into_inner()).take();
 }
 
+thread_local! {
+    static SHIELDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with [`check`] reporting no signal on this thread: for the few seconds of work
+/// that must finish even when the run is stopping (undoing a fault on an instance).
+pub fn shielded<T>(f: impl FnOnce() -> T) -> T {
+    let before = SHIELDED.with(|s| s.replace(true));
+    let out = f();
+    SHIELDED.with(|s| s.set(before));
+    out
+}
+
 /// The error to stop with if a signal has arrived.
 pub fn check() -> Result<()> {
+    if SHIELDED.with(|s| s.get()) {
+        return Ok(());
+    }
     match SIGNAL.load(Ordering::SeqCst) {
         0 => Ok(()),
         sig => Err(Error::Interrupted(sig)),

@@ -1,16 +1,25 @@
-//! The verify stage: a probe instance from the image runs the suites; results go to JUnit,
-//! JSON and the terminal.
+//! The verify stage: probe instances from the image run the suites; results go to JUnit, JSON
+//! and the terminal.
+//!
+//! Suites run on the probe group they name (`probe:` in the suite file; `main` by default).
+//! Each group that a suite names gets its own probe with its own settings, and the groups are
+//! launched and tested in parallel, so destructive experiments on a `chaos` probe do not
+//! disturb the checks on `main`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cloud::{Image, LaunchRequest, Role};
-use crate::config::SuiteRef;
+use crate::chaos;
+use crate::cloud::{Image, Instance, LaunchRequest, Role};
+use crate::config::{InstanceSettings, SuiteRef};
 use crate::error::{Error, Result};
 use crate::gate::{self, Verdict};
 use crate::pipeline::Run;
 use crate::report;
 use crate::suites::{self, Suite, SuiteResult};
+
+/// The probe group of suites that name none.
+pub const MAIN_PROBE: &str = "main";
 
 /// What the verify stage found.
 #[derive(Debug)]
@@ -32,9 +41,10 @@ pub fn load_suites(
 ) -> Result<Vec<Suite>> {
     let mut suites = Vec::new();
     let loaded = &run.loaded;
+    let verify = &loaded.pipeline.verify;
     let today = chrono::Utc::now().date_naive();
     let (mut builtins, mut benchmarks) = (0, 0);
-    for (i, entry) in loaded.pipeline.verify.suites.iter().enumerate() {
+    for (i, entry) in verify.suites.iter().enumerate() {
         suites.push(match entry {
             SuiteRef::Bakery(p) => suites::load_suite(&loaded.resolve(p))?,
             SuiteRef::Goss {
@@ -50,18 +60,33 @@ pub fn load_suites(
                 };
                 suites::load_goss_with(&loaded.resolve(goss), &vars)?
             }
-            SuiteRef::Builtin { builtin } => {
+            SuiteRef::Builtin {
+                builtin,
+                variables,
+                probe,
+            } => {
                 builtins += 1;
-                suites::builtin::suite(builtin).map_err(|e| {
+                let mut suite = suites::builtin::suite_with(builtin, variables).map_err(|e| {
                     let at = crate::config::locate(&loaded.path, "builtin", builtins);
-                    Error::Config(format!("{at}: verify.suites[{i}].builtin: {e}"))
-                })?
+                    let key = if e.to_string().starts_with("variables.") {
+                        format!("verify.suites[{i}].")
+                    } else {
+                        format!("verify.suites[{i}].builtin: ")
+                    };
+                    Error::Config(format!("{at}: {key}{e}"))
+                })?;
+                if let Some(p) = probe {
+                    suite.probe = Some(p.clone());
+                }
+                suite
             }
             SuiteRef::Cis { cis } => {
                 benchmarks += 1;
                 let at = crate::config::locate(&loaded.path, "cis", benchmarks);
                 let key = format!("{at}: verify.suites[{i}].cis");
-                suites::cis::load(cis, &key, &|p| loaded.resolve(p), today)?
+                let mut suite = suites::cis::load(cis, &key, &|p| loaded.resolve(p), today)?;
+                suite.probe = cis.probe.clone();
+                suite
             }
         });
     }
@@ -78,40 +103,108 @@ pub fn load_suites(
     for goss in extra_goss {
         suites.push(suites::load_goss_with(goss, goss_vars)?);
     }
+    for suite in &suites {
+        if let Some(name) = suite.probe.as_deref() {
+            if name != MAIN_PROBE && !verify.probes.contains_key(name) {
+                let mut known = vec![MAIN_PROBE.to_string()];
+                known.extend(verify.probes.keys().cloned());
+                return Err(Error::Config(format!(
+                    "{}: probe: `{name}` is not a probe group of {}; defined: {} (add it under `verify.probes`)",
+                    suite
+                        .source
+                        .as_ref()
+                        .map_or_else(|| suite.name.clone(), |p| p.display().to_string()),
+                    run.loaded.path.display(),
+                    known.join(", ")
+                )));
+            }
+        }
+    }
     Ok(suites)
 }
 
-/// Launches a probe from `image`, runs `suites` on it, removes the probe, writes the reports.
+/// One probe group: its name, settings and the suites (by index) that run on it.
+struct Group<'a> {
+    name: &'a str,
+    settings: &'a InstanceSettings,
+    suites: Vec<usize>,
+}
+
+fn groups<'a>(run: &'a Run, suites: &'a [Suite]) -> Vec<Group<'a>> {
+    let verify = &run.loaded.pipeline.verify;
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, suite) in suites.iter().enumerate() {
+        let name = suite.probe.as_deref().unwrap_or(MAIN_PROBE);
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(g) => g.suites.push(i),
+            None => groups.push(Group {
+                name,
+                settings: verify.probes.get(name).unwrap_or(&verify.probe),
+                suites: vec![i],
+            }),
+        }
+    }
+    if groups.is_empty() {
+        groups.push(Group {
+            name: MAIN_PROBE,
+            settings: &verify.probe,
+            suites: Vec::new(),
+        });
+    }
+    groups
+}
+
+/// Launches one probe per group from `image` (in parallel), runs each group's suites on its
+/// probe, removes the probes, writes the reports.
 pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification> {
     let settings = &run.loaded.pipeline.verify;
-    let probe = run.provider.launch(
-        &LaunchRequest {
-            image,
-            role: Role::Probe,
-            settings: &settings.probe,
-            key: &run.key,
-            tags: run.resource_tags(),
-        },
-        &run.ledger,
-    )?;
-    let results = run_on_probe(run, &probe, image, suites);
-    let terminated = run.provider.terminate(&probe, &run.ledger);
-    let results = results?;
-    terminated?;
+    let groups = groups(run, suites);
+    let single = groups.len() == 1;
+    // A QEMU probe dies with the thread that started it, so each group's thread launches,
+    // tests and removes its own probe.
+    let outcomes: Vec<Result<(Instance, Vec<(usize, SuiteResult)>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|g| s.spawn(move || run_group(run, image, g, suites, single)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Infra(
+                        "internal error (a bug in Bakery): a probe group's thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut indexed = Vec::new();
+    let mut probes = Vec::new();
+    for outcome in outcomes {
+        let (probe, results) = outcome?;
+        probes.push(probe);
+        indexed.extend(results);
+    }
+    indexed.sort_by_key(|(i, _)| *i);
+    let results: Vec<SuiteResult> = indexed.into_iter().map(|(_, r)| r).collect();
 
     let verdict = gate::evaluate(&results);
     let junit = run.loaded.resolve(&settings.junit);
     let json = junit.with_extension("json");
-    let properties = vec![
+    let mut properties = vec![
         ("image.id".to_string(), image.id.clone()),
         ("image.name".to_string(), image.name.clone()),
-        ("probe".to_string(), probe.id.clone()),
+    ];
+    if single {
+        properties.push(("probe".to_string(), probes[0].id.clone()));
+    }
+    properties.extend([
         (
             "provider".to_string(),
             run.provider.provider_name().to_string(),
         ),
         ("run.id".to_string(), run.id.clone()),
-    ];
+    ]);
     report::junit::write(&junit, &results, &properties)?;
     report::json::write(&json, &results, &properties)?;
     crate::say!("{}", report::summary::table(&results));
@@ -123,23 +216,60 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
     })
 }
 
+/// Launches the group's probe, runs its suites, removes the probe.
+fn run_group(
+    run: &Run,
+    image: &Image,
+    group: &Group,
+    suites: &[Suite],
+    single: bool,
+) -> Result<(Instance, Vec<(usize, SuiteResult)>)> {
+    let probe = run.provider.launch(
+        &LaunchRequest {
+            image,
+            role: Role::Probe,
+            settings: group.settings,
+            key: &run.key,
+            tags: run.resource_tags(),
+        },
+        &run.ledger,
+    )?;
+    let started = Instant::now();
+    let results = run_on_probe(run, &probe, image, group, suites, single);
+    let terminated = run.provider.terminate(&probe, &run.ledger);
+    let results = results?;
+    terminated?;
+    if !single {
+        // Launch, boot, suites and removal of this group's probe.
+        run.timings
+            .record(&format!("probe {}", group.name), started.elapsed());
+    }
+    Ok((probe, results))
+}
+
 fn run_on_probe(
     run: &Run,
-    probe: &crate::cloud::Instance,
+    probe: &Instance,
     image: &Image,
+    group: &Group,
     suites: &[Suite],
-) -> Result<Vec<SuiteResult>> {
+    single: bool,
+) -> Result<Vec<(usize, SuiteResult)>> {
     let settings = &run.loaded.pipeline.verify;
-    let mut transport = crate::bake::connect(run, probe, &settings.probe)?;
     // Checks read what only root may read (sshd -T, /etc/shadow, nft): a probe reached as
     // another user runs them through sudo.
-    if settings.probe.ssh_user != "root" {
-        transport = Box::new(crate::transport::Sudo(transport));
-    }
+    let mut transport = crate::transport::as_root(
+        crate::bake::connect(run, probe, group.settings)?,
+        &group.settings.ssh_user,
+    );
     let started = Instant::now();
     let options = suites::RunOptions {
         concurrency: settings.concurrency,
-        probe: format!("{} ({})", probe.id, image.id),
+        probe: if single {
+            format!("{} ({})", probe.id, image.id)
+        } else {
+            format!("{}: {} ({})", group.name, probe.id, image.id)
+        },
         runner_view: run.provider.reach(probe).map(|r| suites::RunnerView {
             host: r.host,
             ports: r.ports,
@@ -147,7 +277,8 @@ fn run_on_probe(
         ..Default::default()
     };
     let mut results = Vec::new();
-    for suite in suites {
+    for &i in &group.suites {
+        let suite = &suites[i];
         crate::signals::check()?;
         if let Some(cis) = &suite.cis {
             // A benchmark runs only on the system it was written for.
@@ -155,14 +286,47 @@ fn run_on_probe(
             suites::cis::check_os(cis, &out.stdout)?;
         }
         let mut result = suites::run_suite(suite, transport.as_ref(), &options);
+        // Experiments run after the checks, one at a time: each disturbs the probe.
+        for exp in suite.experiments.iter().filter(|e| selects(&options, e)) {
+            crate::signals::check()?;
+            let began = Instant::now();
+            let r = match &exp.skip {
+                Some(reason) => chaos::runner::skipped(exp, reason),
+                None => chaos::run_experiment(
+                    exp,
+                    &mut chaos::Target {
+                        provider: run.provider.as_ref(),
+                        instance: probe,
+                        key: &run.key,
+                        settings: group.settings,
+                        ledger: &run.ledger,
+                        transport: &mut transport,
+                        options: &options,
+                        grace: chaos::runner::GRACE,
+                    },
+                ),
+            };
+            result.duration += began.elapsed();
+            result.results.push(r);
+        }
         if let Some(cis) = &suite.cis {
             suites::cis::apply(&mut result, cis);
         }
-        results.push(result);
+        results.push((i, result));
     }
     // A signal during the suites turns its interrupted checks into errors; those say nothing
     // about the image, so the run stops as interrupted instead of rejecting it.
     crate::signals::check()?;
-    run.timings.record("suites", started.elapsed());
+    if single {
+        run.timings.record("suites", started.elapsed());
+    }
     Ok(results)
+}
+
+/// Whether an experiment passes the run's id and tag filters.
+fn selects(opts: &suites::RunOptions, exp: &chaos::Experiment) -> bool {
+    let has = |tags: &[String]| exp.tags.iter().any(|t| tags.contains(t));
+    (opts.ids.is_empty() || opts.ids.contains(&exp.id))
+        && (opts.tags.is_empty() || has(&opts.tags))
+        && !has(&opts.exclude_tags)
 }

@@ -43,6 +43,7 @@ fn failing_suite(n: usize) -> SuiteResult {
                 duration: Duration::from_millis(3),
                 attempts: 1,
                 control: None,
+                experiment: None,
             })
             .chain(std::iter::once(CheckResult {
                 id: "ok".into(),
@@ -57,6 +58,7 @@ fn failing_suite(n: usize) -> SuiteResult {
                 duration: Duration::ZERO,
                 attempts: 1,
                 control: None,
+                experiment: None,
             }))
             .collect(),
         duration: Duration::from_secs(1),

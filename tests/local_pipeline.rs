@@ -62,8 +62,20 @@ fn example_bakes_verifies_and_promotes() {
     );
 
     let cases = junit_cases(&junit);
-    let expected = checks_in("test-suites/smoke.yml") + checks_in("examples/local/web.yml");
-    assert_eq!(cases.len(), expected, "one testcase per check: {cases:?}");
+    let experiments = bakery::suites::load_suite(&repo().join("examples/local/web-chaos.yml"))
+        .unwrap()
+        .experiments
+        .len();
+    let expected =
+        checks_in("test-suites/smoke.yml") + checks_in("examples/local/web.yml") + experiments;
+    assert_eq!(
+        cases.len(),
+        expected,
+        "one testcase per check and experiment: {cases:?}"
+    );
+    assert!(cases
+        .iter()
+        .any(|(c, n, _)| c == "web-chaos" && n.starts_with("nginx-sigkill")));
     assert!(cases.iter().all(|(_, _, f)| f.is_none()), "{cases:?}");
     assert!(cases
         .iter()
@@ -98,24 +110,31 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
     assert_eq!(out.status.code(), Some(1), "a failed gate exits 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REJECTED"), "{stderr}");
+    // Every check passes; the SIGKILL experiment fails, in its recovery phase.
     let failed_line = stderr
         .lines()
-        .find(|l| l.contains("web/nginx-running"))
-        .expect("the failed check is named on the terminal");
+        .find(|l| l.contains("web-chaos/nginx-sigkill"))
+        .expect("the failed experiment is named on the terminal");
     assert!(
-        failed_line.contains("expected") && failed_line.contains("got"),
+        failed_line.contains("recovery: the steady state did not hold again within 10s"),
         "{failed_line}"
+    );
+    assert!(
+        !stderr.contains("web/nginx-running failed"),
+        "only the experiment fails: {stderr}"
     );
 
     let cases = junit_cases(&junit);
     let (_, _, failure) = cases
         .iter()
-        .find(|(c, n, _)| c == "web" && n.starts_with("nginx-running"))
-        .expect("the check is in the JUnit");
+        .find(|(c, n, _)| c == "web-chaos" && n.starts_with("nginx-sigkill"))
+        .expect("the experiment is in the JUnit");
     let failure = failure.as_deref().expect("and it failed there");
+    assert!(failure.contains("recovery"), "{failure}");
+    let junit_text = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        failure.contains("expected") || failure.contains("Expected"),
-        "{failure}"
+        junit_text.contains("chaos.time-to-recover-secs"),
+        "the experiment's properties are in the JUnit"
     );
 
     assert_eq!(

@@ -356,6 +356,7 @@ mod tests {
             duration: Duration::from_millis(10),
             attempts: 1,
             control: None,
+            experiment: None,
         }
     }
 

@@ -96,6 +96,28 @@ pub struct Reach {
     pub ports: BTreeMap<u16, u16>,
 }
 
+/// A power action on an instance, for failure-mode experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    /// A clean reboot: the operating system shuts down and boots again.
+    Reboot,
+    /// A power cycle without shutdown.
+    HardReset,
+    /// Power off cleanly, then start again (a new host on EC2, a new process locally).
+    StopStart,
+}
+
+impl PowerAction {
+    /// The fault's name in suite files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::Reboot => "reboot",
+            PowerAction::HardReset => "hard-reset",
+            PowerAction::StopStart => "stop-start",
+        }
+    }
+}
+
 /// A place where instances run and images are kept.
 pub trait Provider: Release + Send + Sync {
     /// Finds (or, for a local base image, builds) the image a builder starts from.
@@ -128,6 +150,36 @@ pub trait Provider: Release + Send + Sync {
     /// where it cannot.
     fn reach(&self, _instance: &Instance) -> Option<Reach> {
         None
+    }
+
+    /// Reboots, power-cycles or stops and starts the instance; returns once the instance is
+    /// starting again. `guest` is the way in, for providers that ask the guest itself to reboot.
+    fn power(
+        &self,
+        instance: &Instance,
+        action: PowerAction,
+        _guest: &dyn Transport,
+    ) -> Result<()> {
+        Err(self.unsupported(instance, action.as_str()))
+    }
+
+    /// Freezes (`true`) or resumes (`false`) the instance.
+    fn set_paused(&self, instance: &Instance, _paused: bool) -> Result<()> {
+        Err(self.unsupported(instance, "pause"))
+    }
+
+    /// Takes the instance's network link down (`false`) or up again (`true`).
+    fn set_link(&self, instance: &Instance, _up: bool) -> Result<()> {
+        Err(self.unsupported(instance, "network-partition"))
+    }
+
+    /// The error for a fault this provider cannot make.
+    fn unsupported(&self, instance: &Instance, fault: &str) -> crate::Error {
+        crate::Error::Config(format!(
+            "the `{}` provider cannot make the fault `{fault}` (on {}); use another fault or provider",
+            self.provider_name(),
+            instance.id
+        ))
     }
 
     /// The last lines the instance wrote to its console.

@@ -266,9 +266,14 @@ pub struct Verify {
     /// Suite files, relative to the pipeline file: a path, or `goss: path` for a Goss file.
     #[serde(default = "default_suites")]
     pub suites: Vec<SuiteRef>,
-    /// The probe instance.
+    /// The probe instance (the probe group `main`).
     #[serde(default)]
     pub probe: InstanceSettings,
+    /// More probe groups, by name, each with its own settings: a suite file names its group
+    /// with `probe: NAME` (without one it runs on `main`). Every group that a suite names gets
+    /// its own probe; the probes are launched and tested in parallel.
+    #[serde(default)]
+    pub probes: BTreeMap<String, InstanceSettings>,
     /// Where the JUnit XML goes, relative to the pipeline file.
     #[serde(default = "default_junit")]
     pub junit: PathBuf,
@@ -280,6 +285,8 @@ pub struct Verify {
 fn default_suites() -> Vec<SuiteRef> {
     vec![SuiteRef::Builtin {
         builtin: "smoke".into(),
+        variables: serde_json::Map::new(),
+        probe: None,
     }]
 }
 
@@ -302,10 +309,17 @@ pub enum SuiteRef {
         #[serde(default, rename = "vars-inline")]
         vars_inline: Option<serde_json::Map<String, serde_json::Value>>,
     },
-    /// A suite built into Bakery: `smoke`.
+    /// A suite built into Bakery: `smoke`, `chaos-systemd`.
     Builtin {
         /// The built-in suite's name (`bakery suites` lists them).
         builtin: String,
+        /// Values for the suite's variables (`bakery suites show NAME` lists them with their
+        /// defaults), e.g. the services whose recovery `chaos-systemd` proves.
+        #[serde(default)]
+        variables: serde_json::Map<String, serde_json::Value>,
+        /// The probe group the suite runs on, instead of the one the suite names.
+        #[serde(default)]
+        probe: Option<String>,
     },
     /// A built-in CIS benchmark with the pipeline's tailoring.
     Cis {
@@ -391,9 +405,29 @@ impl<'de> Deserialize<'de> for SuiteRef {
                             vars_inline,
                         });
                     }
-                    "builtin" => SuiteRef::Builtin {
-                        builtin: map.next_value()?,
-                    },
+                    // A built-in entry may carry its variables and its probe group.
+                    "builtin" | "variables" | "probe" => {
+                        const FIELDS: &[&str] = &["builtin", "variables", "probe"];
+                        let (mut builtin, mut variables, mut probe) = (None, None, None);
+                        let mut key = Some(key);
+                        while let Some(k) = key {
+                            match k.as_str() {
+                                "builtin" => builtin = Some(map.next_value::<String>()?),
+                                "variables" => variables = Some(map.next_value()?),
+                                "probe" => probe = Some(map.next_value::<String>()?),
+                                other => return Err(de::Error::unknown_field(other, FIELDS)),
+                            }
+                            key = map.next_key::<String>()?;
+                        }
+                        let builtin = builtin.ok_or_else(|| {
+                            de::Error::custom("`variables` and `probe` belong to a `builtin: name` entry, which has no `builtin` here")
+                        })?;
+                        return Ok(SuiteRef::Builtin {
+                            builtin,
+                            variables: variables.unwrap_or_default(),
+                            probe,
+                        });
+                    }
                     "cis" => SuiteRef::Cis {
                         cis: map.next_value()?,
                     },
@@ -438,6 +472,8 @@ pub struct CisRef {
     /// Pass the gate when at least this percentage of applicable controls pass (0 to 100),
     /// instead of requiring every applicable, unwaived, automated control to pass.
     pub min_score: Option<f64>,
+    /// The probe group the benchmark runs on (`main` by default).
+    pub probe: Option<String>,
 }
 
 fn default_profile() -> String {
@@ -456,6 +492,7 @@ impl Default for Verify {
         Verify {
             suites: default_suites(),
             probe: InstanceSettings::default(),
+            probes: BTreeMap::new(),
             junit: default_junit(),
             concurrency: default_concurrency(),
         }

@@ -415,6 +415,7 @@ mod tests {
             duration: Duration::ZERO,
             attempts: 1,
             control: None,
+            experiment: None,
         }
     }
 

@@ -103,6 +103,7 @@ mod tests {
                 duration: Duration::from_millis(1500),
                 attempts: 2,
                 control: None,
+                experiment: None,
             }],
             duration: Duration::from_secs(2),
             benchmark: None,

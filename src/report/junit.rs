@@ -50,7 +50,7 @@ pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Resul
         }
         ts.add_testcases(sr.results.iter().map(|r| testcase(&sr.suite, r)));
         report.add_testsuite(ts);
-        case_props.push(sr.results.iter().map(control_properties).collect());
+        case_props.push(sr.results.iter().map(case_properties).collect());
         let mut props: Vec<(String, String)> = Vec::new();
         if let (Some(b), Some(card)) = (&sr.benchmark, crate::gate::scorecard(sr)) {
             props.push(("cis.benchmark".into(), b.title.clone()));
@@ -78,6 +78,14 @@ pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Resul
     add_properties(&raw, &props_per_suite, &case_props)
 }
 
+/// A testcase's properties: a control's level and state, an experiment's phases; none
+/// for other checks.
+fn case_properties(r: &CheckResult) -> Vec<(String, String)> {
+    let mut props = control_properties(r);
+    props.extend(experiment_properties(r));
+    props
+}
+
 /// A control's testcase properties; none for other checks.
 fn control_properties(r: &CheckResult) -> Vec<(String, String)> {
     let Some(c) = &r.control else {
@@ -89,6 +97,39 @@ fn control_properties(r: &CheckResult) -> Vec<(String, String)> {
         ("cis.section".into(), c.section.clone()),
         ("cis.automated".into(), c.automated.to_string()),
     ]
+}
+
+/// An experiment's testcase properties: its fault, phases, timeline and time to recover.
+fn experiment_properties(r: &CheckResult) -> Vec<(String, String)> {
+    let Some(x) = &r.experiment else {
+        return Vec::new();
+    };
+    let mut props = vec![
+        ("chaos.fault".to_string(), x.fault.clone()),
+        (
+            "chaos.time-to-recover-secs".to_string(),
+            x.time_to_recover_secs
+                .map_or_else(|| "none".to_string(), |t| format!("{t:.3}")),
+        ),
+        (
+            "chaos.recover-within-secs".to_string(),
+            format!("{:.0}", x.recover_within_secs),
+        ),
+        (
+            "chaos.duration-secs".to_string(),
+            format!("{:.0}", x.duration_secs),
+        ),
+    ];
+    for p in &x.phases {
+        props.push((
+            format!("chaos.phase.{}", p.phase.as_str().replace(' ', "-")),
+            format!(
+                "{} at {:.2}s, took {:.2}s: {}",
+                p.status, p.at_secs, p.took_secs, p.detail
+            ),
+        ));
+    }
+    props
 }
 
 fn testcase(suite: &str, r: &CheckResult) -> TestCase {
@@ -300,6 +341,7 @@ mod tests {
             duration: Duration::from_millis(250),
             attempts: 1,
             control: None,
+            experiment: None,
         }
     }
 
@@ -476,5 +518,74 @@ mod tests {
             assert_eq!(skipped.attrs["type"], what);
             assert!(!skipped.attrs["message"].is_empty());
         }
+    }
+
+    #[test]
+    fn an_experiment_carries_its_phases_and_time_to_recover_as_testcase_properties() {
+        use crate::chaos::runner::{Activity, Phase, PhaseResult, Record};
+        let record = Record {
+            fault: "kill-process".into(),
+            duration_secs: 0.0,
+            recover_within_secs: 10.0,
+            time_to_recover_secs: None,
+            phases: vec![
+                PhaseResult {
+                    phase: Phase::SteadyStateBefore,
+                    status: Status::Passed,
+                    detail: "1 checks passed".into(),
+                    at_secs: 0.0,
+                    took_secs: 0.5,
+                },
+                PhaseResult {
+                    phase: Phase::Recovery,
+                    status: Status::Failed,
+                    detail: "not back".into(),
+                    at_secs: 1.0,
+                    took_secs: 10.0,
+                },
+            ],
+            journal: vec![Activity {
+                at_secs: 0.7,
+                what: "sent SIGKILL to 42".into(),
+            }],
+        };
+        let exp = CheckResult {
+            kind: "experiment".into(),
+            message: "recovery: the steady state did not hold again within 10s".into(),
+            output: record.journal_text(),
+            expected: None,
+            actual: None,
+            experiment: Some(Box::new(record)),
+            ..result("nginx-sigkill", "nginx comes back", Status::Failed)
+        };
+        let sr = SuiteResult {
+            suite: "web-chaos".into(),
+            probe: "chaos: vm-2 (img-1)".into(),
+            results: vec![result("plain", "plain", Status::Passed), exp],
+            duration: Duration::from_secs(12),
+            benchmark: None,
+        };
+        let root = parse(&render(&[sr], &[]).unwrap());
+        let cases = root.one("testsuites").one("testsuite").all("testcase");
+        assert!(
+            cases[0].all("properties").is_empty(),
+            "a check has no testcase properties"
+        );
+        let props: HashMap<String, String> = cases[1]
+            .one("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attrs["name"].clone(), p.attrs["value"].clone()))
+            .collect();
+        assert_eq!(props["chaos.fault"], "kill-process");
+        assert_eq!(props["chaos.time-to-recover-secs"], "none");
+        assert_eq!(props["chaos.recover-within-secs"], "10");
+        assert!(props["chaos.phase.recovery"].starts_with("failed at 1.00s"));
+        assert!(props["chaos.phase.steady-state-before"].starts_with("passed"));
+        assert!(cases[1].one("failure").attrs["message"].starts_with("recovery: "));
+        assert!(cases[1]
+            .one("system-out")
+            .text
+            .contains("sent SIGKILL to 42"));
     }
 }

@@ -177,6 +177,19 @@ pub fn benchmark_markdown(sr: &SuiteResult) -> String {
 
 /// The detail column: the title when passed, "expected X, got Y" when failed, the reason otherwise.
 pub fn detail(r: &CheckResult) -> String {
+    if let Some(x) = &r.experiment {
+        // An experiment: its verdict, then each phase and the time it took to recover.
+        let recovered = x.time_to_recover_secs.map_or_else(
+            || "not recovered".to_string(),
+            |t| format!("recovered in {t:.1}s"),
+        );
+        let head = if r.status == Status::Passed {
+            r.title.clone()
+        } else {
+            r.message.clone()
+        };
+        return format!("{head} [{}: {recovered}; {}]", x.fault, x.phases_line());
+    }
     match (r.status, &r.expected, &r.actual) {
         (Status::Failed, Some(e), Some(a)) => format!("expected {e}, got {a}"),
         (Status::Passed, _, _) if r.control.is_none() => r.title.clone(),
@@ -297,6 +310,7 @@ mod tests {
             duration: Duration::ZERO,
             attempts: 1,
             control: None,
+            experiment: None,
         }
     }
 

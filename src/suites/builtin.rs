@@ -2,7 +2,14 @@
 //! from anywhere (the action's `FROM scratch` container included) can name them.
 //!
 //! - `smoke`: `test-suites/smoke.yml`, the default suite of `verify.suites`.
+//! - `chaos-systemd`: `test-suites/chaos/systemd.yml`, failure-mode experiments for any
+//!   systemd Linux image.
 //! - CIS benchmarks: `test-suites/cis/<benchmark>/` (see [`super::cis`]).
+//!
+//! A built-in suite with variables has them beside it, in `<file>.variables.yml` (each with
+//! its default and description); the suite file is then a template (Go `text/template`, as
+//! Goss files are) rendered with `.Vars`: the defaults, replaced by the pipeline entry's
+//! `variables:`.
 
 use std::path::Path;
 
@@ -13,8 +20,65 @@ use crate::error::{Error, Result};
 
 static CONTENT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/test-suites");
 
-/// The names `- builtin: NAME` accepts.
-pub const SUITES: &[&str] = &["smoke"];
+/// The names `- builtin: NAME` accepts, each with its file under `test-suites/`.
+pub const SUITES: &[(&str, &str)] = &[
+    ("smoke", "smoke.yml"),
+    ("chaos-systemd", "chaos/systemd.yml"),
+];
+
+/// One variable of a built-in suite, as its `.variables.yml` file declares it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    pub default: serde_json::Value,
+    pub description: String,
+}
+
+fn names() -> Vec<&'static str> {
+    SUITES.iter().map(|(n, _)| *n).collect()
+}
+
+fn path_of(name: &str) -> Option<&'static str> {
+    SUITES.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
+
+/// The variables of the built-in suite at `path` (under `test-suites/`), in file order; none
+/// when it has no `.variables.yml` beside it.
+pub fn variables(path: &str) -> Result<Vec<(String, Variable)>> {
+    let vars_path = format!("{}.variables.yml", path.trim_end_matches(".yml"));
+    let Some(text) = file(&vars_path) else {
+        return Ok(Vec::new());
+    };
+    let map: serde_yaml::Mapping = serde_yaml::from_str(text).map_err(|e| {
+        Error::Infra(format!(
+            "internal error (a bug in Bakery): {}: {e}",
+            shown_path(&vars_path)
+        ))
+    })?;
+    map.into_iter()
+        .map(|(k, v)| {
+            let name = k.as_str().unwrap_or_default().to_string();
+            let var: Variable = serde_yaml::from_value(v).map_err(|e| {
+                Error::Infra(format!(
+                    "internal error (a bug in Bakery): {}: {name}: {e}",
+                    shown_path(&vars_path)
+                ))
+            })?;
+            Ok((name, var))
+        })
+        .collect()
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "nothing",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
 
 /// The text of an embedded file, by its path under `test-suites/`.
 pub fn file(path: &str) -> Option<&'static str> {
@@ -26,22 +90,65 @@ pub fn shown_path(path: &str) -> String {
     format!("test-suites/{path}")
 }
 
-/// The built-in suite `name` (`smoke`).
+/// The built-in suite `name` (`smoke`, `chaos-systemd`) with its variables' defaults.
 pub fn suite(name: &str) -> Result<Suite> {
-    let path = format!("{name}.yml");
-    match (SUITES.contains(&name), file(&path)) {
-        (true, Some(text)) => {
-            let mut s = super::parse_suite(text, Path::new(&shown_path(&path)))?;
-            s.source = None;
-            Ok(s)
-        }
-        _ => Err(Error::Config(format!(
+    suite_with(name, &serde_json::Map::new())
+}
+
+/// The built-in suite `name`, its template rendered with `given` over the variables' defaults.
+/// An unknown variable, or a value of another kind than its default (a list for a list, ...),
+/// is a configuration error naming the variable and what would work.
+pub fn suite_with(name: &str, given: &serde_json::Map<String, serde_json::Value>) -> Result<Suite> {
+    let (Some(path), Some(text)) = (path_of(name), path_of(name).and_then(file)) else {
+        return Err(Error::Config(format!(
             "there is no built-in suite `{name}`; built in: {} (and `cis: {{benchmark: ...}}` \
              for {})",
-            SUITES.join(", "),
+            names().join(", "),
             benchmarks().join(", ")
-        ))),
-    }
+        )));
+    };
+    let declared = variables(path)?;
+    let shown = shown_path(path);
+    let text = if declared.is_empty() {
+        if let Some(k) = given.keys().next() {
+            return Err(Error::Config(format!(
+                "variables.{k}: the built-in suite `{name}` has no variables"
+            )));
+        }
+        text.to_string()
+    } else {
+        let mut values = serde_json::Map::new();
+        for (k, v) in &declared {
+            values.insert(k.clone(), v.default.clone());
+        }
+        for (k, v) in given {
+            let Some((_, var)) = declared.iter().find(|(n, _)| n == k) else {
+                let known: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(Error::Config(format!(
+                    "variables.{k}: `{name}` has no such variable; it has {} (`bakery suites \
+                     show {name}` describes them)",
+                    known.join(", ")
+                )));
+            };
+            if json_kind(v) != json_kind(&var.default) {
+                return Err(Error::Config(format!(
+                    "variables.{k}: expected {} (like the default, {}), got {}",
+                    json_kind(&var.default),
+                    var.default,
+                    json_kind(v)
+                )));
+            }
+            values.insert(k.clone(), v.clone());
+        }
+        let renderer = super::goss::template::Renderer::new(&super::GossVars {
+            files: Vec::new(),
+            inline: Some(serde_json::Value::Object(values).to_string()),
+        })?;
+        renderer.render(Path::new(&shown), text)?
+    };
+    let mut s = super::parse_suite(&text, Path::new(&shown))?;
+    s.source = None;
+    Ok(s)
 }
 
 /// The CIS benchmarks built in (`debian-12`).
@@ -93,10 +200,14 @@ pub fn list() -> String {
     let mut s = String::from(
         "NAME            PIPELINE ENTRY                                        CONTENT\n",
     );
-    for name in SUITES {
-        let n = suite(name).map(|s| s.checks.len()).unwrap_or(0);
+    for name in names() {
+        let content = match suite(name) {
+            Ok(s) if s.experiments.is_empty() => format!("{} checks", s.checks.len()),
+            Ok(s) => format!("{} experiments", s.experiments.len()),
+            Err(e) => format!("cannot be read: {e}"),
+        };
         s += &format!(
-            "{name:<15} {:<53} {n} checks\n",
+            "{name:<15} {:<53} {content}\n",
             format!("- builtin: {name}")
         );
     }
@@ -122,14 +233,26 @@ pub fn list() -> String {
 
 /// What `bakery suites show NAME` prints.
 pub fn describe(name: &str, profile: &str) -> Result<String> {
-    if SUITES.contains(&name) {
-        return Ok(file(&format!("{name}.yml")).unwrap_or_default().to_string());
+    if let Some(path) = path_of(name) {
+        let mut s = String::new();
+        let declared = variables(path)?;
+        if !declared.is_empty() {
+            s += &format!(
+                "Variables (set them under `- builtin: {name}` as `variables: {{...}}`):\n"
+            );
+            for (k, v) in &declared {
+                s += &format!("  {k} = {}\n      {}\n", v.default, v.description.trim());
+            }
+            s += &format!("\nThe suite ({}):\n", shown_path(path));
+        }
+        s += file(path).unwrap_or_default();
+        return Ok(s);
     }
     let Some(id) = name
         .strip_prefix("cis-")
         .filter(|id| benchmarks().contains(id))
     else {
-        let mut names: Vec<String> = SUITES.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = names().iter().map(|s| s.to_string()).collect();
         names.extend(benchmarks().iter().map(|b| format!("cis-{b}")));
         return Err(Error::Config(format!(
             "there is no built-in suite `{name}`; built in: {}",

@@ -543,6 +543,8 @@ pub fn load(
         name: bench.suite_name(),
         description: Some(format!("{}, profile {}", bench.title, spec.profile)),
         checks,
+        experiments: Vec::new(),
+        probe: None,
         source: None,
         cis: Some(Box::new(CisSuite {
             run: BenchmarkRun {

@@ -20,7 +20,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-mod template;
+pub(crate) mod template;
 
 pub use template::GossVars;
 use template::Renderer;
@@ -87,6 +87,8 @@ pub fn read_goss(path: &Path, vars: &GossVars) -> Result<(Suite, Vec<String>)> {
             .unwrap_or_else(|| "goss".into()),
         description: Some(format!("imported from the Goss file {}", path.display())),
         checks,
+        experiments: Vec::new(),
+        probe: None,
         source: Some(path.to_path_buf()),
         cis: None,
     };

@@ -55,9 +55,30 @@ pub fn parse_suite(text: &str, path: &Path) -> Result<Suite> {
             name: None,
             description: None,
             checks,
+            experiments: Vec::new(),
+            probe: None,
         },
     };
     check_unique_ids(text, path, &doc.checks)?;
+    if let Some(dup) = doc
+        .experiments
+        .iter()
+        .enumerate()
+        .find(|(i, e)| {
+            doc.checks.iter().any(|c| c.id == e.id)
+                || doc.experiments[..*i].iter().any(|o| o.id == e.id)
+        })
+        .map(|(_, e)| e)
+    {
+        let line = id_line(text, &dup.id, 2)
+            .map(|l| format!("{l}:1:"))
+            .unwrap_or_default();
+        return Err(Error::Config(format!(
+            "{}:{line} duplicate id `{}`; checks and experiments of a suite need unique ids",
+            path.display(),
+            dup.id
+        )));
+    }
     let name = doc.name.unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -67,6 +88,8 @@ pub fn parse_suite(text: &str, path: &Path) -> Result<Suite> {
         name,
         description: doc.description,
         checks: doc.checks,
+        experiments: doc.experiments,
+        probe: doc.probe,
         source: Some(path.to_path_buf()),
         cis: None,
     })

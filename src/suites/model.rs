@@ -23,6 +23,11 @@ pub struct Suite {
     pub description: Option<String>,
     /// The checks, in file order; ids are unique.
     pub checks: Vec<Check>,
+    /// Failure-mode experiments, run after the checks, one at a time; ids are unique among
+    /// checks and experiments.
+    pub experiments: Vec<crate::chaos::Experiment>,
+    /// The probe group the suite runs on (`main` when not named).
+    pub probe: Option<String>,
     /// The file the suite was read from, if any.
     pub source: Option<std::path::PathBuf>,
     /// For a CIS benchmark suite: the benchmark, the profile and the pipeline's tailoring.
@@ -38,7 +43,14 @@ pub struct SuiteDoc {
     /// A free-text description.
     pub description: Option<String>,
     /// The checks.
+    #[serde(default)]
     pub checks: Vec<Check>,
+    /// Failure-mode experiments: steady state, one fault, checks during it, `recover-within`.
+    #[serde(default)]
+    pub experiments: Vec<crate::chaos::Experiment>,
+    /// The probe group to run on: `main` (default) or a name under the pipeline's
+    /// `verify.probes`, e.g. `chaos` for destructive experiments.
+    pub probe: Option<String>,
 }
 
 /// How often to try a check again when it does not pass.

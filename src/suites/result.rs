@@ -79,6 +79,9 @@ pub struct CheckResult {
     /// The control's metadata, when the check is a benchmark control.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<Box<super::model::Control>>,
+    /// For a failure-mode experiment: its phases, time to recover and journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Box<crate::chaos::Record>>,
 }
 
 /// The results of one suite run on one probe.

@@ -286,6 +286,7 @@ fn result(c: &Check, o: Outcome, duration: Duration, attempts: u32) -> CheckResu
         duration,
         attempts,
         control: c.control.clone(),
+        experiment: None,
     }
 }
 
@@ -303,6 +304,7 @@ fn skipped(c: &Check, reason: &str) -> CheckResult {
         duration: Duration::ZERO,
         attempts: 0,
         control: c.control.clone(),
+        experiment: None,
     }
 }
 

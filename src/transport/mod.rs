@@ -52,6 +52,15 @@ pub trait Transport: Send + Sync {
 /// as a user other than root (whose account has passwordless sudo, as cloud images' do).
 pub struct Sudo(pub Box<dyn Transport>);
 
+/// `transport` as root: itself when it logs in as `user` root, else wrapped in [`Sudo`].
+pub fn as_root(transport: Box<dyn Transport>, user: &str) -> Box<dyn Transport> {
+    if user == "root" {
+        transport
+    } else {
+        Box::new(Sudo(transport))
+    }
+}
+
 impl Transport for Sudo {
     fn exec(
         &self,

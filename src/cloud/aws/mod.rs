@@ -6,6 +6,7 @@
 //! real id once AWS returns it, so a run killed between the two is still cleaned up.
 
 pub mod console;
+mod faults;
 pub mod sweep;
 pub mod wait;
 
@@ -814,6 +815,15 @@ impl Release for AwsProvider {
 }
 
 impl Provider for AwsProvider {
+    fn power(
+        &self,
+        instance: &Instance,
+        action: super::PowerAction,
+        _guest: &dyn Transport,
+    ) -> Result<()> {
+        self.power_action(instance, action)
+    }
+
     fn resolve_source(&self, source: &Source, _ledger: &Ledger) -> Result<Image> {
         let image = match source {
             Source::Image(id) => self.image(id)?,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use self::qemu::Machine;
 use self::seed::Seed;
 use self::store::{ImageRecord, Store};
-use super::{new_id, Image, Instance, LaunchRequest, Provider, Tags};
+use super::{new_id, Image, Instance, LaunchRequest, PowerAction, Provider, Tags};
 use crate::clock::now_rfc3339;
 use crate::config::{InstanceSettings, Source};
 use crate::error::{Error, IoContext, Result};
@@ -47,6 +47,8 @@ pub struct LocalProvider {
 struct Running {
     child: Child,
     dir: PathBuf,
+    /// QEMU's command line, to start the machine again after a stop.
+    args: Vec<std::ffi::OsString>,
     /// 127.0.0.1 port → guest port; the first is SSH.
     forwards: Vec<(u16, u16)>,
     host_key: KeyPair,
@@ -310,7 +312,8 @@ impl Provider for LocalProvider {
             forwards: &forwards,
             accel,
         };
-        let child = machine.spawn()?;
+        let args = machine.args();
+        let child = qemu::spawn(&dir, &args)?;
         ledger.update(
             process,
             Resource::Process {
@@ -324,6 +327,7 @@ impl Provider for LocalProvider {
             Running {
                 child,
                 dir,
+                args,
                 forwards,
                 host_key,
                 process,
@@ -381,6 +385,59 @@ impl Provider for LocalProvider {
             other => other,
         })?;
         Ok(Box::new(transport))
+    }
+
+    fn power(&self, instance: &Instance, action: PowerAction, guest: &dyn Transport) -> Result<()> {
+        match action {
+            // QEMU has no reboot button: the guest is asked, as an EC2 reboot asks it via ACPI.
+            PowerAction::Reboot => {
+                let out = guest.run("systemctl --no-block reboot", Duration::from_secs(30))?;
+                if out.exit_code != 0 {
+                    return Err(Error::Infra(format!(
+                        "{}: `systemctl reboot` failed: {}",
+                        instance.id,
+                        out.stderr.trim()
+                    )));
+                }
+                Ok(())
+            }
+            PowerAction::HardReset => self
+                .qmp(instance)?
+                .execute("system_reset", serde_json::json!({}))
+                .map(drop),
+            PowerAction::StopStart => {
+                if !self.power_down(instance)? {
+                    return Err(Error::Infra(format!(
+                        "{} did not power off within {}s; last console lines:\n{}",
+                        instance.id,
+                        SHUTDOWN_TIMEOUT.as_secs(),
+                        self.console_tail(instance, 20)
+                    )));
+                }
+                let mut running = self.lock();
+                let r = running
+                    .get_mut(&instance.id)
+                    .ok_or_else(|| Error::Infra(format!("{} is not running", instance.id)))?;
+                // The ledger's entry finds the new process by its marker (the directory).
+                let _ = std::fs::remove_file(Machine::qmp_path(&r.dir));
+                r.child = qemu::spawn(&r.dir, &r.args)?;
+                tracing::info!(instance = %instance.id, pid = r.child.id(), "instance started again");
+                Ok(())
+            }
+        }
+    }
+
+    fn set_paused(&self, instance: &Instance, paused: bool) -> Result<()> {
+        let command = if paused { "stop" } else { "cont" };
+        self.qmp(instance)?
+            .execute(command, serde_json::json!({}))
+            .map(drop)
+    }
+
+    fn set_link(&self, instance: &Instance, up: bool) -> Result<()> {
+        self.qmp(instance)?
+            .execute("set_link", serde_json::json!({"name": "n0", "up": up}))
+            .map(drop)
     }
 
     fn create_image(

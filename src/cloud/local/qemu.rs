@@ -85,7 +85,7 @@ impl Machine<'_> {
         }
         push(&netdev);
         push("-device");
-        push("virtio-net-pci,netdev=n0");
+        push("virtio-net-pci,netdev=n0,id=nic0");
         push("-serial");
         push(&format!("file:{}", Self::console_path(self.dir).display()));
         push("-qmp");
@@ -99,14 +99,23 @@ impl Machine<'_> {
     /// Starts QEMU. It dies with the thread that started it, so a Bakery killed outright
     /// leaves no virtual machine running (its files stay for `bakery cleanup`).
     pub fn spawn(&self) -> Result<Child> {
-        let log_path = self.dir.join("qemu.log");
-        let log = std::fs::File::create(&log_path).at("creating", &log_path)?;
+        spawn(self.dir, &self.args())
+    }
+}
+
+/// Starts QEMU with `args`, logging to `dir/qemu.log` (appended to: a machine stopped and
+/// started again keeps one log). It dies with the thread that started it.
+pub fn spawn(dir: &Path, args: &[OsString]) -> Result<Child> {
+    {
+        let log_path = dir.join("qemu.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .at("creating", &log_path)?;
         let log2 = log.try_clone().at("opening", &log_path)?;
         let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(self.args())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
+        cmd.args(args).stdin(Stdio::null()).stdout(log).stderr(log2);
         // SAFETY: prctl is async-signal-safe and touches only the child.
         unsafe {
             cmd.pre_exec(|| {

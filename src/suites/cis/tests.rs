@@ -217,6 +217,7 @@ fn control(id: &str, status: Status, automated: bool) -> CheckResult {
         output: String::new(),
         duration: Duration::ZERO,
         attempts: 1,
+        experiment: None,
         control: Some(Box::new(Control {
             benchmark: "b".into(),
             section: id[..1].into(),

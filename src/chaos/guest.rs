@@ -1,0 +1,461 @@
+//! Faults made inside the probe by shell scripts sent over the [`Transport`] (SSH or SSM alike).
+//!
+//! Every fault is three scripts: `inject`, `rollback` (idempotent: running it twice, or after
+//! the dead-man's switch ran it, changes nothing) and `verify` (exits 0 only when nothing of the
+//! fault is left). Before injecting, the rollback is written to the probe and a transient systemd
+//! timer, the dead-man's switch, is armed to run it at the fault's deadline: a Bakery killed
+//! outright still leaves no fault behind. Network faults leave the control channel alone.
+//!
+//! The scripts use what a minimal systemd Linux has: a POSIX shell, coreutils, util-linux,
+//! iproute2 and systemd; `blackhole-port` needs nftables or iptables. A missing tool is an
+//! error that names it, never a pass.
+
+use std::time::Duration;
+
+use super::model::FaultKind;
+use crate::transport::shell_quote;
+
+/// Where a fault's files live on the probe.
+pub const STATE_DIR: &str = "/var/lib/bakery-chaos";
+/// The line a script prints before exiting with [`MISSING_TOOL_EXIT`] when a tool is missing.
+pub const MISSING_TOOL: &str = "bakery-chaos: missing tool:";
+/// The exit status of a script that found a tool missing.
+pub const MISSING_TOOL_EXIT: i32 = 127;
+
+/// What the network faults must leave alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control {
+    /// The SSH port Bakery reaches the probe on (its replies are spared).
+    pub ssh_port: u16,
+    /// Whether Bakery reaches the probe through a cloud API over HTTPS (SSM): outgoing HTTPS
+    /// is spared.
+    pub https: bool,
+}
+
+/// The scripts of one in-guest fault.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A unique tag (`bakery-chaos-…`), used in unit, file and table names.
+    pub tag: String,
+    /// Checks the tools the fault needs (run before anything else).
+    pub preflight: String,
+    /// Arms the dead-man's switch; the rollback must already be on the probe.
+    pub arm: String,
+    pub inject: String,
+    pub rollback: String,
+    pub verify: String,
+    /// Where the rollback script is written.
+    pub rollback_path: String,
+}
+
+/// The plan for an in-guest fault, or `None` for a fault made through the provider.
+/// `deadline` is when the dead-man's switch fires, counted from arming it.
+pub fn plan(kind: &FaultKind, tag: &str, deadline: Duration, control: Control) -> Option<Plan> {
+    let dir = format!("{STATE_DIR}/{tag}");
+    let unit = tag.to_string();
+    let load = format!("{unit}-load.service");
+    let secs = deadline.as_secs().max(1);
+    let mut tools: Vec<&str> = vec!["systemd-run", "systemctl"];
+    let (inject, rollback, verify): (String, String, String) = match kind {
+        FaultKind::KillProcess(k) => {
+            let sig = k.signal.trim_start_matches("SIG").to_string();
+            let inject = match (&k.name, &k.service) {
+                (Some(name), _) => format!(
+                    r#"# Every process named {name}, except this script and the shells above it.
+mine=" $$ "; p=$$
+while [ "$p" -gt 1 ] 2>/dev/null; do
+  p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null); [ -n "$p" ] || break; mine="$mine$p "
+done
+pids=""
+for d in /proc/[0-9]*; do
+  [ "$(cat "$d/comm" 2>/dev/null)" = {q} ] || continue
+  pid=${{d#/proc/}}; case "$mine" in *" $pid "*) continue;; esac
+  pids="$pids $pid"
+done
+[ -n "$pids" ] || {{ echo "no process named {name} is running" >&2; exit 3; }}
+kill -s {sig} $pids
+echo "sent SIG{sig} to{{$pids}}" | tr -d '{{}}'
+"#,
+                    q = shell_quote(name)
+                ),
+                (None, Some(service)) => {
+                    let u = unit_name(service);
+                    format!(
+                        r#"pid=$(systemctl show -p MainPID --value {u})
+[ "${{pid:-0}}" -gt 0 ] || {{ echo "{u} has no main process (is it running?)" >&2; exit 3; }}
+kill -s {sig} "$pid"
+echo "sent SIG{sig} to $pid, the main process of {u}"
+"#,
+                        u = shell_quote(&u)
+                    )
+                }
+                (None, None) => unreachable!("validated: kill-process names a process"),
+            };
+            (inject, ":".to_string(), "true".to_string())
+        }
+        FaultKind::StopService(s) => {
+            let u = shell_quote(&unit_name(&s.name));
+            (
+                format!(
+                    "systemctl cat {u} >/dev/null 2>&1 || {{ echo \"no unit {u} on the probe\" >&2; exit 3; }}\nsystemctl stop {u}\necho stopped {u}\n"
+                ),
+                format!("systemctl start {u} || true\n"),
+                format!("systemctl is-active -q {u} || {{ echo \"{u} is not active\"; exit 1; }}\n"),
+            )
+        }
+        FaultKind::DiskFill(d) => {
+            tools.extend(["stat", "fallocate"]);
+            let file = format!(
+                "{}/.{tag}-fill",
+                d.path.trim_end_matches('/').trim_end_matches('/')
+            );
+            let file = if file.starts_with("//") {
+                file[1..].to_string()
+            } else {
+                file
+            };
+            let f = shell_quote(&file);
+            let p = shell_quote(&d.path);
+            (
+                format!(
+                    r#"set -- $(stat -f -c '%b %f %a %S' {p})
+total=$1 free=$2 avail=$3 bs=$4
+used=$((total - free)); size=$((used + avail))
+want=$((size * {pct} / 100 - used))
+[ "$want" -le "$avail" ] || want=$avail
+if [ "$want" -le 0 ]; then echo "{p} is already at or above {pct} %"; exit 0; fi
+fallocate -l $((want * bs)) {f} 2>/dev/null || dd if=/dev/zero of={f} bs=$bs count=$want 2>/dev/null || true
+[ -e {f} ] || {{ echo "could not create {f}" >&2; exit 3; }}
+echo "wrote $((want * bs / 1048576)) MiB to {f}"
+"#,
+                    pct = d.percent
+                ),
+                format!("rm -f {f}\n"),
+                format!("[ ! -e {f} ] || {{ echo \"{f} is still there\"; exit 1; }}\n"),
+            )
+        }
+        FaultKind::CpuStress(s) => {
+            tools.push("nproc");
+            let workers = s.workers.map_or("$(nproc)".to_string(), |w| w.to_string());
+            (
+                format!(
+                    r#"n={workers}
+systemd-run --quiet --collect --unit={load} -p RuntimeMaxSec={secs} /bin/sh -c 'i=0; while [ $i -lt '"$n"' ]; do (while :; do :; done) & i=$((i+1)); done; wait'
+echo "$n busy workers in {load}"
+"#
+                ),
+                stop_unit(&load),
+                unit_gone(&load),
+            )
+        }
+        FaultKind::MemoryStress(m) => {
+            // Memory held in a private tmpfs: the kernel cannot reclaim it without swap, so the
+            // pressure stays until the rollback, and the OOM killer must pick a process.
+            tools.extend(["mount", "umount", "head", "stat"]);
+            let mem = format!("{dir}/mem");
+            (
+                format!(
+                    r#"kb=$(sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo)
+bytes=$((kb * {pct} / 100 * 1024))
+mkdir -p {mem}
+mount -t tmpfs -o size=$bytes,mode=0700 bakery-chaos {mem}
+head -c $bytes /dev/zero > {mem}/fill || true
+echo "holding $(( $(stat -c %s {mem}/fill) / 1048576 )) MiB of $((kb / 1024)) MiB available"
+"#,
+                    pct = m.percent
+                ),
+                format!(
+                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill; umount {mem}; fi\n"
+                ),
+                format!(
+                    "! grep -q ' {mem} ' /proc/self/mountinfo || {{ echo 'the memory is still held'; exit 1; }}\n"
+                ),
+            )
+        }
+        FaultKind::IoStress(s) => {
+            tools.extend(["dd", "nproc"]);
+            let workers = s.workers.map_or("$(nproc)".to_string(), |w| w.to_string());
+            let files = format!("/var/tmp/.{tag}-io");
+            (
+                format!(
+                    r#"n={workers}
+systemd-run --quiet --collect --unit={load} -p RuntimeMaxSec={secs} /bin/sh -c 'i=0; while [ $i -lt '"$n"' ]; do (while :; do dd if=/dev/zero of={files}-$i bs=1M count=32 conv=fsync 2>/dev/null; done) & i=$((i+1)); done; wait'
+echo "$n writers in {load}"
+"#
+                ),
+                format!("{}rm -f {files}-*\n", stop_unit(&load)),
+                format!(
+                    "{}! ls {files}-* >/dev/null 2>&1 || {{ echo 'write files are left'; exit 1; }}\n",
+                    unit_gone(&load)
+                ),
+            )
+        }
+        FaultKind::NetworkLatency(_) | FaultKind::PacketLoss(_) => {
+            tools.extend(["tc", "ip"]);
+            let (netem, interface) = match kind {
+                FaultKind::NetworkLatency(l) => (
+                    format!(
+                        "delay {}ms{}",
+                        l.delay.0.as_millis(),
+                        l.jitter
+                            .map(|j| format!(" {}ms", j.0.as_millis()))
+                            .unwrap_or_default()
+                    ),
+                    l.interface.clone(),
+                ),
+                FaultKind::PacketLoss(p) => (format!("loss {}%", p.percent), p.interface.clone()),
+                _ => unreachable!(),
+            };
+            let dev = match interface {
+                Some(i) => shell_quote(&i),
+                None => {
+                    "$(ip route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -n 1)"
+                        .to_string()
+                }
+            };
+            let mut spare = format!(
+                "tc filter add dev \"$dev\" parent 1: protocol ip prio 1 u32 match ip sport {p} 0xffff flowid 1:1\n\
+                 tc filter add dev \"$dev\" parent 1: protocol ipv6 prio 2 u32 match ip6 sport {p} 0xffff flowid 1:1 2>/dev/null || true\n\
+                 tc filter add dev \"$dev\" parent 1: protocol ip prio 3 u32 match ip dst 169.254.169.254/32 flowid 1:1\n",
+                p = control.ssh_port
+            );
+            if control.https {
+                spare.push_str(
+                    "tc filter add dev \"$dev\" parent 1: protocol ip prio 4 u32 match ip dport 443 0xffff flowid 1:1\n",
+                );
+            }
+            (
+                format!(
+                    r#"dev={dev}
+[ -n "$dev" ] || {{ echo "no default route: name the interface" >&2; exit 3; }}
+echo "$dev" > {dir}/dev
+# Everything goes to band 4, which has the fault; the control channel is filtered to band 1.
+tc qdisc add dev "$dev" root handle 1: prio bands 4 priomap 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3
+{spare}if ! tc qdisc add dev "$dev" parent 1:4 handle 40: netem {netem}; then
+  tc qdisc del dev "$dev" root handle 1: 2>/dev/null
+  echo "{MISSING_TOOL} the kernel's netem queueing discipline (module sch_netem)"; exit {MISSING_TOOL_EXIT}
+fi
+echo "netem {netem} on $dev (port {port} and the metadata service spared)"
+"#,
+                    port = control.ssh_port
+                ),
+                format!(
+                    "dev=$(cat {dir}/dev 2>/dev/null) || exit 0\ntc qdisc show dev \"$dev\" | grep -q '^qdisc prio 1: root' && tc qdisc del dev \"$dev\" root handle 1:\ntrue\n"
+                ),
+                format!(
+                    "for d in $(ls /sys/class/net); do ! tc qdisc show dev \"$d\" | grep -q netem || {{ echo \"netem is still on $d\"; exit 1; }}; done\n"
+                ),
+            )
+        }
+        FaultKind::BlackholePort(b) => {
+            let table = tag.replace('-', "_");
+            let proto = &b.protocol;
+            let port = b.port;
+            (
+                format!(
+                    r#"if command -v nft >/dev/null 2>&1; then
+  nft add table inet {table}
+  nft add chain inet {table} input '{{ type filter hook input priority -10; }}'
+  nft add rule inet {table} input {proto} dport {port} drop
+  echo "nftables drops {proto} port {port}"
+elif command -v iptables >/dev/null 2>&1; then
+  iptables -I INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP
+  echo "iptables drops {proto} port {port}"
+else
+  echo "{MISSING_TOOL} nft (nftables) or iptables"; exit {MISSING_TOOL_EXIT}
+fi
+"#
+                ),
+                format!(
+                    "nft delete table inet {table} 2>/dev/null\nwhile iptables -D INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP 2>/dev/null; do :; done\ntrue\n"
+                ),
+                format!(
+                    "! nft list table inet {table} >/dev/null 2>&1 || {{ echo 'the nftables table is still there'; exit 1; }}\n! iptables -C INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP 2>/dev/null || {{ echo 'the iptables rule is still there'; exit 1; }}\n"
+                ),
+            )
+        }
+        FaultKind::DnsFailure(_) => {
+            tools.extend(["mount", "umount", "readlink"]);
+            (
+                format!(
+                    r#"target=$(readlink -f /etc/resolv.conf)
+echo "$target" > {dir}/target
+echo '# bakery chaos: no name servers' > {dir}/resolv.conf
+mount --bind {dir}/resolv.conf "$target"
+echo "name servers hidden: $target replaced by an empty one"
+"#
+                ),
+                format!(
+                    "target=$(cat {dir}/target 2>/dev/null) || exit 0\nwhile grep -q \" $target \" /proc/self/mountinfo; do umount \"$target\" || break; done\ntrue\n"
+                ),
+                "! grep -q 'resolv.conf' /proc/self/mountinfo || { echo 'a resolv.conf is still mounted over'; exit 1; }\n".to_string(),
+            )
+        }
+        FaultKind::ClockSkew(c) => {
+            tools.push("date");
+            let o = c.offset;
+            (
+                format!(
+                    r#": > {dir}/stopped
+for u in systemd-timesyncd chrony chronyd ntp ntpsec; do
+  if systemctl is-active -q $u.service 2>/dev/null; then systemctl stop $u.service; echo $u >> {dir}/stopped; fi
+done
+echo {o} > {dir}/offset
+date -s @$(( $(date +%s) + ({o}) )) >/dev/null
+echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
+"#
+                ),
+                format!(
+                    "if [ -f {dir}/offset ]; then date -s @$(( $(date +%s) - ($(cat {dir}/offset)) )) >/dev/null && rm -f {dir}/offset; fi\nfor u in $(cat {dir}/stopped 2>/dev/null); do systemctl start $u.service || true; done\n: > {dir}/stopped 2>/dev/null\ntrue\n"
+                ),
+                format!(
+                    "[ ! -f {dir}/offset ] || {{ echo 'the clock was not moved back'; exit 1; }}\n"
+                ),
+            )
+        }
+        FaultKind::MetadataUnavailable(_) => {
+            tools.push("ip");
+            (
+                "ip route add blackhole 169.254.169.254/32\necho 'routes to 169.254.169.254 dropped'\n"
+                    .to_string(),
+                "while ip route del blackhole 169.254.169.254/32 2>/dev/null; do :; done\ntrue\n"
+                    .to_string(),
+                "! ip route show type blackhole | grep -q '^blackhole 169.254.169.254' || { echo 'the blackhole route is still there'; exit 1; }\n"
+                    .to_string(),
+            )
+        }
+        _ => return None,
+    };
+    let rollback_path = format!("{dir}/rollback.sh");
+    let preflight = format!(
+        "for t in {}; do command -v $t >/dev/null 2>&1 || {{ echo \"{MISSING_TOOL} $t\"; exit {MISSING_TOOL_EXIT}; }}; done\n[ \"$(id -u)\" = 0 ] || {{ echo 'faults need root on the probe (ssh_user root, or sudo)' >&2; exit 3; }}\nmkdir -p {dir}\n",
+        tools.join(" ")
+    );
+    let arm = format!(
+        "systemd-run --quiet --collect --unit={unit}-deadman --on-active={secs} --timer-property=AccuracySec=1s /bin/sh {rollback_path}\n"
+    );
+    let rollback = format!(
+        "#!/bin/sh\n# Bakery chaos rollback of {tag} ({name}); run by Bakery, or by the {unit}-deadman timer.\n{rollback}\nsystemctl stop {unit}-deadman.timer 2>/dev/null\nrm -rf {dir}\ntrue\n",
+        name = kind.name()
+    );
+    let verify = format!(
+        "{verify}\n! systemctl is-active -q {unit}-deadman.timer || {{ echo 'the dead-man timer is still armed'; exit 1; }}\n"
+    );
+    Some(Plan {
+        tag: tag.to_string(),
+        preflight,
+        arm,
+        inject: format!("set -e\ncd /\n{inject}"),
+        rollback,
+        verify,
+        rollback_path,
+    })
+}
+
+/// `name` with `.service` added unless it has a unit suffix.
+fn unit_name(name: &str) -> String {
+    if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{name}.service")
+    }
+}
+
+fn stop_unit(unit: &str) -> String {
+    format!("systemctl stop {unit} 2>/dev/null\n")
+}
+
+fn unit_gone(unit: &str) -> String {
+    format!("! systemctl is-active -q {unit} || {{ echo '{unit} still runs'; exit 1; }}\n")
+}
+
+/// The tool a script reported missing, from its output.
+pub fn missing_tool(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(MISSING_TOOL))
+        .map(|t| t.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::model::*;
+
+    const CONTROL: Control = Control {
+        ssh_port: 22,
+        https: false,
+    };
+
+    #[test]
+    fn provider_faults_have_no_script() {
+        assert!(plan(&FaultKind::Reboot, "t", Duration::from_secs(5), CONTROL).is_none());
+    }
+
+    #[test]
+    fn the_rollback_disarms_the_dead_man_and_the_arming_runs_the_rollback() {
+        let p = plan(
+            &FaultKind::DiskFill(DiskFill {
+                path: "/".into(),
+                percent: 95,
+            }),
+            "bakery-chaos-ab12",
+            Duration::from_secs(40),
+            CONTROL,
+        )
+        .unwrap();
+        assert_eq!(
+            p.rollback_path,
+            "/var/lib/bakery-chaos/bakery-chaos-ab12/rollback.sh"
+        );
+        assert!(p.arm.contains("--on-active=40"), "{}", p.arm);
+        assert!(p.arm.contains(&p.rollback_path));
+        assert!(
+            p.rollback.contains("rm -f /.bakery-chaos-ab12-fill"),
+            "{}",
+            p.rollback
+        );
+        assert!(p
+            .rollback
+            .contains("systemctl stop bakery-chaos-ab12-deadman.timer"));
+        assert!(p.verify.contains("[ ! -e /.bakery-chaos-ab12-fill ]"));
+        assert!(p.preflight.contains("fallocate"), "{}", p.preflight);
+    }
+
+    #[test]
+    fn network_faults_spare_the_control_channel() {
+        let loss = FaultKind::PacketLoss(PacketLoss {
+            percent: 20,
+            interface: None,
+        });
+        let p = plan(
+            &loss,
+            "t",
+            Duration::from_secs(5),
+            Control {
+                ssh_port: 2222,
+                https: true,
+            },
+        )
+        .unwrap();
+        assert!(
+            p.inject.contains("match ip sport 2222 0xffff flowid 1:1"),
+            "{}",
+            p.inject
+        );
+        assert!(p.inject.contains("169.254.169.254/32 flowid 1:1"));
+        assert!(p.inject.contains("match ip dport 443"));
+        assert!(p.inject.contains("netem loss 20%"));
+        let p = plan(&loss, "t", Duration::from_secs(5), CONTROL).unwrap();
+        assert!(!p.inject.contains("dport 443"));
+    }
+
+    #[test]
+    fn a_missing_tool_is_read_back_by_name() {
+        assert_eq!(
+            missing_tool("x\nbakery-chaos: missing tool: nft (nftables) or iptables\n").as_deref(),
+            Some("nft (nftables) or iptables")
+        );
+        assert_eq!(missing_tool("all fine"), None);
+    }
+}

@@ -1,0 +1,781 @@
+//! Running one experiment on a probe, phase by phase, with a journal of every activity.
+//!
+//! 1. **steady state before**: the steady-state checks must pass, else no fault is injected.
+//! 2. **inject**: an in-guest fault first writes its rollback to the probe and arms the
+//!    dead-man's switch; a provider fault goes through the [`Provider`].
+//! 3. **during**: for a sustained fault, the `during` checks run, then the fault is held for its
+//!    duration and ended (rolled back, resumed, link up).
+//! 4. **recovery**: the steady state is polled until it holds (after a restart, on a new boot)
+//!    or `recover-within` has passed; the time it took is the time to recover.
+//! 5. **rollback**: always runs, on every path, and is verified (nothing of the fault is left).
+//! 6. **steady state after**: the steady state is checked once more.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::guest::{self, Control, Plan};
+use super::model::{Experiment, FaultKind};
+use crate::cloud::{Instance, PowerAction, Provider};
+use crate::config::InstanceSettings;
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, Resource};
+use crate::suites::{self, Check, CheckResult, RunOptions, Status, Suite};
+use crate::transport::ssh::KeyPair;
+use crate::transport::Transport;
+
+/// Extra time the dead-man's switch gives Bakery past a fault's duration.
+pub const GRACE: Duration = Duration::from_secs(30);
+/// The most one steady-state poll may take while waiting for recovery.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause between steady-state polls.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// The most a script of a fault may take.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The probe an experiment runs on, and the way in (replaced after the instance restarts).
+pub struct Target<'a> {
+    pub provider: &'a dyn Provider,
+    pub instance: &'a Instance,
+    pub key: &'a KeyPair,
+    pub settings: &'a InstanceSettings,
+    pub ledger: &'a Ledger,
+    pub transport: &'a mut Box<dyn Transport>,
+    /// Options for the steady-state and `during` checks (probe name, runner view, ...).
+    pub options: &'a RunOptions,
+    /// How long past its duration a fault may outlive a dead Bakery.
+    pub grace: Duration,
+}
+
+/// The phases of an experiment, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    SteadyStateBefore,
+    Inject,
+    During,
+    Recovery,
+    Rollback,
+    SteadyStateAfter,
+}
+
+impl Phase {
+    /// The phase as reports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::SteadyStateBefore => "steady state before",
+            Phase::Inject => "inject",
+            Phase::During => "during",
+            Phase::Recovery => "recovery",
+            Phase::Rollback => "rollback",
+            Phase::SteadyStateAfter => "steady state after",
+        }
+    }
+}
+
+/// How one phase went.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseResult {
+    pub phase: Phase,
+    pub status: Status,
+    /// One line: what held, or what failed.
+    pub detail: String,
+    /// Seconds since the experiment started.
+    pub at_secs: f64,
+    pub took_secs: f64,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activity {
+    /// Seconds since the experiment started.
+    pub at_secs: f64,
+    pub what: String,
+}
+
+/// What an experiment did and found, beside its [`CheckResult`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// The fault's name (`kill-process`, `reboot`, ...).
+    pub fault: String,
+    /// How long a sustained fault was held, in seconds (0 for instant faults).
+    pub duration_secs: f64,
+    pub recover_within_secs: f64,
+    /// From the fault's end to the steady state holding again; `None` if it did not.
+    pub time_to_recover_secs: Option<f64>,
+    pub phases: Vec<PhaseResult>,
+    pub journal: Vec<Activity>,
+}
+
+impl Record {
+    /// The journal as text, one activity a line.
+    pub fn journal_text(&self) -> String {
+        self.journal
+            .iter()
+            .map(|a| format!("{:>8.2}s  {}\n", a.at_secs, a.what))
+            .collect()
+    }
+
+    /// The phases in one line: `steady state before: passed, inject: passed, ...`.
+    pub fn phases_line(&self) -> String {
+        self.phases
+            .iter()
+            .map(|p| format!("{}: {}", p.phase.as_str(), p.status))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+struct Journal {
+    start: Instant,
+    record: Record,
+}
+
+impl Journal {
+    fn note(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::info!(target: "bakery::chaos", "{what}");
+        self.record.journal.push(Activity {
+            at_secs: secs(self.start.elapsed()),
+            what,
+        });
+    }
+
+    fn phase(&mut self, phase: Phase, status: Status, detail: impl Into<String>, began: Instant) {
+        let detail = detail.into();
+        self.note(format!("{}: {status}: {detail}", phase.as_str()));
+        self.record.phases.push(PhaseResult {
+            phase,
+            status,
+            detail,
+            at_secs: secs(began - self.start),
+            took_secs: secs(began.elapsed()),
+        });
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Runs `exp` on the target; always returns a result, with the fault rolled back.
+pub fn run_experiment(exp: &Experiment, t: &mut Target) -> CheckResult {
+    let start = Instant::now();
+    let mut j = Journal {
+        start,
+        record: Record {
+            fault: exp.fault.kind.name().to_string(),
+            duration_secs: if exp.fault.kind.sustained() {
+                secs(exp.fault.duration)
+            } else {
+                0.0
+            },
+            recover_within_secs: secs(exp.recover_within),
+            time_to_recover_secs: None,
+            phases: Vec::new(),
+            journal: Vec::new(),
+        },
+    };
+    let verdict = phases(exp, t, &mut j);
+    let (status, message) = match verdict {
+        Ok(()) => (
+            Status::Passed,
+            format!(
+                "recovered in {:.1}s (limit {}s); {}",
+                j.record.time_to_recover_secs.unwrap_or_default(),
+                exp.recover_within.as_secs(),
+                j.record.phases_line()
+            ),
+        ),
+        Err((status, phase, why)) => (status, format!("{}: {why}", phase.as_str())),
+    };
+    let record = j.record;
+    CheckResult {
+        id: exp.id.clone(),
+        title: exp.title_or_id().to_string(),
+        kind: "experiment".into(),
+        tags: exp.tags.clone(),
+        status,
+        expected: None,
+        actual: None,
+        message,
+        output: format!("{}\n{}", record.phases_line(), record.journal_text()),
+        duration: start.elapsed(),
+        attempts: 1,
+        control: None,
+        experiment: Some(Box::new(record)),
+    }
+}
+
+/// The result of an experiment with `skip: reason`.
+pub fn skipped(exp: &Experiment, reason: &str) -> CheckResult {
+    CheckResult {
+        id: exp.id.clone(),
+        title: exp.title_or_id().to_string(),
+        kind: "experiment".into(),
+        tags: exp.tags.clone(),
+        status: Status::Skipped,
+        expected: None,
+        actual: None,
+        message: format!("skipped: {reason}"),
+        output: String::new(),
+        duration: Duration::ZERO,
+        attempts: 0,
+        control: None,
+        experiment: None,
+    }
+}
+
+type Failure = (Status, Phase, String);
+
+fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failure> {
+    let kind = &exp.fault.kind;
+    // 1. Steady state before.
+    let began = Instant::now();
+    j.note("checking the steady state before the fault");
+    let mut before = checks(&exp.steady_state, t, None);
+    if before.iter().any(|r| r.status == Status::Error) {
+        // The probe may still be booting after an earlier experiment that did not recover:
+        // wait for it (within its boot timeout) and look again.
+        j.note("the probe did not answer; waiting for it to answer again");
+        match t.provider.connect(t.instance, t.key, t.settings) {
+            Ok(fresh) => {
+                *t.transport = crate::transport::as_root(fresh, &t.settings.ssh_user);
+                before = checks(&exp.steady_state, t, None);
+            }
+            Err(e) => j.note(format!("it did not: {e}")),
+        }
+    }
+    if let Some((status, why)) = not_passed(&before) {
+        j.phase(Phase::SteadyStateBefore, status, why.clone(), began);
+        return Err((status, Phase::SteadyStateBefore, why));
+    }
+    j.phase(
+        Phase::SteadyStateBefore,
+        Status::Passed,
+        format!("{} checks passed", before.len()),
+        began,
+    );
+    let units = if exp.restores_units {
+        let units = enabled_active_units(t.transport.as_ref()).map_err(|e| {
+            (
+                Status::Error,
+                Phase::SteadyStateBefore,
+                format!("listing the active services: {e}"),
+            )
+        })?;
+        j.note(format!(
+            "{} enabled services are active: {}",
+            units.len(),
+            units.join(" ")
+        ));
+        units
+    } else {
+        Vec::new()
+    };
+    let boot_before = if kind.restarts() {
+        Some(boot_id(t.transport.as_ref()).map_err(|e| {
+            (
+                Status::Error,
+                Phase::Inject,
+                format!("reading the boot id: {e}"),
+            )
+        })?)
+    } else {
+        None
+    };
+
+    // 2. Inject, with the rollback placed first; 3. hold and end the fault.
+    let deadline = exp
+        .fault
+        .duration
+        .saturating_mul(u32::from(kind.sustained()))
+        + t.grace;
+    let tag = format!("bakery-chaos-{}", &crate::cloud::new_id("x")[2..12]);
+    let plan = guest::plan(kind, &tag, deadline, control(t.transport.as_ref()));
+    let token = t
+        .ledger
+        .record(
+            Resource::Fault {
+                instance: t.instance.id.clone(),
+                fault: format!("{} ({tag})", kind.name()),
+                until: (chrono::Utc::now()
+                    + chrono::Duration::from_std(deadline).unwrap_or_default())
+                .to_rfc3339(),
+            },
+            &format!("experiment {}", exp.id),
+        )
+        .map_err(|e| (Status::Error, Phase::Inject, e.to_string()))?;
+    let held = inject_and_hold(exp, t, j, plan.as_ref());
+    // 4. Recovery, measured from the fault's end (a sustained fault has ended by now).
+    let recovered = match &held {
+        Ok(ended) => Some(recover(exp, t, j, *ended, boot_before.as_deref(), &units)),
+        Err(_) => None,
+    };
+    // 5. Rollback, on every path (signals included): run again (it is idempotent), verified.
+    let rollback = crate::signals::shielded(|| {
+        let began = Instant::now();
+        let r = roll_back(kind, t, j, plan.as_ref());
+        match &r {
+            Ok(detail) => j.phase(Phase::Rollback, Status::Passed, detail.clone(), began),
+            Err(e) => j.phase(Phase::Rollback, Status::Failed, e.to_string(), began),
+        }
+        r
+    });
+    // A fault left behind is the worst outcome: it is reported before anything else.
+    if let Err(e) = rollback {
+        return Err((Status::Failed, Phase::Rollback, e.to_string()));
+    }
+    let _ = t.ledger.forget(token);
+    held?;
+    if let Some(recovered) = recovered {
+        recovered?;
+    }
+    check_signal()?;
+
+    // 6. Steady state after.
+    let began = Instant::now();
+    let after = checks(&exp.steady_state, t, None);
+    if let Some((status, why)) = not_passed(&after) {
+        j.phase(Phase::SteadyStateAfter, status, why.clone(), began);
+        return Err((status, Phase::SteadyStateAfter, why));
+    }
+    j.phase(
+        Phase::SteadyStateAfter,
+        Status::Passed,
+        format!("{} checks passed", after.len()),
+        began,
+    );
+    Ok(())
+}
+
+fn check_signal() -> Result<(), Failure> {
+    crate::signals::check().map_err(|e| (Status::Error, Phase::Recovery, e.to_string()))
+}
+
+/// Injects the fault, holds a sustained one for its duration (running the `during` checks)
+/// and ends it; returns when the fault ended.
+fn inject_and_hold(
+    exp: &Experiment,
+    t: &mut Target,
+    j: &mut Journal,
+    plan: Option<&Plan>,
+) -> Result<Instant, Failure> {
+    let kind = &exp.fault.kind;
+    let began = Instant::now();
+    let injected = match plan {
+        Some(plan) => inject_in_guest(t.transport.as_ref(), plan, j),
+        None => inject_through_provider(kind, t),
+    };
+    match injected {
+        Ok(detail) => j.phase(Phase::Inject, Status::Passed, detail, began),
+        Err(e) => {
+            let status = if matches!(e, Error::Config(_)) {
+                Status::Error
+            } else {
+                Status::Error
+            };
+            j.phase(Phase::Inject, status, e.to_string(), began);
+            return Err((status, Phase::Inject, e.to_string()));
+        }
+    }
+    let injected_at = Instant::now();
+    if !kind.sustained() {
+        return Ok(injected_at);
+    }
+    let mut during_failed = None;
+    if !exp.during.is_empty() {
+        let began = Instant::now();
+        let remaining = exp.fault.duration.saturating_sub(injected_at.elapsed());
+        let results = checks(&exp.during, t, Some(remaining.max(POLL_TIMEOUT)));
+        match not_passed(&results) {
+            Some((status, why)) => {
+                j.phase(Phase::During, status, why.clone(), began);
+                during_failed = Some((status, Phase::During, why));
+            }
+            None => j.phase(
+                Phase::During,
+                Status::Passed,
+                format!("{} checks passed", results.len()),
+                began,
+            ),
+        }
+    }
+    let end = injected_at + exp.fault.duration;
+    while Instant::now() < end {
+        if let Err(e) = crate::signals::check() {
+            return Err((Status::Error, Phase::During, e.to_string()));
+        }
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
+    }
+    // Ending the fault: a provider fault is undone here; an in-guest one by its rollback.
+    let ended = crate::signals::shielded(|| match (kind, plan) {
+        (_, Some(plan)) => run_rollback(t.transport.as_ref(), plan).map(|_| ()),
+        (FaultKind::Pause, None) => t.provider.set_paused(t.instance, false),
+        (FaultKind::NetworkPartition, None) => t.provider.set_link(t.instance, true),
+        _ => Ok(()),
+    });
+    let ended_at = Instant::now();
+    match ended {
+        Ok(()) => j.note(format!(
+            "{} ended after {:.1}s",
+            kind.name(),
+            secs(ended_at - injected_at)
+        )),
+        Err(e) => j.note(format!("ending {} failed: {e}", kind.name())),
+    }
+    match during_failed {
+        Some(f) => Err(f),
+        None => Ok(ended_at),
+    }
+}
+
+fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> Result<String> {
+    let pre = transport.run(&plan.preflight, SCRIPT_TIMEOUT)?;
+    if let Some(tool) = guest::missing_tool(&pre.stdout) {
+        return Err(Error::Infra(format!(
+            "the probe lacks {tool}, which this fault needs"
+        )));
+    }
+    if pre.exit_code != 0 {
+        return Err(Error::Infra(format!(
+            "preparing the fault failed: {}",
+            pre.stderr.trim()
+        )));
+    }
+    transport.upload(plan.rollback.as_bytes(), &plan.rollback_path, 0o700)?;
+    j.note(format!("rollback written to {}", plan.rollback_path));
+    let armed = transport.run(&plan.arm, SCRIPT_TIMEOUT)?;
+    if armed.exit_code != 0 {
+        return Err(Error::Infra(format!(
+            "arming the dead-man's switch failed: {}",
+            armed.stderr.trim()
+        )));
+    }
+    j.note(format!(
+        "dead-man's switch armed: {}-deadman.timer",
+        plan.tag
+    ));
+    let out = transport.run(&plan.inject, SCRIPT_TIMEOUT)?;
+    if let Some(tool) = guest::missing_tool(&out.stdout) {
+        return Err(Error::Infra(format!(
+            "the probe lacks {tool}, which this fault needs"
+        )));
+    }
+    if out.exit_code != 0 {
+        let why = [out.stderr.trim(), out.stdout.trim()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or("no output");
+        return Err(Error::Infra(format!(
+            "injecting failed (exit {}): {why}",
+            out.exit_code
+        )));
+    }
+    Ok(out.stdout.trim().replace('\n', "; "))
+}
+
+fn inject_through_provider(kind: &FaultKind, t: &mut Target) -> Result<String> {
+    let action = match kind {
+        FaultKind::Reboot => Some(PowerAction::Reboot),
+        FaultKind::HardReset => Some(PowerAction::HardReset),
+        FaultKind::StopStart => Some(PowerAction::StopStart),
+        _ => None,
+    };
+    if let Some(action) = action {
+        t.provider.power(t.instance, action, t.transport.as_ref())?;
+        return Ok(format!("{} of {}", action.as_str(), t.instance.id));
+    }
+    match kind {
+        FaultKind::Pause => t.provider.set_paused(t.instance, true)?,
+        FaultKind::NetworkPartition => t.provider.set_link(t.instance, false)?,
+        other => {
+            return Err(Error::Infra(format!(
+                "`{}` is not a provider fault",
+                other.name()
+            )))
+        }
+    }
+    Ok(format!("{} of {}", kind.name(), t.instance.id))
+}
+
+fn run_rollback(transport: &dyn Transport, plan: &Plan) -> Result<String> {
+    let out = transport.run(
+        &format!(
+            "if [ -f {p} ]; then /bin/sh {p}; fi",
+            p = plan.rollback_path
+        ),
+        SCRIPT_TIMEOUT,
+    )?;
+    if out.exit_code != 0 {
+        return Err(Error::Infra(format!(
+            "the rollback failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// Undoes the fault (again: rollbacks are idempotent) and checks that nothing of it is left.
+fn roll_back(
+    kind: &FaultKind,
+    t: &mut Target,
+    j: &mut Journal,
+    plan: Option<&Plan>,
+) -> Result<String> {
+    match (kind, plan) {
+        (_, Some(plan)) => {
+            run_rollback(t.transport.as_ref(), plan)?;
+            let v = t.transport.run(&plan.verify, SCRIPT_TIMEOUT)?;
+            if v.exit_code != 0 {
+                return Err(Error::Infra(format!(
+                    "the fault is still there: {}",
+                    v.stdout.trim()
+                )));
+            }
+            j.note("rollback verified: nothing of the fault is left");
+            Ok("rolled back and verified".into())
+        }
+        (FaultKind::Pause, None) => {
+            t.provider.set_paused(t.instance, false)?;
+            Ok("the instance runs".into())
+        }
+        (FaultKind::NetworkPartition, None) => {
+            t.provider.set_link(t.instance, true)?;
+            Ok("the link is up".into())
+        }
+        _ => Ok("nothing to undo".into()),
+    }
+}
+
+/// Polls the steady state until it holds (on a new boot after a restart) or the limit passes.
+fn recover(
+    exp: &Experiment,
+    t: &mut Target,
+    j: &mut Journal,
+    ended: Instant,
+    boot_before: Option<&str>,
+    units: &[String],
+) -> Result<(), Failure> {
+    let began = ended;
+    let limit = ended + exp.recover_within;
+    if let Some(old) = boot_before {
+        // Wait for the old boot to go, then for the instance to answer again.
+        while Instant::now() < limit {
+            check_signal()?;
+            match boot_id_within(t.transport.as_ref(), Duration::from_secs(3)) {
+                Ok(id) if id != old => break,
+                Ok(_) => std::thread::sleep(POLL_INTERVAL),
+                Err(_) => break,
+            }
+        }
+        let mut settings = t.settings.clone();
+        settings.boot_timeout = crate::config::HumanDuration(
+            limit
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1)),
+        );
+        match t.provider.connect(t.instance, t.key, &settings) {
+            Ok(fresh) => {
+                *t.transport = crate::transport::as_root(fresh, &t.settings.ssh_user);
+                j.note(format!(
+                    "connected again after {:.1}s",
+                    secs(ended.elapsed())
+                ));
+            }
+            Err(e) => {
+                let why = format!(
+                    "{} did not answer within {}s: {e}",
+                    t.instance.id,
+                    exp.recover_within.as_secs()
+                );
+                j.phase(Phase::Recovery, Status::Failed, why.clone(), began);
+                return Err((Status::Failed, Phase::Recovery, why));
+            }
+        }
+    }
+    let mut last: String;
+    let mut polls = 0;
+    loop {
+        check_signal()?;
+        let remaining = limit.saturating_duration_since(Instant::now());
+        polls += 1;
+        let results = checks(
+            &exp.steady_state,
+            t,
+            Some(remaining.clamp(Duration::from_secs(1), POLL_TIMEOUT)),
+        );
+        let restarted = match boot_before {
+            Some(old) => match boot_id(t.transport.as_ref()) {
+                Ok(id) if id == old => {
+                    Err("the instance did not restart (same boot id)".to_string())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("reading the boot id: {e}")),
+            },
+            None => Ok(()),
+        };
+        let restarted = restarted.and_then(|()| units_active(t.transport.as_ref(), units));
+        match (not_passed(&results), restarted) {
+            (None, Ok(())) => {
+                let ttr = ended.elapsed();
+                j.record.time_to_recover_secs = Some(secs(ttr));
+                if ttr > exp.recover_within {
+                    let why = format!(
+                        "the steady state held again after {:.1}s, later than the {}s allowed",
+                        ttr.as_secs_f64(),
+                        exp.recover_within.as_secs()
+                    );
+                    j.phase(Phase::Recovery, Status::Failed, why.clone(), began);
+                    return Err((Status::Failed, Phase::Recovery, why));
+                }
+                j.phase(
+                    Phase::Recovery,
+                    Status::Passed,
+                    format!(
+                        "steady state back after {:.1}s ({polls} polls)",
+                        ttr.as_secs_f64()
+                    ),
+                    began,
+                );
+                return Ok(());
+            }
+            (Some((_, why)), _) | (None, Err(why)) => last = why,
+        }
+        if Instant::now() + POLL_INTERVAL >= limit {
+            let why = format!(
+                "the steady state did not hold again within {}s: {last}",
+                exp.recover_within.as_secs()
+            );
+            j.phase(Phase::Recovery, Status::Failed, why.clone(), began);
+            return Err((Status::Failed, Phase::Recovery, why));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Runs `list` as a suite with the runner's machinery.
+fn checks(list: &[Check], t: &Target, timeout: Option<Duration>) -> Vec<CheckResult> {
+    let suite = Suite {
+        name: "steady-state".into(),
+        description: None,
+        checks: list.to_vec(),
+        experiments: Vec::new(),
+        probe: None,
+        source: None,
+        cis: None,
+    };
+    let mut opts = t.options.clone();
+    opts.ids.clear();
+    opts.tags.clear();
+    opts.exclude_tags.clear();
+    if let Some(limit) = timeout {
+        opts.default_timeout = limit;
+    }
+    suites::run_suite(&suite, t.transport.as_ref(), &opts).results
+}
+
+/// The first result that did not pass, as (status, "id: message").
+fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
+    let bad: Vec<&CheckResult> = results
+        .iter()
+        .filter(|r| !matches!(r.status, Status::Passed | Status::Skipped))
+        .collect();
+    let first = bad.first()?;
+    let status = if bad.iter().any(|r| r.status == Status::Failed) {
+        Status::Failed
+    } else {
+        Status::Error
+    };
+    let msg = match (&first.expected, &first.actual) {
+        (Some(e), Some(a)) => format!("expected {e}, got {a}"),
+        _ => first.message.clone(),
+    };
+    let more = if bad.len() > 1 {
+        format!(" (and {} more)", bad.len() - 1)
+    } else {
+        String::new()
+    };
+    Some((
+        status,
+        format!("`{}` {}: {msg}{more}", first.id, first.status),
+    ))
+}
+
+/// The services that are both enabled and active now.
+fn enabled_active_units(transport: &dyn Transport) -> Result<Vec<String>> {
+    let out = transport.run(
+        "systemctl list-unit-files --type=service --state=enabled --no-legend | cut -d' ' -f1; echo ---; systemctl list-units --type=service --state=active --no-legend --plain | cut -d' ' -f1",
+        SCRIPT_TIMEOUT,
+    )?;
+    let (enabled, active) = out
+        .stdout
+        .split_once("---\n")
+        .ok_or_else(|| Error::Infra(format!("unreadable unit lists: {}", out.stdout)))?;
+    let active: std::collections::BTreeSet<&str> = active.lines().map(str::trim).collect();
+    Ok(enabled
+        .lines()
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && active.contains(u))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Whether every one of `units` is active; else which are not.
+fn units_active(transport: &dyn Transport, units: &[String]) -> Result<(), String> {
+    if units.is_empty() {
+        return Ok(());
+    }
+    let quoted: Vec<String> = units
+        .iter()
+        .map(|u| crate::transport::shell_quote(u))
+        .collect();
+    let out = transport
+        .run(
+            &format!("systemctl is-active {}", quoted.join(" ")),
+            POLL_TIMEOUT,
+        )
+        .map_err(|e| format!("asking systemd: {e}"))?;
+    let states: Vec<&str> = out.stdout.lines().collect();
+    let down: Vec<String> = units
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| states.get(*i).map(|s| s.trim()) != Some("active"))
+        .map(|(i, u)| format!("{u} ({})", states.get(i).map_or("unknown", |s| s.trim())))
+        .collect();
+    if down.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "services active before are not now: {}",
+            down.join(", ")
+        ))
+    }
+}
+
+fn boot_id(transport: &dyn Transport) -> Result<String> {
+    boot_id_within(transport, POLL_TIMEOUT)
+}
+
+fn boot_id_within(transport: &dyn Transport, timeout: Duration) -> Result<String> {
+    let out = transport.run("cat /proc/sys/kernel/random/boot_id", timeout)?;
+    let id = out.stdout.trim().to_string();
+    if out.exit_code != 0 || id.is_empty() {
+        return Err(Error::Infra(
+            "no boot id in /proc/sys/kernel/random/boot_id".into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// What network faults must spare, from how Bakery reaches the probe.
+fn control(transport: &dyn Transport) -> Control {
+    let endpoint = transport.endpoint();
+    Control {
+        // Bakery reaches the guest's sshd; locally through a forwarded port, so the guest
+        // sees its own port 22.
+        ssh_port: 22,
+        https: endpoint.starts_with("ssm"),
+    }
+}
