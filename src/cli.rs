@@ -151,11 +151,12 @@ pub enum Command {
     /// Manage local base images.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// List the suites built into Bakery (smoke, CIS benchmarks), or print one.
+    /// List the suites built into Bakery (smoke, chaos-systemd, CIS benchmarks), or print one.
     ///
-    /// A pipeline names them in `verify.suites` as `- builtin: smoke` or
-    /// `- cis: {benchmark: debian-12, profile: level-1-server}`.
-    /// Example: bakery suites show cis-debian-12 --profile level-1-server
+    /// A pipeline names them in `verify.suites` as `- builtin: smoke`,
+    /// `- builtin: chaos-systemd` (with `variables: {services: [nginx]}` and a `chaos` probe
+    /// group under `verify.probes`) or `- cis: {benchmark: debian-12, profile: level-1-server}`.
+    /// Example: bakery suites show chaos-systemd
     Suites {
         #[command(subcommand)]
         show: Option<SuitesCommand>,
