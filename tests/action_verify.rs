@@ -257,7 +257,6 @@ fn verify_on_a_pull_request_reports_a_check_run_summary_outputs_and_junit() {
 /// releases its probe, says `cancelled` in its outputs, and completes the check run as
 /// cancelled.
 #[test]
-#[ignore = "fails on a fresh data directory: SIGINT during the first use of the local provider, while it checks whether KVM works, does not stop the run within 6 s and leaves the KVM check's QEMU running (seen 2026-12-01; the verdict file accel.json is never written, so every run hits it)"]
 fn sigint_during_verification_releases_the_probe_and_cancels_the_check_run() {
     let _vm = common::vm_lock();
     let data = common::data_dir("action-verify-sigint");

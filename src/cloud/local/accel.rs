@@ -69,7 +69,7 @@ pub fn choose(cache: &Path, boot: Option<&DirectBoot>) -> Result<Accel> {
         // Nothing small to boot: stay safe without remembering, a later base image will probe.
         return Ok(Accel::Tcg);
     };
-    let (accel, reason) = probe(cache.parent().unwrap_or(Path::new(".")), boot);
+    let (accel, reason) = probe(cache.parent().unwrap_or(Path::new(".")), boot)?;
     tracing::info!(?accel, %reason, "accelerator chosen");
     if let Some(dir) = cache.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -109,10 +109,21 @@ fn host_signature() -> String {
     format!("{} / {}", kernel.trim(), qemu.trim())
 }
 
-/// Boots `boot`'s kernel under KVM with no disk and waits for it to print.
-fn probe(dir: &Path, boot: &DirectBoot) -> (Accel, String) {
+/// Boots `boot`'s kernel under KVM with no disk and waits for it to print. A signal (Ctrl-C,
+/// SIGTERM) stops the wait at once; the probe's QEMU is killed and its console file removed
+/// however the wait ends, and dies with Bakery if Bakery is killed outright.
+fn probe(dir: &Path, boot: &DirectBoot) -> Result<(Accel, String)> {
+    use std::os::unix::process::CommandExt;
     let console = dir.join(format!("kvm-probe-{}.log", std::process::id()));
-    let child = Command::new("qemu-system-x86_64")
+    let mut cmd = Command::new("qemu-system-x86_64");
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = cmd
         .args(Accel::Kvm.args())
         .args(["-m", "256", "-nodefaults", "-display", "none", "-no-reboot"])
         .arg("-kernel")
@@ -126,19 +137,22 @@ fn probe(dir: &Path, boot: &DirectBoot) -> (Accel, String) {
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return (Accel::Tcg, format!("could not start QEMU with KVM: {e}")),
+        Err(e) => return Ok((Accel::Tcg, format!("could not start QEMU with KVM: {e}"))),
     };
     let started = Instant::now();
     let verdict = loop {
+        if let Err(interrupted) = crate::signals::check() {
+            break Err(interrupted);
+        }
         let printed = std::fs::read_to_string(&console).unwrap_or_default();
         if printed.contains("Linux version") {
-            break (
+            break Ok((
                 Accel::Kvm,
                 format!(
                     "a KVM guest printed its first line in {:.1?}",
                     started.elapsed()
                 ),
-            );
+            ));
         }
         if let Ok(Some(status)) = child.try_wait() {
             let mut stderr = String::new();
@@ -146,19 +160,19 @@ fn probe(dir: &Path, boot: &DirectBoot) -> (Accel, String) {
                 use std::io::Read;
                 let _ = e.read_to_string(&mut stderr);
             }
-            break (
+            break Ok((
                 Accel::Tcg,
                 format!("QEMU with KVM exited ({status}): {}", stderr.trim()),
-            );
+            ));
         }
         if started.elapsed() > PROBE_TIMEOUT {
-            break (
+            break Ok((
                 Accel::Tcg,
                 format!(
                     "a KVM guest printed nothing in {}s: KVM hangs here",
                     PROBE_TIMEOUT.as_secs()
                 ),
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     };
