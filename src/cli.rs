@@ -52,12 +52,12 @@ pub struct FileArg {
 /// `bakery suites show`.
 #[derive(Debug, Subcommand)]
 pub enum SuitesCommand {
-    /// Print a built-in suite: the smoke suite's YAML, or a benchmark's variables (with their
-    /// defaults) and the controls of a profile.
+    /// Print a built-in suite: its variables (with their defaults) and its YAML, or a
+    /// benchmark's variables and the controls of a profile.
     ///
     /// Example: bakery suites show cis-debian-12 --profile level-2-server
     Show {
-        /// `smoke` or `cis-<benchmark>` (`bakery suites` lists them).
+        /// `smoke`, `chaos-systemd` or `cis-<benchmark>` (`bakery suites` lists them).
         name: String,
         /// For a benchmark: the profile whose controls are listed.
         #[arg(long, default_value = "level-1-server")]
