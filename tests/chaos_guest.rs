@@ -67,10 +67,11 @@ impl Probe {
     }
 
     fn sh(&self, command: &str) -> String {
-        let out = self
-            .transport
-            .run(command, Duration::from_secs(60))
-            .unwrap();
+        self.sh_within(command, Duration::from_secs(60))
+    }
+
+    fn sh_within(&self, command: &str, timeout: Duration) -> String {
+        let out = self.transport.run(command, timeout).unwrap();
         assert_eq!(out.exit_code, 0, "`{command}`: {}", out.stderr);
         out.stdout
     }
@@ -111,6 +112,14 @@ impl Probe {
             results.push(r);
         }
         results
+    }
+
+    /// A new connection, once the probe answers again (within its boot timeout).
+    fn reconnect(&mut self) {
+        self.transport = self
+            .provider
+            .connect(&self.instance, &self.key, &self.settings)
+            .unwrap();
     }
 
     fn stop(self, data: &Path) {
@@ -251,6 +260,77 @@ experiments:
     during:
       - {id: route-dropped, command: {run: "ip route show type blackhole", stdout: ["169.254.169.254"]}}
     recover-within: 10s
+  - id: fail-metadata-agent-gives-up
+    steady-state:
+      - {id: agent-active, service: {name: bakery-imds-agent, running: true}}
+    fault: {metadata-unavailable: {}, duration: 3s}
+    recover-within: 5s
+  - id: fail-cpu-stress-during
+    steady-state:
+      - {id: ssh-active, service: {name: ssh, running: true}}
+    fault: {cpu-stress: {workers: 1}, duration: 3s}
+    during:
+      - id: nothing-loads-the-cpu
+        command: {run: "systemctl list-units 'bakery-chaos-*-load.service' --state=active --no-legend | wc -l", stdout: {lt: 1}}
+    recover-within: 10s
+  - id: fail-memory-stress-during
+    steady-state:
+      - {id: ssh-active, service: {name: ssh, running: true}}
+    fault: {memory-stress: {percent: 60}, duration: 3s}
+    during:
+      - id: most-memory-available
+        command:
+          run: "a=$(sed -n 's/^MemAvailable:[[:space:]]*\\([0-9]*\\) kB/\\1/p' /proc/meminfo); t=$(sed -n 's/^MemTotal:[[:space:]]*\\([0-9]*\\) kB/\\1/p' /proc/meminfo); echo $((a * 100 / t))"
+          stdout: {ge: 60}
+    recover-within: 10s
+  - id: fail-io-stress-during
+    steady-state:
+      - {id: ssh-active, service: {name: ssh, running: true}}
+    fault: {io-stress: {workers: 1}, duration: 3s}
+    during:
+      - id: no-writers
+        command: {run: "systemctl list-units 'bakery-chaos-*-load.service' --state=active --no-legend | wc -l", stdout: {lt: 1}}
+    recover-within: 10s
+  - id: fail-network-latency-during
+    steady-state:
+      - {id: ssh-port, port: {port: 22}}
+    fault: {network-latency: {delay: 300ms}, duration: 3s}
+    during:
+      - {id: no-delay, command: {run: "tc qdisc show dev eth0", stdout: ["!netem"]}}
+    recover-within: 10s
+  - id: fail-packet-loss-during
+    steady-state:
+      - {id: ssh-port, port: {port: 22}}
+    fault: {packet-loss: {percent: 100}, duration: 3s}
+    during:
+      - {id: no-loss, command: {run: "tc qdisc show dev eth0", stdout: ["!loss"]}}
+    recover-within: 10s
+  - id: fail-dns-failure-during
+    steady-state:
+      - {id: resolv-conf, file: {path: /etc/resolv.conf, contents: [nameserver]}}
+    fault: {dns-failure: {}, duration: 3s}
+    during:
+      - {id: name-servers-kept, file: {path: /etc/resolv.conf, contents: [nameserver]}}
+    recover-within: 10s
+"#;
+
+/// `blackhole-port` once the probe has nftables.
+const WITH_NFTABLES: &str = r#"
+experiments:
+  - id: pass-blackhole-port
+    steady-state:
+      - {id: ssh-port, port: {port: 22}}
+    fault: {blackhole-port: {port: 8080}, duration: 3s}
+    during:
+      - {id: rule-in-place, command: {run: "nft list ruleset", stdout: ["dport 8080", drop]}}
+    recover-within: 10s
+  - id: fail-blackhole-port-during
+    steady-state:
+      - {id: ssh-port, port: {port: 22}}
+    fault: {blackhole-port: {port: 8080}, duration: 3s}
+    during:
+      - {id: no-rule, command: {run: "nft list ruleset", stdout: ["!8080"]}}
+    recover-within: 10s
 "#;
 
 /// Faults made through the provider (QMP locally).
@@ -285,15 +365,31 @@ experiments:
     recover-within: 30s
 "#;
 
-/// A hard reset loses what was only in memory (`/run`): the steady state does not come back.
-const HARD_RESET_FAILS: &str = r#"
-experiments:
-  - id: fail-hard-reset-loses-run-files
-    steady-state:
-      - {id: marker, file: {path: /run/bakery-marker}}
-    fault: {hard-reset: {}}
-    recover-within: 60s
-"#;
+/// Failing cases of the provider's faults, one at a time, each after its setup: what was only
+/// in memory (`/run`) is lost by a reset, a reboot and a stop-start; a daemon that exits when
+/// its link goes down, or when it finds that time jumped, and has no restart policy stays dead.
+const PROVIDER_FAILS: &[(&str, &str)] = &[
+    (
+        "touch /run/bakery-marker",
+        "experiments:\n  - id: fail-hard-reset-loses-run-files\n    steady-state: [{id: marker, file: {path: /run/bakery-marker}}]\n    fault: {hard-reset: {}}\n    recover-within: 30s\n",
+    ),
+    (
+        "touch /run/bakery-marker",
+        "experiments:\n  - id: fail-reboot-loses-run-files\n    steady-state: [{id: marker, file: {path: /run/bakery-marker}}]\n    fault: {reboot: {}}\n    recover-within: 30s\n",
+    ),
+    (
+        "touch /run/bakery-marker",
+        "experiments:\n  - id: fail-stop-start-loses-run-files\n    steady-state: [{id: marker, file: {path: /run/bakery-marker}}]\n    fault: {stop-start: {}}\n    recover-within: 30s\n",
+    ),
+    (
+        "systemd-run --quiet --unit=bakery-carrier /bin/sh -c 'while ip link show eth0 | grep -q LOWER_UP; do sleep 0.2; done'",
+        "experiments:\n  - id: fail-network-partition-kills-a-daemon\n    steady-state: [{id: carrier-watch, service: {name: bakery-carrier, running: true}}]\n    fault: {network-partition: {}, duration: 3s}\n    recover-within: 10s\n",
+    ),
+    (
+        "systemd-run --quiet --unit=bakery-freeze-watch /bin/sh -c 'while a=$(date +%s); sleep 1; [ $(( $(date +%s) - a )) -lt 3 ]; do :; done'",
+        "experiments:\n  - id: fail-pause-kills-a-daemon\n    steady-state: [{id: freeze-watch, service: {name: bakery-freeze-watch, running: true}}]\n    fault: {pause: {}, duration: 5s}\n    recover-within: 10s\n",
+    ),
+];
 
 #[test]
 fn in_guest_faults_pass_and_fail_on_a_real_guest() {
@@ -304,11 +400,19 @@ fn in_guest_faults_pass_and_fail_on_a_real_guest() {
     probe.sh(
         "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/bakery-dummy.service && \
          printf '[Service]\\nExecStart=/bin/sleep infinity\\nRestart=always\\nRestartSec=1\\n' > /etc/systemd/system/bakery-restarting.service && \
-         systemctl daemon-reload && systemctl start bakery-dummy bakery-restarting",
+         printf '[Service]\\nExecStart=/bin/sh -c \"while ! ip route show type blackhole | grep -q 169.254.169.254; do sleep 0.5; done\"\\n' > /etc/systemd/system/bakery-imds-agent.service && \
+         systemctl daemon-reload && systemctl start bakery-dummy bakery-restarting bakery-imds-agent",
     );
     let mut wrong = Vec::new();
     let started = Instant::now();
-    let r = probe.experiments(IN_GUEST, &mut wrong);
+    let mut r = probe.experiments(IN_GUEST, &mut wrong);
+    // blackhole-port needs nftables, which the base image lacks (the error case above).
+    probe.sh_within(
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+         apt-get install -y -qq --no-install-recommends nftables >/dev/null",
+        Duration::from_secs(300),
+    );
+    r.extend(probe.experiments(WITH_NFTABLES, &mut wrong));
     eprintln!(
         "in-guest experiments: {:.1}s",
         started.elapsed().as_secs_f64()
@@ -316,7 +420,7 @@ fn in_guest_faults_pass_and_fail_on_a_real_guest() {
     // Nothing of any fault is left on the probe.
     let left = probe.sh(
         "ls /var/lib/bakery-chaos 2>/dev/null; ls /.bakery-chaos-* 2>/dev/null; \
-         tc qdisc show | grep netem; ip route show type blackhole; \
+         tc qdisc show | grep netem; ip route show type blackhole; nft list ruleset | grep 8080; \
          systemctl list-units 'bakery-chaos-*' --no-legend --plain; true",
     );
 
@@ -338,9 +442,21 @@ fn in_guest_faults_pass_and_fail_on_a_real_guest() {
     assert!(by_id(&r, "fail-disk-fill-during")
         .message
         .starts_with("during:"));
-    assert!(by_id(&r, "fail-clock-skew-during")
-        .message
-        .starts_with("during:"));
+    for id in [
+        "fail-clock-skew-during",
+        "fail-cpu-stress-during",
+        "fail-memory-stress-during",
+        "fail-io-stress-during",
+        "fail-network-latency-during",
+        "fail-packet-loss-during",
+        "fail-dns-failure-during",
+        "fail-blackhole-port-during",
+    ] {
+        let m = &by_id(&r, id).message;
+        assert!(m.starts_with("during:"), "{id}: {m}");
+    }
+    let agent = by_id(&r, "fail-metadata-agent-gives-up");
+    assert!(agent.message.starts_with("recovery:"), "{}", agent.message);
     let fw = by_id(&r, "error-blackhole-without-firewall-tools");
     assert!(
         fw.message.contains("nft (nftables) or iptables"),
@@ -370,8 +486,12 @@ fn provider_faults_pass_and_fail_on_a_real_guest() {
     let mut wrong = Vec::new();
     let started = Instant::now();
     let mut rp = probe.experiments(THROUGH_PROVIDER, &mut wrong);
-    probe.sh("touch /run/bakery-marker");
-    rp.extend(probe.experiments(HARD_RESET_FAILS, &mut wrong));
+    for (setup, yaml) in PROVIDER_FAILS {
+        // The probe may still be coming back from the previous failing case.
+        probe.reconnect();
+        probe.sh(setup);
+        rp.extend(probe.experiments(yaml, &mut wrong));
+    }
     eprintln!(
         "provider experiments: {:.1}s",
         started.elapsed().as_secs_f64()
@@ -399,9 +519,16 @@ fn provider_faults_pass_and_fail_on_a_real_guest() {
             .any(|a| a.what.contains("enabled services are active")),
         "the services that ran before are listed"
     );
-    assert!(by_id(&rp, "fail-hard-reset-loses-run-files")
-        .message
-        .starts_with("recovery:"));
+    for id in [
+        "fail-hard-reset-loses-run-files",
+        "fail-reboot-loses-run-files",
+        "fail-stop-start-loses-run-files",
+        "fail-network-partition-kills-a-daemon",
+        "fail-pause-kills-a-daemon",
+    ] {
+        let m = &by_id(&rp, id).message;
+        assert!(m.starts_with("recovery:"), "{id}: {m}");
+    }
 }
 
 #[test]
