@@ -596,6 +596,9 @@ fn recover(
         }
     }
     let mut last: String;
+    // The last poll that found the steady state wrong (not merely unanswered): a shorter last
+    // poll may only time out, and "not running" says more than "timed out".
+    let mut last_found: Option<String> = None;
     let mut polls = 0;
     loop {
         check_signal()?;
@@ -641,12 +644,17 @@ fn recover(
                 );
                 return Ok(());
             }
+            (Some((Status::Failed, why)), _) => {
+                last_found = Some(why.clone());
+                last = why;
+            }
             (Some((_, why)), _) | (None, Err(why)) => last = why,
         }
         if Instant::now() + POLL_INTERVAL >= limit {
             let why = format!(
-                "the steady state did not hold again within {}s: {last}",
-                exp.recover_within.as_secs()
+                "the steady state did not hold again within {}s: {}",
+                exp.recover_within.as_secs(),
+                last_found.as_deref().unwrap_or(&last)
             );
             j.phase(Phase::Recovery, Status::Failed, why.clone(), began);
             return Err((Status::Failed, Phase::Recovery, why));
