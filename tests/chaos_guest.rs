@@ -347,18 +347,18 @@ experiments:
       - {id: ssh-active, service: {name: ssh, running: true}}
     restores-units: true
     fault: {reboot: {}}
-    recover-within: 180s
+    recover-within: 300s
   - id: pass-stop-start
     steady-state:
       - {id: ssh-active, service: {name: ssh, running: true}}
     restores-units: true
     fault: {stop-start: {}}
-    recover-within: 240s
+    recover-within: 300s
   - id: pass-hard-reset
     steady-state:
       - {id: ssh-active, service: {name: ssh, running: true}}
     fault: {hard-reset: {}}
-    recover-within: 180s
+    recover-within: 300s
   - id: pass-pause
     steady-state:
       - {id: ssh-active, service: {name: ssh, running: true}}
@@ -371,9 +371,12 @@ experiments:
     recover-within: 30s
 "#;
 
-/// Failing cases of the provider's faults, one at a time, each after its setup: what was only
-/// in memory (`/run`) is lost by a reset, a reboot and a stop-start; a daemon that exits when
-/// its link goes down, or when it finds that time jumped, and has no restart policy stays dead.
+/// Failing cases of the provider's faults, one at a time, each after its setup. A reset, a
+/// reboot and a stop-start lose what was only in memory (`/run`), so the steady state cannot
+/// come back within its 30 s (on a slow host the probe is not even answering by then: that
+/// rejects it too). A daemon that exits when its link goes down and has no restart policy
+/// stays dead. A frozen guest's clock stands still, so after the pause it is behind, and
+/// nothing on the base image sets it right within 10 s.
 const PROVIDER_FAILS: &[(&str, &str)] = &[
     (
         "touch /run/bakery-marker",
@@ -392,8 +395,8 @@ const PROVIDER_FAILS: &[(&str, &str)] = &[
         "experiments:\n  - id: fail-network-partition-kills-a-daemon\n    steady-state: [{id: carrier-watch, service: {name: bakery-carrier, running: true}}]\n    fault: {network-partition: {}, duration: 3s}\n    recover-within: 10s\n",
     ),
     (
-        "systemd-run --quiet --unit=bakery-freeze-watch /bin/sh -c 'while a=$(date +%s); sleep 1; [ $(( $(date +%s) - a )) -lt 3 ]; do :; done'",
-        "experiments:\n  - id: fail-pause-kills-a-daemon\n    steady-state: [{id: freeze-watch, service: {name: bakery-freeze-watch, running: true}}]\n    fault: {pause: {}, duration: 5s}\n    recover-within: 10s\n",
+        "true",
+        "experiments:\n  - id: fail-pause-leaves-the-clock-behind\n    steady-state: [{id: clock-in-step, clock: {max-offset: 3s}}]\n    fault: {pause: {}, duration: 8s}\n    recover-within: 10s\n",
     ),
 ];
 
@@ -421,6 +424,7 @@ fn in_guest_faults_pass_and_fail_on_a_real_guest() {
         Duration::from_secs(300),
     );
     r.extend(probe.experiments(WITH_NFTABLES, &mut wrong));
+    the_dead_mans_switch_removes_a_fault_nobody_rolled_back(&probe);
     eprintln!(
         "in-guest experiments: {:.1}s",
         started.elapsed().as_secs_f64()
@@ -532,18 +536,15 @@ fn provider_faults_pass_and_fail_on_a_real_guest() {
         "fail-reboot-loses-run-files",
         "fail-stop-start-loses-run-files",
         "fail-network-partition-kills-a-daemon",
-        "fail-pause-kills-a-daemon",
+        "fail-pause-leaves-the-clock-behind",
     ] {
         let m = &by_id(&rp, id).message;
         assert!(m.starts_with("recovery:"), "{id}: {m}");
     }
 }
 
-#[test]
-fn the_dead_mans_switch_removes_a_fault_nobody_rolled_back() {
-    let _vm = vm_lock();
-    let data = data_dir("chaos-deadman");
-    let probe = Probe::boot(&data);
+/// The dead-man's switch removes a fault nobody rolled back (on the in-guest test's probe).
+fn the_dead_mans_switch_removes_a_fault_nobody_rolled_back(probe: &Probe) {
     // As if Bakery were killed right after injecting: nobody runs the rollback.
     let kind = parse_suite(
         "experiments:\n  - id: x\n    steady-state: [{id: a, command: {run: 'true'}}]\n    fault: {disk-fill: {percent: 95}, duration: 2s}\n",
@@ -601,7 +602,6 @@ fn the_dead_mans_switch_removes_a_fault_nobody_rolled_back() {
         std::thread::sleep(Duration::from_secs(1));
     };
     assert!(gone, "the dead-man's switch removed the fault");
-    probe.stop(&data);
 }
 
 const SIGTERM_PIPELINE: &str = r#"

@@ -713,21 +713,41 @@ fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
 
 /// The services that are both enabled and active now.
 fn enabled_active_units(transport: &dyn Transport) -> Result<Vec<String>> {
+    // One `systemctl show` for every loaded service: blocks of `Key=value` lines, one block a
+    // unit, blank lines between (the unit tables' columns vary between systemd versions).
     let out = transport.run(
-        "systemctl list-unit-files --type=service --state=enabled --no-legend | cut -d' ' -f1; echo ---; systemctl list-units --type=service --state=active --no-legend --plain | cut -d' ' -f1",
+        "systemctl show --no-pager -p Id -p ActiveState -p UnitFileState '*.service'",
         SCRIPT_TIMEOUT,
     )?;
-    let (enabled, active) = out
-        .stdout
-        .split_once("---\n")
-        .ok_or_else(|| Error::Infra(format!("unreadable unit lists: {}", out.stdout)))?;
-    let active: std::collections::BTreeSet<&str> = active.lines().map(str::trim).collect();
-    Ok(enabled
-        .lines()
-        .map(str::trim)
-        .filter(|u| !u.is_empty() && active.contains(u))
-        .map(str::to_string)
-        .collect())
+    if out.exit_code != 0 {
+        return Err(Error::Infra(format!(
+            "`systemctl show` failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(parse_enabled_active(&out.stdout))
+}
+
+/// The services of `systemctl show -p Id -p ActiveState -p UnitFileState` output that are
+/// enabled and active.
+fn parse_enabled_active(text: &str) -> Vec<String> {
+    let mut units = Vec::new();
+    for block in text.split("\n\n") {
+        let get = |key: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+        };
+        if let (Some(id), Some("active"), Some("enabled")) =
+            (get("Id"), get("ActiveState"), get("UnitFileState"))
+        {
+            units.push(id.to_string());
+        }
+    }
+    units.sort();
+    units.dedup();
+    units
 }
 
 /// Whether every one of `units` is active; else which are not.
@@ -785,5 +805,23 @@ fn control(transport: &dyn Transport) -> Control {
         // sees its own port 22.
         ssh_port: 22,
         https: endpoint.starts_with("ssm"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enabled_and_active_services_are_read_from_systemctl_show() {
+        let text = "Id=ssh.service\nActiveState=active\nUnitFileState=enabled\n\n\
+                    Id=systemd-journald.service\nActiveState=active\nUnitFileState=static\n\n\
+                    Id=cron.service\nActiveState=inactive\nUnitFileState=enabled\n\n\
+                    Id=nginx.service\nActiveState=active\nUnitFileState=enabled\n";
+        assert_eq!(
+            parse_enabled_active(text),
+            vec!["nginx.service".to_string(), "ssh.service".to_string()]
+        );
+        assert!(parse_enabled_active("").is_empty());
     }
 }
