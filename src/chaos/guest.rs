@@ -4,7 +4,12 @@
 //! the dead-man's switch ran it, changes nothing) and `verify` (exits 0 only when nothing of the
 //! fault is left). Before injecting, the rollback is written to the probe and a transient systemd
 //! timer, the dead-man's switch, is armed to run it at the fault's deadline: a Bakery killed
-//! outright still leaves no fault behind. Network faults leave the control channel alone.
+//! outright still leaves no fault behind. Network faults leave the control channel alone: the
+//! probe's SSH replies and the metadata service always, and when Bakery comes through SSM, what
+//! the agent needs to reach its endpoints (outgoing HTTPS and DNS queries, and the replies to
+//! them). `dns-failure` and `metadata-unavailable` are the exceptions by design: over SSM the
+//! agent keeps its open connections and cached credentials through a short fault, and the
+//! dead-man's switch ends the fault if Bakery can no longer reach the probe.
 //!
 //! The scripts use what a minimal systemd Linux has: a POSIX shell, coreutils, util-linux,
 //! iproute2 and systemd; `blackhole-port` needs nftables or iptables. A missing tool is an
@@ -27,8 +32,8 @@ pub const MISSING_TOOL_EXIT: i32 = 127;
 pub struct Control {
     /// The SSH port Bakery reaches the probe on (its replies are spared).
     pub ssh_port: u16,
-    /// Whether Bakery reaches the probe through a cloud API over HTTPS (SSM): outgoing HTTPS
-    /// is spared.
+    /// Whether Bakery reaches the probe through a cloud API over HTTPS (SSM): the agent's
+    /// outgoing HTTPS and DNS queries are spared, and so are the replies they get.
     pub https: bool,
 }
 
@@ -219,10 +224,19 @@ echo "$n writers in {load}"
                  tc filter add dev \"$dev\" parent 1: protocol ip prio 3 u32 match ip dst 169.254.169.254/32 flowid 1:1\n",
                 p = control.ssh_port
             );
+            // The metadata service over IPv6 (Nitro instances), where the instance has it.
+            spare.push_str(
+                "tc filter add dev \"$dev\" parent 1: protocol ipv6 prio 4 u32 match ip6 dst fd00:ec2::254/128 flowid 1:1 2>/dev/null || true\n",
+            );
             if control.https {
-                spare.push_str(
-                    "tc filter add dev \"$dev\" parent 1: protocol ip prio 4 u32 match ip dport 443 0xffff flowid 1:1\n",
-                );
+                // The SSM agent's way out: HTTPS to the endpoints, and DNS to find them.
+                for (prio, port) in [(5, 443), (7, 53)] {
+                    spare.push_str(&format!(
+                        "tc filter add dev \"$dev\" parent 1: protocol ip prio {prio} u32 match ip dport {port} 0xffff flowid 1:1\n\
+                         tc filter add dev \"$dev\" parent 1: protocol ipv6 prio {} u32 match ip6 dport {port} 0xffff flowid 1:1 2>/dev/null || true\n",
+                        prio + 1
+                    ));
+                }
             }
             (
                 format!(
@@ -235,42 +249,66 @@ tc qdisc add dev "$dev" root handle 1: prio bands 4 priomap 3 3 3 3 3 3 3 3 3 3 
   tc qdisc del dev "$dev" root handle 1: 2>/dev/null
   echo "{MISSING_TOOL} the kernel's netem queueing discipline (module sch_netem)"; exit {MISSING_TOOL_EXIT}
 fi
-echo "netem {netem} on $dev (port {port} and the metadata service spared)"
+echo "netem {netem} on $dev ({spared} spared)"
 "#,
-                    port = control.ssh_port
+                    spared = if control.https {
+                        format!(
+                            "port {}, the metadata service, outgoing HTTPS and DNS",
+                            control.ssh_port
+                        )
+                    } else {
+                        format!("port {} and the metadata service", control.ssh_port)
+                    }
                 ),
                 format!(
                     "dev=$(cat {dir}/dev 2>/dev/null) || exit 0\ntc qdisc show dev \"$dev\" | grep -q '^qdisc prio 1: root' && tc qdisc del dev \"$dev\" root handle 1:\ntrue\n"
                 ),
-                format!(
-                    "for d in $(ls /sys/class/net); do ! tc qdisc show dev \"$d\" | grep -q netem || {{ echo \"netem is still on $d\"; exit 1; }}; done\n"
-                ),
+                "for d in $(ls /sys/class/net); do ! tc qdisc show dev \"$d\" | grep -q netem || { echo \"netem is still on $d\"; exit 1; }; done\n"
+                    .to_string(),
             )
         }
         FaultKind::BlackholePort(b) => {
             let table = tag.replace('-', "_");
             let proto = &b.protocol;
             let port = b.port;
+            // Over SSM, the replies to the agent's HTTPS (or DNS) requests may land on the
+            // blackholed port when it is one of the ephemeral ports: they pass.
+            let (nft_spare, ipt_spare, spared) = match (control.https, proto.as_str()) {
+                (true, "tcp") => (
+                    " tcp sport != 443",
+                    " ! --sport 443",
+                    ", replies from port 443 spared",
+                ),
+                (true, _) => (
+                    " udp sport != 53",
+                    " ! --sport 53",
+                    ", replies from port 53 spared",
+                ),
+                (false, _) => ("", "", ""),
+            };
+            let ipt = format!(
+                "INPUT -p {proto} --dport {port}{ipt_spare} -m comment --comment {tag} -j DROP"
+            );
             (
                 format!(
                     r#"if command -v nft >/dev/null 2>&1; then
   nft add table inet {table}
   nft add chain inet {table} input '{{ type filter hook input priority -10; }}'
-  nft add rule inet {table} input {proto} dport {port} drop
-  echo "nftables drops {proto} port {port}"
+  nft add rule inet {table} input {proto} dport {port}{nft_spare} drop
+  echo "nftables drops {proto} port {port}{spared}"
 elif command -v iptables >/dev/null 2>&1; then
-  iptables -I INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP
-  echo "iptables drops {proto} port {port}"
+  iptables -I {ipt}
+  echo "iptables drops {proto} port {port}{spared}"
 else
   echo "{MISSING_TOOL} nft (nftables) or iptables"; exit {MISSING_TOOL_EXIT}
 fi
 "#
                 ),
                 format!(
-                    "nft delete table inet {table} 2>/dev/null\nwhile iptables -D INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP 2>/dev/null; do :; done\ntrue\n"
+                    "nft delete table inet {table} 2>/dev/null\nwhile iptables -D {ipt} 2>/dev/null; do :; done\ntrue\n"
                 ),
                 format!(
-                    "! nft list table inet {table} >/dev/null 2>&1 || {{ echo 'the nftables table is still there'; exit 1; }}\n! iptables -C INPUT -p {proto} --dport {port} -m comment --comment {tag} -j DROP 2>/dev/null || {{ echo 'the iptables rule is still there'; exit 1; }}\n"
+                    "! nft list table inet {table} >/dev/null 2>&1 || {{ echo 'the nftables table is still there'; exit 1; }}\n! iptables -C {ipt} 2>/dev/null || {{ echo 'the iptables rule is still there'; exit 1; }}\n"
                 ),
             )
         }
@@ -444,10 +482,160 @@ mod tests {
             p.inject
         );
         assert!(p.inject.contains("169.254.169.254/32 flowid 1:1"));
-        assert!(p.inject.contains("match ip dport 443"));
+        assert!(p.inject.contains("fd00:ec2::254/128 flowid 1:1"));
         assert!(p.inject.contains("netem loss 20%"));
+        assert!(p.inject.contains("outgoing HTTPS and DNS spared"));
         let p = plan(&loss, "t", Duration::from_secs(5), CONTROL).unwrap();
-        assert!(!p.inject.contains("dport 443"));
+        assert!(!p.inject.contains("dport 443"), "{}", p.inject);
+        assert!(!p.inject.contains("dport 53"), "{}", p.inject);
+    }
+
+    /// The tc filters of an inject script that send packets to the spared band, as
+    /// (protocol, match).
+    fn spared(inject: &str) -> Vec<(String, String)> {
+        inject
+            .lines()
+            .filter(|l| l.starts_with("tc filter add") && l.contains("flowid 1:1"))
+            .map(|l| {
+                let word = |after: &str| {
+                    l.split(after)
+                        .nth(1)
+                        .unwrap()
+                        .split(' ')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                };
+                let m = l.split(" u32 match ").nth(1).unwrap();
+                (
+                    word(" protocol "),
+                    m.split(" flowid").next().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn over_ssm_the_agents_https_and_dns_leave_by_the_spared_band_on_both_ip_versions() {
+        let latency = FaultKind::NetworkLatency(Latency {
+            delay: crate::config::HumanDuration(Duration::from_millis(200)),
+            jitter: None,
+            interface: Some("ens5".into()),
+        });
+        let ssm = Control {
+            ssh_port: 22,
+            https: true,
+        };
+        let p = plan(&latency, "t", Duration::from_secs(5), ssm).unwrap();
+        assert!(p.inject.starts_with("set -e\n"), "{}", p.inject);
+        assert!(p.inject.contains("dev=ens5\n"), "{}", p.inject);
+        let got = spared(&p.inject);
+        for want in [
+            ("ip", "ip sport 22 0xffff"),
+            ("ipv6", "ip6 sport 22 0xffff"),
+            ("ip", "ip dst 169.254.169.254/32"),
+            ("ipv6", "ip6 dst fd00:ec2::254/128"),
+            ("ip", "ip dport 443 0xffff"),
+            ("ipv6", "ip6 dport 443 0xffff"),
+            ("ip", "ip dport 53 0xffff"),
+            ("ipv6", "ip6 dport 53 0xffff"),
+        ] {
+            assert!(
+                got.contains(&(want.0.to_string(), want.1.to_string())),
+                "{want:?} not in {got:?}"
+            );
+        }
+        // Every filter has its own priority, and the IPv6 ones may fail (no IPv6) under
+        // `set -e` without stopping the script; the IPv4 ones may not.
+        let prios: Vec<&str> = p
+            .inject
+            .lines()
+            .filter(|l| l.starts_with("tc filter add"))
+            .map(|l| l.split(" prio ").nth(1).unwrap().split(' ').next().unwrap())
+            .collect();
+        let mut unique = prios.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), prios.len(), "{prios:?}");
+        for l in p.inject.lines().filter(|l| l.starts_with("tc filter add")) {
+            assert_eq!(
+                l.contains("protocol ipv6"),
+                l.ends_with("2>/dev/null || true"),
+                "{l}"
+            );
+        }
+        // Everything else goes through the fault, which the rollback removes whole.
+        assert!(p.inject.contains("priomap 3 3 3 3"));
+        assert!(p.inject.contains("parent 1:4 handle 40: netem delay 200ms"));
+        assert!(p
+            .rollback
+            .contains("tc qdisc del dev \"$dev\" root handle 1:"));
+    }
+
+    #[test]
+    fn over_ssm_a_blackholed_port_still_lets_the_agents_replies_in() {
+        let hole = |protocol: &str, https: bool| {
+            plan(
+                &FaultKind::BlackholePort(Blackhole {
+                    port: 40000,
+                    protocol: protocol.into(),
+                }),
+                "bakery-chaos-bh1",
+                Duration::from_secs(5),
+                Control {
+                    ssh_port: 22,
+                    https,
+                },
+            )
+            .unwrap()
+        };
+        let p = hole("tcp", true);
+        assert!(
+            p.inject.contains(
+                "nft add rule inet bakery_chaos_bh1 input tcp dport 40000 tcp sport != 443 drop"
+            ),
+            "{}",
+            p.inject
+        );
+        let rule = "INPUT -p tcp --dport 40000 ! --sport 443 -m comment --comment bakery-chaos-bh1 -j DROP";
+        // Inserted, deleted and checked for with the very same rule.
+        assert!(
+            p.inject.contains(&format!("iptables -I {rule}\n")),
+            "{}",
+            p.inject
+        );
+        assert!(
+            p.rollback.contains(&format!("iptables -D {rule} ")),
+            "{}",
+            p.rollback
+        );
+        assert!(
+            p.verify.contains(&format!("iptables -C {rule} ")),
+            "{}",
+            p.verify
+        );
+
+        let p = hole("udp", true);
+        assert!(
+            p.inject.contains("udp dport 40000 udp sport != 53 drop"),
+            "{}",
+            p.inject
+        );
+        assert!(p
+            .inject
+            .contains("-p udp --dport 40000 ! --sport 53 -m comment"));
+
+        // Over SSH nothing but the port is matched (port 22 itself is refused by the model).
+        let p = hole("tcp", false);
+        assert!(
+            p.inject.contains("input tcp dport 40000 drop"),
+            "{}",
+            p.inject
+        );
+        assert!(p.rollback.contains(
+            "iptables -D INPUT -p tcp --dport 40000 -m comment --comment bakery-chaos-bh1 -j DROP"
+        ));
+        assert!(!p.inject.contains("sport"), "{}", p.inject);
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //!   its builder's changes to the probes launched from it. So a gate's verdict rests on what the
 //!   provisioners really did in that chroot — not on moto — but the OS is this machine's, not the
 //!   image's.
+//! - An instance can instead stand for a real guest ([`relay`]): its commands run on that guest
+//!   over SSH, and every answer comes from what happened there.
 
 #![allow(dead_code)]
+
+pub mod relay;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -491,6 +495,8 @@ pub struct Instances {
     state: Mutex<StandIn>,
     /// Commands run per instance, for assertions.
     pub commands: Mutex<Vec<(String, String)>>,
+    /// Instances that are real guests: their commands run there ([`relay`]).
+    pub relay: relay::Relay,
 }
 
 #[derive(Default)]
@@ -511,6 +517,7 @@ impl Instances {
             dir: dir.to_path_buf(),
             state: Mutex::new(StandIn::default()),
             commands: Mutex::new(Vec::new()),
+            relay: relay::Relay::default(),
         })
     }
 
@@ -561,6 +568,9 @@ impl Instances {
 
     /// Answers the Run Command actions; everything else goes to moto.
     pub fn handle(&self, req: &Request) -> Option<Response> {
+        if let Some(answer) = self.relay.handle(req) {
+            return Some(answer);
+        }
         let body = req.json();
         match req.action().as_str() {
             "ssm:DescribeInstanceInformation" => {
