@@ -607,7 +607,7 @@ fn recover(
         let results = checks(
             &exp.steady_state,
             t,
-            Some(remaining.clamp(Duration::from_secs(1), POLL_TIMEOUT)),
+            Some(remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT)),
         );
         let restarted = match boot_before {
             Some(old) => match boot_id(t.transport.as_ref()) {
