@@ -705,7 +705,9 @@ mod tests {
             assert!(faults.contains(&f), "{f} missing from {faults:?}");
         }
         let ids: Vec<&str> = s.experiments.iter().map(|e| e.id.as_str()).collect();
-        assert!(!ids.iter().any(|i| i.ends_with("-sigkill") && *i != "sshd-sigkill"));
+        assert!(!ids
+            .iter()
+            .any(|i| i.ends_with("-sigkill") && *i != "sshd-sigkill"));
     }
 
     #[test]
@@ -746,6 +748,9 @@ mod tests {
         let e = crate::suites::builtin::suite_with("smoke", &given)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("the built-in suite `smoke` has no variables"), "{e}");
+        assert!(
+            e.contains("the built-in suite `smoke` has no variables"),
+            "{e}"
+        );
     }
 }

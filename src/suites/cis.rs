@@ -311,7 +311,7 @@ impl Benchmark {
             .filter(|c| {
                 c.control
                     .as_ref()
-                    .is_some_and(|m| m.level <= level && m.profiles.contains(&kind))
+                    .is_some_and(|m| m.in_profile(level, kind))
             })
             .cloned()
             .collect())

@@ -118,6 +118,10 @@ pub struct Control {
     pub level: u8,
     /// The profiles of that level that list it: `server`, `workstation`.
     pub profiles: Vec<Profile>,
+    /// Profiles that list a level 1 control only at level 2 (CIS lists some controls as
+    /// Level 1 Server and Level 2 Workstation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub level_2_profiles: Vec<Profile>,
     /// Automated (evaluated) or manual (reported `not-reviewed` unless attested).
     pub automated: bool,
     /// CIS Controls v8 safeguards (`v8:4.1`).
@@ -136,6 +140,25 @@ pub struct Control {
 pub enum Profile {
     Server,
     Workstation,
+}
+
+impl Profile {
+    /// The name as written in content: `server`, `workstation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Server => "server",
+            Profile::Workstation => "workstation",
+        }
+    }
+}
+
+impl Control {
+    /// Whether the profile `kind` at `level` (a level 2 profile includes level 1) lists the
+    /// control.
+    pub fn in_profile(&self, level: u8, kind: Profile) -> bool {
+        (self.level <= level && self.profiles.contains(&kind))
+            || (level >= 2 && self.level_2_profiles.contains(&kind))
+    }
 }
 
 /// A condition or a compound resource as written: exactly one resource key, or `all-of` /
@@ -330,6 +353,9 @@ pub struct RawCheck {
     pub level: Option<u8>,
     /// Control metadata: the profiles of that level that list it (`[server, workstation]`).
     pub profiles: Option<Vec<Profile>>,
+    /// Control metadata, for a level 1 control: profiles that list it only at level 2
+    /// (`[workstation]` for a Level 1 Server, Level 2 Workstation control).
+    pub level_2_profiles: Option<Vec<Profile>>,
     /// Control metadata: `false` for a manual control (no resource; `not-reviewed` unless
     /// attested).
     pub automated: Option<bool>,
@@ -346,6 +372,7 @@ impl RawCheck {
     fn control(&mut self) -> Result<Option<Control>, String> {
         let any = self.level.is_some()
             || self.profiles.is_some()
+            || self.level_2_profiles.is_some()
             || self.automated.is_some()
             || self.cis_controls.is_some()
             || self.rationale.is_some()
@@ -379,11 +406,27 @@ impl RawCheck {
         if profiles.is_empty() {
             return Err(format!("check `{}`: `profiles` lists no profile", self.id));
         }
+        let level_2_profiles = self.level_2_profiles.take().unwrap_or_default();
+        if !level_2_profiles.is_empty() && level != 1 {
+            return Err(format!(
+                "check `{}`: `level-2-profiles` is for a level 1 control that some profiles \
+                 list at level 2; this control is level {level}",
+                self.id
+            ));
+        }
+        if let Some(p) = level_2_profiles.iter().find(|p| profiles.contains(p)) {
+            return Err(format!(
+                "check `{}`: `{}` is in both `profiles` and `level-2-profiles`",
+                self.id,
+                p.name()
+            ));
+        }
         Ok(Some(Control {
             benchmark: String::new(),
             section: String::new(),
             level,
             profiles,
+            level_2_profiles,
             automated,
             cis_controls: self.cis_controls.take().unwrap_or_default(),
             rationale: rationale.trim().to_string(),
