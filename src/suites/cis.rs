@@ -31,6 +31,9 @@ pub const PROFILES: &[&str] = &[
     "level-2-workstation",
 ];
 
+/// The profile of a `cis:` entry that names none.
+pub const DEFAULT_PROFILE: &str = "level-1-server";
+
 pub use crate::config::CisRef;
 
 /// What a CIS suite carries beside its checks.
@@ -317,9 +320,14 @@ impl Benchmark {
             .collect())
     }
 
-    /// The suite name of this benchmark (`cis-debian-12`).
-    pub fn suite_name(&self) -> String {
-        format!("cis-{}", self.id)
+    /// The suite name of this benchmark with `profile`: `cis-debian-12` for the default
+    /// profile (`level-1-server`), `cis-debian-12-level-2-server` for another.
+    pub fn suite_name(&self, profile: &str) -> String {
+        if profile == DEFAULT_PROFILE {
+            format!("cis-{}", self.id)
+        } else {
+            format!("cis-{}-{profile}", self.id)
+        }
     }
 }
 
@@ -457,6 +465,18 @@ pub fn load(
             )));
         }
     }
+    if let Some(name) = &spec.name {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(Error::Config(format!(
+                "{key}.name: `{name}` is not a suite name; use letters, digits, `-`, `_` and \
+                 `.` (`cis-debian-12-ssh`)"
+            )));
+        }
+    }
     let known: BTreeSet<&str> = bench.controls.iter().map(|c| c.id.as_str()).collect();
     // Exclusions: an id, or a section prefix.
     for (what, reason) in &spec.exclude {
@@ -540,7 +560,10 @@ pub fn load(
         }
     }
     Ok(super::Suite {
-        name: bench.suite_name(),
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| bench.suite_name(&spec.profile)),
         description: Some(format!("{}, profile {}", bench.title, spec.profile)),
         checks,
         experiments: Vec::new(),
