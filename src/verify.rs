@@ -178,7 +178,7 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
     let single = groups.len() == 1;
     // A QEMU probe dies with the thread that started it, so each group's thread launches,
     // tests and removes its own probe.
-    let outcomes: Vec<Result<(Instance, Vec<(usize, SuiteResult)>)>> = std::thread::scope(|s| {
+    let outcomes: Vec<Result<GroupOutcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .iter()
             .map(|g| s.spawn(move || run_group(run, image, g, suites, single)))
@@ -231,6 +231,9 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
         json,
     })
 }
+
+/// A probe group's probe and its suites' results (by suite index).
+type GroupOutcome = (Instance, Vec<(usize, SuiteResult)>);
 
 /// Launches the group's probe, runs its suites, removes the probe.
 fn run_group(

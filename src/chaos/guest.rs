@@ -242,9 +242,8 @@ echo "netem {netem} on $dev (port {port} and the metadata service spared)"
                 format!(
                     "dev=$(cat {dir}/dev 2>/dev/null) || exit 0\ntc qdisc show dev \"$dev\" | grep -q '^qdisc prio 1: root' && tc qdisc del dev \"$dev\" root handle 1:\ntrue\n"
                 ),
-                format!(
-                    "for d in $(ls /sys/class/net); do ! tc qdisc show dev \"$d\" | grep -q netem || {{ echo \"netem is still on $d\"; exit 1; }}; done\n"
-                ),
+                "for d in $(ls /sys/class/net); do ! tc qdisc show dev \"$d\" | grep -q netem || { echo \"netem is still on $d\"; exit 1; }; done\n"
+                    .to_string(),
             )
         }
         FaultKind::BlackholePort(b) => {
