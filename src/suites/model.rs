@@ -209,6 +209,8 @@ pub struct RawResource {
     pub kernel_module: Option<KernelModuleCheck>,
     /// See the check's `login-defs`.
     pub login_defs: Option<LoginDefsCheck>,
+    /// See the check's `local-files`.
+    pub local_files: Option<LocalFilesCheck>,
 }
 
 /// Every resource written in `raw` (a [`RawCheck`] or a [`RawResource`]), composites converted.
@@ -234,6 +236,7 @@ macro_rules! resources_of {
         found.extend($raw.sshd_config.map(Resource::SshdConfig));
         found.extend($raw.kernel_module.map(Resource::KernelModule));
         found.extend($raw.login_defs.map(Resource::LoginDefs));
+        found.extend($raw.local_files.map(Resource::LocalFiles));
         if let Some(items) = $raw.all_of {
             found.push(Resource::AllOf(composite("all-of", items)?));
         }
@@ -343,6 +346,9 @@ pub struct RawCheck {
     pub kernel_module: Option<KernelModuleCheck>,
     /// `/etc/login.defs`: key → matcher.
     pub login_defs: Option<LoginDefsCheck>,
+    /// Files on the probe's local file systems with a problem (world-writable, no owner),
+    /// found in one scan shared by every such check.
+    pub local_files: Option<LocalFilesCheck>,
     /// Instead of one resource: every listed resource mapping must hold.
     pub all_of: Option<Vec<RawResource>>,
     /// Instead of one resource: at least one listed resource mapping must hold.
@@ -854,4 +860,22 @@ pub struct KernelModuleCheck {
 pub struct LoginDefsCheck {
     /// Key (as written, `PASS_MAX_DAYS`) → matcher.
     pub keys: BTreeMap<String, Matcher>,
+}
+
+/// Files on the probe's local file systems (one `find` pass over every local file system,
+/// shared by all checks of this kind), listed by what is wrong with them. Each attribute is
+/// the paths found, one per line (the empty string when there are none), against a matcher:
+/// `{world-writable: ""}` holds when no file is world-writable.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalFilesCheck {
+    /// Regular files anyone may write to.
+    pub world_writable: Option<Matcher>,
+    /// Directories anyone may write to that lack the sticky bit (so anyone may delete or
+    /// replace other users' files in them).
+    pub world_writable_dirs_without_sticky: Option<Matcher>,
+    /// Files and directories whose owner (uid) is no user.
+    pub unowned: Option<Matcher>,
+    /// Files and directories whose group (gid) is no group.
+    pub ungrouped: Option<Matcher>,
 }
