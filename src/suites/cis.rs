@@ -171,6 +171,8 @@ pub struct Benchmark {
     pub os: Os,
     /// Section number → title.
     pub sections: BTreeMap<String, String>,
+    /// Section number → the file that holds it, as shown (`test-suites/cis/debian-12/5-...`).
+    pub section_files: BTreeMap<String, String>,
     /// Variable → (declaration, file that declares it).
     pub variables: BTreeMap<String, (Variable, String)>,
     /// Every control, in benchmark order.
@@ -254,6 +256,7 @@ impl Benchmark {
         }
         // 3. The controls.
         let mut controls: Vec<Check> = Vec::new();
+        let mut section_files: BTreeMap<String, String> = BTreeMap::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         for (path, text) in &files {
             let shown = builtin::shown_path(path);
@@ -265,6 +268,7 @@ impl Benchmark {
                     doc.section
                 )));
             }
+            section_files.insert(doc.section.clone(), shown.clone());
             for mut c in doc.controls {
                 let Some(control) = c.control.as_mut() else {
                     return Err(Error::Config(format!(
@@ -295,6 +299,7 @@ impl Benchmark {
             title: format!("{} v{}", header.title, header.version),
             os: header.os,
             sections: header.sections,
+            section_files,
             variables,
             controls,
         })
@@ -317,6 +322,13 @@ impl Benchmark {
                     .is_some_and(|m| m.in_profile(level, kind))
             })
             .cloned()
+            .map(|mut c| {
+                // Reports show the level this profile lists the control at.
+                if let Some(m) = c.control.as_mut() {
+                    m.level = m.level_in(kind).unwrap_or(m.level);
+                }
+                c
+            })
             .collect())
     }
 

@@ -114,7 +114,8 @@ pub struct Control {
     pub benchmark: String,
     /// The top-level section the control belongs to (`5`).
     pub section: String,
-    /// `1` or `2`: the lowest profile level that lists the control.
+    /// `1` or `2`: the lowest profile level that lists the control; in the controls of a
+    /// benchmark run, the level the run's profile lists it at.
     pub level: u8,
     /// The profiles of that level that list it: `server`, `workstation`.
     pub profiles: Vec<Profile>,
@@ -153,11 +154,21 @@ impl Profile {
 }
 
 impl Control {
+    /// The level at which profiles of `kind` list the control; `None` when none does.
+    pub fn level_in(&self, kind: Profile) -> Option<u8> {
+        if self.profiles.contains(&kind) {
+            Some(self.level)
+        } else if self.level_2_profiles.contains(&kind) {
+            Some(2)
+        } else {
+            None
+        }
+    }
+
     /// Whether the profile `kind` at `level` (a level 2 profile includes level 1) lists the
     /// control.
     pub fn in_profile(&self, level: u8, kind: Profile) -> bool {
-        (self.level <= level && self.profiles.contains(&kind))
-            || (level >= 2 && self.level_2_profiles.contains(&kind))
+        self.level_in(kind).is_some_and(|l| l <= level)
     }
 }
 

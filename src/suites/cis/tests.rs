@@ -114,6 +114,24 @@ fn a_control_can_have_another_level_in_the_other_profile() {
     assert!(!has("level-1-server", "5.1.8"));
     assert!(has("level-2-server", "5.1.8"));
     assert!(has("level-1-workstation", "5.1.8"));
+    // Reports show the level the run's profile lists it at.
+    let level_in = |profile: &str, id: &str| {
+        b.select(profile)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.control.map(|m| m.level))
+    };
+    assert_eq!(level_in("level-2-server", "5.1.8"), Some(2));
+    assert_eq!(level_in("level-2-workstation", "5.1.8"), Some(1));
+    let shown = crate::suites::builtin::describe("cis-debian-12", "level-2-server").unwrap();
+    assert!(
+        shown.contains("    5.1.8        L2 automated sshd-config"),
+        "{shown}"
+    );
+    assert!(shown.contains("310 controls, 289 automated and 21 manual"));
+    assert!(shown.contains("(results name the suite `cis-debian-12-level-2-server`)"));
+    assert!(shown.contains("  5 Access Control (test-suites/cis/debian-12/5-access-control.yml)"));
 }
 
 #[test]
