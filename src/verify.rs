@@ -44,7 +44,10 @@ pub fn load_suites(
     let verify = &loaded.pipeline.verify;
     let today = chrono::Utc::now().date_naive();
     let (mut builtins, mut benchmarks) = (0, 0);
+    // Where each `cis:` entry is written, for the duplicate-name error.
+    let mut cis_at: Vec<Option<String>> = Vec::new();
     for (i, entry) in verify.suites.iter().enumerate() {
+        cis_at.push(None);
         suites.push(match entry {
             SuiteRef::Bakery(p) => suites::load_suite(&loaded.resolve(p))?,
             SuiteRef::Goss {
@@ -86,19 +89,32 @@ pub fn load_suites(
                 let key = format!("{at}: verify.suites[{i}].cis");
                 let mut suite = suites::cis::load(cis, &key, &|p| loaded.resolve(p), today)?;
                 suite.probe = cis.probe.clone();
+                cis_at[i] = Some(at);
                 suite
             }
         });
     }
-    let mut names = std::collections::BTreeSet::new();
-    for s in &suites {
-        if !names.insert(s.name.as_str()) {
-            return Err(Error::Config(format!(
-                "{}: verify.suites: two suites are named `{}`; results would be mixed up",
+    let mut names: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (i, s) in suites.iter().enumerate() {
+        let Some(&first) = names.get(s.name.as_str()) else {
+            names.insert(s.name.as_str(), i);
+            continue;
+        };
+        return Err(Error::Config(match &cis_at[i] {
+            Some(at) => format!(
+                "{at}: verify.suites[{i}].cis: this suite is named `{name}`, as \
+                 verify.suites[{first}] is; their results and scores would be mixed up. Give \
+                 each `cis:` entry of the same benchmark and profile its own `name:` \
+                 (`name: {name}-2`)",
+                name = s.name
+            ),
+            None => format!(
+                "{}: verify.suites[{i}]: this suite is named `{}`, as verify.suites[{first}] \
+                 is; results would be mixed up. List each suite once",
                 loaded.path.display(),
                 s.name
-            )));
-        }
+            ),
+        }));
     }
     for goss in extra_goss {
         suites.push(suites::load_goss_with(goss, goss_vars)?);
@@ -162,7 +178,7 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
     let single = groups.len() == 1;
     // A QEMU probe dies with the thread that started it, so each group's thread launches,
     // tests and removes its own probe.
-    let outcomes: Vec<Result<(Instance, Vec<(usize, SuiteResult)>)>> = std::thread::scope(|s| {
+    let outcomes: Vec<Result<GroupOutcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .iter()
             .map(|g| s.spawn(move || run_group(run, image, g, suites, single)))
@@ -215,6 +231,9 @@ pub fn verify(run: &Run, image: &Image, suites: &[Suite]) -> Result<Verification
         json,
     })
 }
+
+/// A probe group's probe and its suites' results (by suite index).
+type GroupOutcome = (Instance, Vec<(usize, SuiteResult)>);
 
 /// Launches the group's probe, runs its suites, removes the probe.
 fn run_group(

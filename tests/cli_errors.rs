@@ -428,3 +428,39 @@ fn the_default_suite_is_built_in() {
     assert!(stderr.contains("ami-0000000000000000"), "{stderr}");
     assert_ne!(code, 0);
 }
+
+#[test]
+fn two_cis_entries_get_a_suite_name_each_or_a_clear_error() {
+    // Two profiles of one benchmark: `cis-debian-12` and `cis-debian-12-level-2-server`, so
+    // the run gets as far as the image.
+    let two_profiles =
+        format!("{CIS}    - cis: {{benchmark: debian-12, profile: level-2-server}}\n");
+    let (code, stderr) = verify_with(&two_profiles, &[]);
+    assert!(stderr.contains("ami-0000000000000000"), "{stderr}");
+    assert!(!stderr.contains("named"), "{stderr}");
+    assert_ne!(code, 0);
+    // The same benchmark and profile twice: refused before anything boots, at the second.
+    let twice = format!("{CIS}    - cis: {{benchmark: debian-12, exclude: {{'5': not here}}}}\n");
+    let (code, stderr) = verify_with(&twice, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(
+        &stderr,
+        "10:7",
+        &[
+            "verify.suites[2].cis",
+            "named `cis-debian-12`, as verify.suites[1] is",
+            "`name:`",
+        ],
+    );
+    // Named, it runs.
+    let named = twice.replace(
+        "{benchmark: debian-12, exclude",
+        "{name: cis-no-ssh, benchmark: debian-12, exclude",
+    );
+    let (code, stderr) = verify_with(&named, &[]);
+    assert!(stderr.contains("ami-0000000000000000"), "{stderr}");
+    assert_ne!(code, 0);
+    let (code, stderr) = verify_with(&named.replace("cis-no-ssh", "'no ssh'"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_located(&stderr, "10:7", &["cis.name: `no ssh` is not a suite name"]);
+}

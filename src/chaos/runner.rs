@@ -370,11 +370,7 @@ fn inject_and_hold(
     match injected {
         Ok(detail) => j.phase(Phase::Inject, Status::Passed, detail, began),
         Err(e) => {
-            let status = if matches!(e, Error::Config(_)) {
-                Status::Error
-            } else {
-                Status::Error
-            };
+            let status = Status::Error;
             j.phase(Phase::Inject, status, e.to_string(), began);
             return Err((status, Phase::Inject, e.to_string()));
         }

@@ -474,6 +474,10 @@ pub struct CisRef {
     pub min_score: Option<f64>,
     /// The probe group the benchmark runs on (`main` by default).
     pub probe: Option<String>,
+    /// The suite's name in results and reports: `cis-debian-12` for the default profile,
+    /// `cis-debian-12-level-2-server` for another. Two entries of one benchmark and profile
+    /// (differently tailored) need a name each.
+    pub name: Option<String>,
 }
 
 fn default_profile() -> String {

@@ -443,6 +443,7 @@ mod tests {
                 section: id[..1].into(),
                 level: 1,
                 profiles: vec![Profile::Server],
+                level_2_profiles: vec![],
                 automated: status != Status::NotReviewed,
                 cis_controls: vec![],
                 rationale: "r".into(),

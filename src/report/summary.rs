@@ -399,6 +399,7 @@ mod tests {
                 section: id[..1].into(),
                 level: 1,
                 profiles: vec![Profile::Server],
+                level_2_profiles: vec![],
                 automated: true,
                 cis_controls: vec![],
                 rationale: "why".into(),

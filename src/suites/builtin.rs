@@ -261,12 +261,23 @@ pub fn describe(name: &str, profile: &str) -> Result<String> {
     };
     let b = super::cis::Benchmark::load(id, &Default::default(), "built-in")?;
     let controls = b.select(profile)?;
+    let manual = controls
+        .iter()
+        .filter(|c| c.control.as_ref().is_some_and(|m| !m.automated))
+        .count();
+    let suite = b.suite_name(profile);
     let mut s = format!(
-        "{} ({} {}), profile {profile}: {} controls\n\nVariables (set them under `cis: {{variables: {{...}}}}`):\n",
+        "{} ({} {}), profile {profile}: {} controls, {} automated and {manual} manual.\n\
+         In a pipeline: `- cis: {{benchmark: {id}, profile: {profile}}}` under `verify.suites` \
+         (results name the suite `{suite}`).\n\
+         Manual controls are `not-reviewed` until attested; see the README's CIS section for \
+         waivers, attestations, exclusions and min-score.\n\n\
+         Variables (set them under `cis: {{variables: {{...}}}}`):\n",
         b.title,
         b.os.id,
         b.os.version_id,
-        controls.len()
+        controls.len(),
+        controls.len() - manual,
     );
     for (name, (v, file)) in &b.variables {
         s += &format!(
@@ -275,16 +286,20 @@ pub fn describe(name: &str, profile: &str) -> Result<String> {
             v.description.trim()
         );
     }
-    s += "\nControls (id, level, automated or manual, what is checked, title):\n";
+    s += &format!(
+        "\nControls (id, level in {profile}, automated or manual, what is checked, title), by \
+         section with the file that holds it:\n"
+    );
     let mut section = String::new();
     for c in &controls {
         let Some(m) = &c.control else { continue };
         if m.section != section {
             section = m.section.clone();
             s += &format!(
-                "  {} {}\n",
+                "  {} {} ({})\n",
                 section,
-                b.sections.get(&section).cloned().unwrap_or_default()
+                b.sections.get(&section).cloned().unwrap_or_default(),
+                b.section_files.get(&section).cloned().unwrap_or_default()
             );
         }
         s += &format!(

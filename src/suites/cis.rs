@@ -31,6 +31,9 @@ pub const PROFILES: &[&str] = &[
     "level-2-workstation",
 ];
 
+/// The profile of a `cis:` entry that names none.
+pub const DEFAULT_PROFILE: &str = "level-1-server";
+
 pub use crate::config::CisRef;
 
 /// What a CIS suite carries beside its checks.
@@ -168,6 +171,8 @@ pub struct Benchmark {
     pub os: Os,
     /// Section number → title.
     pub sections: BTreeMap<String, String>,
+    /// Section number → the file that holds it, as shown (`test-suites/cis/debian-12/5-...`).
+    pub section_files: BTreeMap<String, String>,
     /// Variable → (declaration, file that declares it).
     pub variables: BTreeMap<String, (Variable, String)>,
     /// Every control, in benchmark order.
@@ -251,6 +256,7 @@ impl Benchmark {
         }
         // 3. The controls.
         let mut controls: Vec<Check> = Vec::new();
+        let mut section_files: BTreeMap<String, String> = BTreeMap::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         for (path, text) in &files {
             let shown = builtin::shown_path(path);
@@ -262,6 +268,7 @@ impl Benchmark {
                     doc.section
                 )));
             }
+            section_files.insert(doc.section.clone(), shown.clone());
             for mut c in doc.controls {
                 let Some(control) = c.control.as_mut() else {
                     return Err(Error::Config(format!(
@@ -292,6 +299,7 @@ impl Benchmark {
             title: format!("{} v{}", header.title, header.version),
             os: header.os,
             sections: header.sections,
+            section_files,
             variables,
             controls,
         })
@@ -311,15 +319,27 @@ impl Benchmark {
             .filter(|c| {
                 c.control
                     .as_ref()
-                    .is_some_and(|m| m.level <= level && m.profiles.contains(&kind))
+                    .is_some_and(|m| m.in_profile(level, kind))
             })
             .cloned()
+            .map(|mut c| {
+                // Reports show the level this profile lists the control at.
+                if let Some(m) = c.control.as_mut() {
+                    m.level = m.level_in(kind).unwrap_or(m.level);
+                }
+                c
+            })
             .collect())
     }
 
-    /// The suite name of this benchmark (`cis-debian-12`).
-    pub fn suite_name(&self) -> String {
-        format!("cis-{}", self.id)
+    /// The suite name of this benchmark with `profile`: `cis-debian-12` for the default
+    /// profile (`level-1-server`), `cis-debian-12-level-2-server` for another.
+    pub fn suite_name(&self, profile: &str) -> String {
+        if profile == DEFAULT_PROFILE {
+            format!("cis-{}", self.id)
+        } else {
+            format!("cis-{}-{profile}", self.id)
+        }
     }
 }
 
@@ -457,6 +477,18 @@ pub fn load(
             )));
         }
     }
+    if let Some(name) = &spec.name {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(Error::Config(format!(
+                "{key}.name: `{name}` is not a suite name; use letters, digits, `-`, `_` and \
+                 `.` (`cis-debian-12-ssh`)"
+            )));
+        }
+    }
     let known: BTreeSet<&str> = bench.controls.iter().map(|c| c.id.as_str()).collect();
     // Exclusions: an id, or a section prefix.
     for (what, reason) in &spec.exclude {
@@ -540,7 +572,10 @@ pub fn load(
         }
     }
     Ok(super::Suite {
-        name: bench.suite_name(),
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| bench.suite_name(&spec.profile)),
         description: Some(format!("{}, profile {}", bench.title, spec.profile)),
         checks,
         experiments: Vec::new(),

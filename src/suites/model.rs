@@ -114,10 +114,15 @@ pub struct Control {
     pub benchmark: String,
     /// The top-level section the control belongs to (`5`).
     pub section: String,
-    /// `1` or `2`: the lowest profile level that lists the control.
+    /// `1` or `2`: the lowest profile level that lists the control; in the controls of a
+    /// benchmark run, the level the run's profile lists it at.
     pub level: u8,
     /// The profiles of that level that list it: `server`, `workstation`.
     pub profiles: Vec<Profile>,
+    /// Profiles that list a level 1 control only at level 2 (CIS lists some controls as
+    /// Level 1 Server and Level 2 Workstation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub level_2_profiles: Vec<Profile>,
     /// Automated (evaluated) or manual (reported `not-reviewed` unless attested).
     pub automated: bool,
     /// CIS Controls v8 safeguards (`v8:4.1`).
@@ -136,6 +141,35 @@ pub struct Control {
 pub enum Profile {
     Server,
     Workstation,
+}
+
+impl Profile {
+    /// The name as written in content: `server`, `workstation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Server => "server",
+            Profile::Workstation => "workstation",
+        }
+    }
+}
+
+impl Control {
+    /// The level at which profiles of `kind` list the control; `None` when none does.
+    pub fn level_in(&self, kind: Profile) -> Option<u8> {
+        if self.profiles.contains(&kind) {
+            Some(self.level)
+        } else if self.level_2_profiles.contains(&kind) {
+            Some(2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the profile `kind` at `level` (a level 2 profile includes level 1) lists the
+    /// control.
+    pub fn in_profile(&self, level: u8, kind: Profile) -> bool {
+        self.level_in(kind).is_some_and(|l| l <= level)
+    }
 }
 
 /// A condition or a compound resource as written: exactly one resource key, or `all-of` /
@@ -186,6 +220,8 @@ pub struct RawResource {
     pub kernel_module: Option<KernelModuleCheck>,
     /// See the check's `login-defs`.
     pub login_defs: Option<LoginDefsCheck>,
+    /// See the check's `local-files`.
+    pub local_files: Option<LocalFilesCheck>,
 }
 
 /// Every resource written in `raw` (a [`RawCheck`] or a [`RawResource`]), composites converted.
@@ -211,6 +247,7 @@ macro_rules! resources_of {
         found.extend($raw.sshd_config.map(Resource::SshdConfig));
         found.extend($raw.kernel_module.map(Resource::KernelModule));
         found.extend($raw.login_defs.map(Resource::LoginDefs));
+        found.extend($raw.local_files.map(Resource::LocalFiles));
         if let Some(items) = $raw.all_of {
             found.push(Resource::AllOf(composite("all-of", items)?));
         }
@@ -320,6 +357,9 @@ pub struct RawCheck {
     pub kernel_module: Option<KernelModuleCheck>,
     /// `/etc/login.defs`: key → matcher.
     pub login_defs: Option<LoginDefsCheck>,
+    /// Files on the probe's local file systems with a problem (world-writable, no owner),
+    /// found in one scan shared by every such check.
+    pub local_files: Option<LocalFilesCheck>,
     /// Instead of one resource: every listed resource mapping must hold.
     pub all_of: Option<Vec<RawResource>>,
     /// Instead of one resource: at least one listed resource mapping must hold.
@@ -330,6 +370,9 @@ pub struct RawCheck {
     pub level: Option<u8>,
     /// Control metadata: the profiles of that level that list it (`[server, workstation]`).
     pub profiles: Option<Vec<Profile>>,
+    /// Control metadata, for a level 1 control: profiles that list it only at level 2
+    /// (`[workstation]` for a Level 1 Server, Level 2 Workstation control).
+    pub level_2_profiles: Option<Vec<Profile>>,
     /// Control metadata: `false` for a manual control (no resource; `not-reviewed` unless
     /// attested).
     pub automated: Option<bool>,
@@ -346,6 +389,7 @@ impl RawCheck {
     fn control(&mut self) -> Result<Option<Control>, String> {
         let any = self.level.is_some()
             || self.profiles.is_some()
+            || self.level_2_profiles.is_some()
             || self.automated.is_some()
             || self.cis_controls.is_some()
             || self.rationale.is_some()
@@ -379,11 +423,27 @@ impl RawCheck {
         if profiles.is_empty() {
             return Err(format!("check `{}`: `profiles` lists no profile", self.id));
         }
+        let level_2_profiles = self.level_2_profiles.take().unwrap_or_default();
+        if !level_2_profiles.is_empty() && level != 1 {
+            return Err(format!(
+                "check `{}`: `level-2-profiles` is for a level 1 control that some profiles \
+                 list at level 2; this control is level {level}",
+                self.id
+            ));
+        }
+        if let Some(p) = level_2_profiles.iter().find(|p| profiles.contains(p)) {
+            return Err(format!(
+                "check `{}`: `{}` is in both `profiles` and `level-2-profiles`",
+                self.id,
+                p.name()
+            ));
+        }
         Ok(Some(Control {
             benchmark: String::new(),
             section: String::new(),
             level,
             profiles,
+            level_2_profiles,
             automated,
             cis_controls: self.cis_controls.take().unwrap_or_default(),
             rationale: rationale.trim().to_string(),
@@ -811,4 +871,22 @@ pub struct KernelModuleCheck {
 pub struct LoginDefsCheck {
     /// Key (as written, `PASS_MAX_DAYS`) → matcher.
     pub keys: BTreeMap<String, Matcher>,
+}
+
+/// Files on the probe's local file systems (one `find` pass over every local file system,
+/// shared by all checks of this kind), listed by what is wrong with them. Each attribute is
+/// the paths found, one per line (the empty string when there are none), against a matcher:
+/// `{world-writable: ""}` holds when no file is world-writable.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalFilesCheck {
+    /// Regular files anyone may write to.
+    pub world_writable: Option<Matcher>,
+    /// Directories anyone may write to that lack the sticky bit (so anyone may delete or
+    /// replace other users' files in them).
+    pub world_writable_dirs_without_sticky: Option<Matcher>,
+    /// Files and directories whose owner (uid) is no user.
+    pub unowned: Option<Matcher>,
+    /// Files and directories whose group (gid) is no group.
+    pub ungrouped: Option<Matcher>,
 }

@@ -64,85 +64,102 @@ impl RunOptions {
 /// Runs the selected checks of `suite` on the probe behind `transport`.
 ///
 /// Checks of one resource type are gathered together in one exec; commands and HTTP requests
-/// run one exec each. Up to `opts.concurrency` execs run at once. Every selected check gets a
-/// result, in suite order; a check that could not be evaluated is [`Status::Error`].
+/// run one exec each (identical command lines once). Conditions (`applies-if`) are gathered
+/// first, and a check whose condition does not hold is not gathered at all. Then the rest,
+/// those with the longest timeouts first, so that a slow check does not start last. Up to
+/// `opts.concurrency` execs run at once. Every selected check gets a result, in suite order;
+/// a check that could not be evaluated is [`Status::Error`].
 pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) -> SuiteResult {
     let start = Instant::now();
     let selected: Vec<&Check> = suite.checks.iter().filter(|c| opts.selects(c)).collect();
     let slots: Vec<Mutex<Option<CheckResult>>> =
         selected.iter().map(|_| Mutex::new(None)).collect();
-    let mut jobs: Vec<Vec<usize>> = Vec::new();
-    let mut compound_checks: Vec<usize> = Vec::new();
+    // Checks that may be tried again run in batches of their own; every other check is made
+    // of atoms (see `compound`).
+    let mut retrying: Vec<usize> = Vec::new();
+    let mut planned: Vec<usize> = Vec::new();
     for (i, c) in selected.iter().enumerate() {
         if let Some(reason) = &c.skip {
             *slots[i].lock().expect("slot") = Some(skipped(c, reason));
-        } else if c.is_compound() {
-            compound_checks.push(i);
-        } else if let Some(key) = c.resource.batch_key() {
-            match jobs
-                .iter_mut()
-                .find(|j| selected[j[0]].resource.batch_key() == Some(key) && j.len() < BATCH_LIMIT)
-            {
-                Some(job) => job.push(i),
-                None => jobs.push(vec![i]),
-            }
+        } else if (c.retry.is_some() || c.eventually.is_some()) && !c.is_compound() {
+            retrying.push(i);
         } else {
-            jobs.push(vec![i]);
+            planned.push(i);
         }
     }
-    // Checks with a condition or several resources: their resources ("atoms") are gathered
-    // in batches like single checks, after them in the same pool of workers.
-    let plan = compound::Plan::new(&selected, &compound_checks, opts.default_timeout);
-    let atom_jobs = plan.jobs(BATCH_LIMIT);
-    let atom_slots: Vec<Mutex<Option<(Outcome, Duration)>>> =
+    let plan = compound::Plan::new(&selected, &planned, opts.default_timeout);
+    let gathered: Vec<Mutex<compound::Gathered>> =
         plan.atoms.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = opts
-        .concurrency
-        .clamp(1, (jobs.len() + atom_jobs.len()).max(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(n) else {
-                    let Some(atoms) = atom_jobs.get(n - jobs.len()) else {
-                        break;
-                    };
-                    let res: Vec<&resources::Resource> =
-                        atoms.iter().map(|&a| plan.atoms[a].0).collect();
-                    let timeout = atoms.iter().map(|&a| plan.atoms[a].1).max();
-                    let started = Instant::now();
-                    let outcomes = attempt_resources(
-                        &res,
-                        timeout.unwrap_or(opts.default_timeout),
-                        transport,
-                        opts,
-                    );
-                    let each = started.elapsed() / u32::try_from(atoms.len().max(1)).unwrap_or(1);
-                    for (&a, o) in atoms.iter().zip(outcomes) {
-                        *atom_slots[a].lock().expect("slot") = Some((o, each));
-                    }
-                    continue;
-                };
-                let checks: Vec<&Check> = job.iter().map(|&i| selected[i]).collect();
-                for (k, r) in run_with_retries(&checks, transport, opts)
-                    .into_iter()
-                    .enumerate()
-                {
-                    *slots[job[k]].lock().expect("slot") = Some(r);
-                }
-            });
+    let gather = |atoms: &[usize]| {
+        let res: Vec<&resources::Resource> = atoms.iter().map(|&a| plan.atoms[a].0).collect();
+        let timeout = atoms.iter().map(|&a| plan.atoms[a].1).max();
+        let started = Instant::now();
+        let outcomes = attempt_resources(
+            &res,
+            timeout.unwrap_or(opts.default_timeout),
+            transport,
+            opts,
+        );
+        let each = started.elapsed() / u32::try_from(atoms.len().max(1)).unwrap_or(1);
+        for (&a, o) in atoms.iter().zip(outcomes) {
+            *gathered[a].lock().expect("slot") = Some((o, each));
+        }
+    };
+
+    // 1. The conditions.
+    let conditions = plan.jobs(&plan.condition_atoms(), BATCH_LIMIT);
+    in_parallel(opts, conditions.len(), |n| gather(&conditions[n]));
+
+    // 2. The checks that apply, and those that may be tried again; longest timeouts first.
+    let known: Vec<compound::Gathered> = gathered
+        .iter()
+        .map(|m| m.lock().expect("slot").clone())
+        .collect();
+    let bodies = plan.jobs(&plan.body_atoms(&known), BATCH_LIMIT);
+    let mut again: Vec<Vec<usize>> = Vec::new();
+    for &i in &retrying {
+        let r = &selected[i].resource;
+        match again
+            .iter_mut()
+            .find(|j| j.len() < BATCH_LIMIT && r.gathered_with(&selected[j[0]].resource))
+        {
+            Some(job) => job.push(i),
+            None => again.push(vec![i]),
+        }
+    }
+    let timeout_of = |c: &Check| c.timeout.map(|t| t.0).unwrap_or(opts.default_timeout);
+    let mut jobs: Vec<(Duration, bool, &[usize])> = bodies
+        .iter()
+        .map(|j| {
+            let t = j.iter().map(|&a| plan.atoms[a].1).max();
+            (t.unwrap_or_default(), true, j.as_slice())
+        })
+        .chain(again.iter().map(|j| {
+            let t = j.iter().map(|&i| timeout_of(selected[i])).max();
+            (t.unwrap_or_default(), false, j.as_slice())
+        }))
+        .collect();
+    jobs.sort_by_key(|(t, _, _)| std::cmp::Reverse(*t));
+    in_parallel(opts, jobs.len(), |n| {
+        let (_, atoms, job) = jobs[n];
+        if atoms {
+            gather(job);
+            return;
+        }
+        let checks: Vec<&Check> = job.iter().map(|&i| selected[i]).collect();
+        for (k, r) in run_with_retries(&checks, transport, opts)
+            .into_iter()
+            .enumerate()
+        {
+            *slots[job[k]].lock().expect("slot") = Some(r);
         }
     });
-    let atoms: Vec<(Outcome, Duration)> = atom_slots
+
+    let gathered: Vec<compound::Gathered> = gathered
         .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .expect("slot")
-                .unwrap_or_else(|| (Outcome::error("not gathered", ""), Duration::ZERO))
-        })
+        .map(|m| m.into_inner().expect("slot"))
         .collect();
-    for (i, outcome, duration) in plan.combine(&atoms) {
+    for (i, outcome, duration) in plan.combine(&gathered) {
         *slots[i].lock().expect("slot") = Some(result(selected[i], outcome, duration, 1));
     }
     SuiteResult {
@@ -159,6 +176,23 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
         duration: start.elapsed(),
         benchmark: None,
     }
+}
+
+/// Runs `work(0)` ... `work(n - 1)` on up to `opts.concurrency` threads.
+fn in_parallel(opts: &RunOptions, n: usize, work: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    let workers = opts.concurrency.clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                work(k);
+            });
+        }
+    });
 }
 
 /// Runs one batch, then re-runs (together) the checks that did not pass and may try again.

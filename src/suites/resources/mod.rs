@@ -16,6 +16,7 @@ mod http;
 mod interface;
 mod kernel_module;
 mod kernel_param;
+mod local_files;
 mod login_defs;
 mod matching;
 mod mount;
@@ -58,6 +59,7 @@ pub enum Resource {
     SshdConfig(SshdConfigCheck),
     KernelModule(KernelModuleCheck),
     LoginDefs(LoginDefsCheck),
+    LocalFiles(LocalFilesCheck),
     /// Every resource holds (evaluated by the runner from its parts).
     AllOf(Vec<Resource>),
     /// At least one resource holds (evaluated by the runner from its parts).
@@ -181,6 +183,11 @@ macro_rules! dispatch {
                 let $typed = typed!(LoginDefs, LoginDefsCheck);
                 $body
             }
+            Some(Resource::LocalFiles(_)) => {
+                use local_files as $m;
+                let $typed = typed!(LocalFiles, LocalFilesCheck);
+                $body
+            }
             // The runner evaluates composites from their parts and never gathers them.
             Some(Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual) => $none,
         }
@@ -209,6 +216,7 @@ impl Resource {
         "sshd-config",
         "kernel-module",
         "login-defs",
+        "local-files",
     ];
 
     /// The resource key (`command`, `service`, ...).
@@ -233,6 +241,7 @@ impl Resource {
             Resource::SshdConfig(_) => "sshd-config",
             Resource::KernelModule(_) => "kernel-module",
             Resource::LoginDefs(_) => "login-defs",
+            Resource::LocalFiles(_) => "local-files",
             Resource::AllOf(_) => "all-of",
             Resource::AnyOf(_) => "any-of",
             Resource::Manual => "manual",
@@ -276,6 +285,7 @@ impl Resource {
             Resource::SshdConfig(c) => sshd_config::validate(c),
             Resource::KernelModule(m) => name("kernel module name", &m.name),
             Resource::LoginDefs(l) => login_defs::validate(l),
+            Resource::LocalFiles(l) => local_files::validate(l),
             _ => Ok(()),
         }
     }
@@ -287,6 +297,16 @@ impl Resource {
             Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual => None,
             Resource::Addr(a) if a.from == Side::Runner => None,
             other => Some(other.kind()),
+        }
+    }
+
+    /// Whether this resource is gathered in one exec with `other`: resources of one batched
+    /// kind, and commands with the same command line (run once, each check evaluated
+    /// against that one run).
+    pub(crate) fn gathered_with(&self, other: &Resource) -> bool {
+        match (self, other) {
+            (Resource::Command(a), Resource::Command(b)) => a.run == b.run,
+            _ => self.batch_key().is_some() && self.batch_key() == other.batch_key(),
         }
     }
 

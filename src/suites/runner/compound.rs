@@ -1,16 +1,22 @@
-//! Checks made of more than one resource: an `applies-if` condition, `all-of`, `any-of`, and
-//! manual controls (no resource at all).
+//! Checks gathered as "atoms": a check of one resource, and the parts of checks made of more
+//! than one: an `applies-if` condition, `all-of`, `any-of`, and manual controls (no resource
+//! at all).
 //!
-//! Their resources ("atoms") are gathered in batches per resource kind, like single checks,
-//! so twenty `all-of` checks over files still cost one `stat`. The condition's atoms are
-//! gathered in the same round as the check's own (they only read), and the verdict is put
-//! together afterwards: a condition that does not hold makes the check `not-applicable`.
+//! Atoms are gathered in batches per resource kind, so twenty `all-of` checks over files still
+//! cost one `stat`, and identical commands run once. Conditions are gathered first (they only
+//! read, and are mostly cheap facts such as a package or a mount); a check whose condition
+//! does not hold is `not-applicable` and its own atoms are never gathered, so a stock system
+//! does not run the audit commands of a firewall or a desktop it does not have.
 
 use std::time::Duration;
 
 use crate::suites::model::Check;
 use crate::suites::resources::{Outcome, Resource};
 use crate::suites::result::Status;
+
+/// What gathering an atom gave: its outcome and its share of the gather's time; `None`
+/// while (or when never) gathered.
+pub(super) type Gathered = Option<(Outcome, Duration)>;
 
 /// How a check's verdict is made from its atoms.
 enum Node {
@@ -20,11 +26,13 @@ enum Node {
     Manual,
 }
 
-/// The atoms of the compound checks of a run, and how each check's verdict is made of them.
+/// The atoms of the checks of a run, and how each check's verdict is made of them.
 pub(super) struct Plan<'a> {
     /// Every atom: the resource and the timeout of the check it belongs to.
     pub atoms: Vec<(&'a Resource, Duration)>,
-    /// Per compound check: its index in the run, its condition and its body.
+    /// Per atom: whether it is part of a condition (gathered first).
+    condition: Vec<bool>,
+    /// Per check: its index in the run, its condition and its body.
     checks: Vec<(usize, Option<Node>, Node)>,
 }
 
@@ -33,79 +41,115 @@ impl<'a> Plan<'a> {
     pub fn new(selected: &[&'a Check], which: &[usize], default_timeout: Duration) -> Self {
         let mut plan = Plan {
             atoms: Vec::new(),
+            condition: Vec::new(),
             checks: Vec::new(),
         };
         for &i in which {
             let c = selected[i];
             let timeout = c.timeout.map(|t| t.0).unwrap_or(default_timeout);
-            let cond = c.applies_if.as_ref().map(|r| plan.node(r, timeout));
-            let body = plan.node(&c.resource, timeout);
+            let cond = c.applies_if.as_ref().map(|r| plan.node(r, timeout, true));
+            let body = plan.node(&c.resource, timeout, false);
             plan.checks.push((i, cond, body));
         }
         plan
     }
 
-    fn node(&mut self, r: &'a Resource, timeout: Duration) -> Node {
+    fn node(&mut self, r: &'a Resource, timeout: Duration, condition: bool) -> Node {
         match r {
-            Resource::AllOf(items) => {
-                Node::All(items.iter().map(|r| self.node(r, timeout)).collect())
-            }
-            Resource::AnyOf(items) => {
-                Node::Any(items.iter().map(|r| self.node(r, timeout)).collect())
-            }
+            Resource::AllOf(items) => Node::All(
+                items
+                    .iter()
+                    .map(|r| self.node(r, timeout, condition))
+                    .collect(),
+            ),
+            Resource::AnyOf(items) => Node::Any(
+                items
+                    .iter()
+                    .map(|r| self.node(r, timeout, condition))
+                    .collect(),
+            ),
             Resource::Manual => Node::Manual,
             leaf => {
                 self.atoms.push((leaf, timeout));
+                self.condition.push(condition);
                 Node::Leaf(self.atoms.len() - 1)
             }
         }
     }
 
-    /// The atoms in batches: those of one batchable kind together (at most `limit`), the
-    /// others one each.
-    pub fn jobs(&self, limit: usize) -> Vec<Vec<usize>> {
+    /// The atoms of every condition.
+    pub fn condition_atoms(&self) -> Vec<usize> {
+        (0..self.atoms.len())
+            .filter(|&a| self.condition[a])
+            .collect()
+    }
+
+    /// The atoms of the checks that need their own: those without a condition and those
+    /// whose condition holds, given what the conditions' atoms gave.
+    pub fn body_atoms(&self, gathered: &[Gathered]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (_, cond, body) in &self.checks {
+            if cond
+                .as_ref()
+                .is_none_or(|c| eval(c, gathered).status == Status::Passed)
+            {
+                body.leaves(&mut out);
+            }
+        }
+        out
+    }
+
+    /// The atoms `which` in batches: those gathered together (one kind, or one command
+    /// line) in one batch of at most `limit`, the others one each.
+    pub fn jobs(&self, which: &[usize], limit: usize) -> Vec<Vec<usize>> {
         let mut jobs: Vec<Vec<usize>> = Vec::new();
-        for (a, (r, _)) in self.atoms.iter().enumerate() {
-            match r.batch_key() {
-                Some(key) => match jobs
-                    .iter_mut()
-                    .find(|j| self.atoms[j[0]].0.batch_key() == Some(key) && j.len() < limit)
-                {
-                    Some(job) => job.push(a),
-                    None => jobs.push(vec![a]),
-                },
+        for &a in which {
+            let r = self.atoms[a].0;
+            match jobs
+                .iter_mut()
+                .find(|j| j.len() < limit && r.gathered_with(self.atoms[j[0]].0))
+            {
+                Some(job) => job.push(a),
                 None => jobs.push(vec![a]),
             }
         }
         jobs
     }
 
-    /// Each compound check's index, outcome and time from the atoms' outcomes and times.
-    pub fn combine(&self, atoms: &[(Outcome, Duration)]) -> Vec<(usize, Outcome, Duration)> {
+    /// Each check's index, outcome and time from the atoms' outcomes and times.
+    pub fn combine(&self, atoms: &[Gathered]) -> Vec<(usize, Outcome, Duration)> {
         self.checks
             .iter()
             .map(|(i, cond, body)| {
-                let mut spent = Duration::ZERO;
-                let mut time = |n: &Node| spent += time_of(n, atoms);
+                let mut spent = time_of(body, atoms);
                 if let Some(c) = cond {
-                    time(c);
+                    spent += time_of(c, atoms);
                 }
-                time(body);
                 (*i, verdict(cond.as_ref(), body, atoms), spent)
             })
             .collect()
     }
 }
 
-fn time_of(n: &Node, atoms: &[(Outcome, Duration)]) -> Duration {
+impl Node {
+    fn leaves(&self, out: &mut Vec<usize>) {
+        match self {
+            Node::Leaf(a) => out.push(*a),
+            Node::All(v) | Node::Any(v) => v.iter().for_each(|n| n.leaves(out)),
+            Node::Manual => {}
+        }
+    }
+}
+
+fn time_of(n: &Node, atoms: &[Gathered]) -> Duration {
     match n {
-        Node::Leaf(a) => atoms[*a].1,
+        Node::Leaf(a) => atoms[*a].as_ref().map_or(Duration::ZERO, |g| g.1),
         Node::All(v) | Node::Any(v) => v.iter().map(|n| time_of(n, atoms)).sum(),
         Node::Manual => Duration::ZERO,
     }
 }
 
-fn verdict(cond: Option<&Node>, body: &Node, atoms: &[(Outcome, Duration)]) -> Outcome {
+fn verdict(cond: Option<&Node>, body: &Node, atoms: &[Gathered]) -> Outcome {
     if let Some(cond) = cond {
         let c = eval(cond, atoms);
         match c.status {
@@ -130,9 +174,11 @@ fn verdict(cond: Option<&Node>, body: &Node, atoms: &[(Outcome, Duration)]) -> O
     eval(body, atoms)
 }
 
-fn eval(n: &Node, atoms: &[(Outcome, Duration)]) -> Outcome {
+fn eval(n: &Node, atoms: &[Gathered]) -> Outcome {
     match n {
-        Node::Leaf(a) => atoms[*a].0.clone(),
+        Node::Leaf(a) => atoms[*a]
+            .as_ref()
+            .map_or_else(|| Outcome::error("not gathered", ""), |g| g.0.clone()),
         Node::Manual => Outcome {
             status: Status::NotReviewed,
             expected: None,

@@ -420,3 +420,85 @@ fn compound_checks_refuse_retries_and_manual_controls_refuse_resources() {
     .to_string();
     assert!(e.contains("any-of[0]: a resource mapping must have exactly one resource key, found `file`, `package`"), "{e}");
 }
+
+/// Records each script it runs, in order.
+struct Recording(Mutex<Vec<String>>);
+
+impl Transport for Recording {
+    fn exec(
+        &self,
+        c: &str,
+        t: Duration,
+        f: &mut dyn FnMut(crate::transport::Stream, &str),
+    ) -> crate::Result<crate::transport::ExecOutput> {
+        self.0.lock().unwrap().push(c.to_string());
+        LocalShell.exec(c, t, f)
+    }
+    fn upload(&self, _: &[u8], _: &str, _: u32) -> crate::Result<()> {
+        Ok(())
+    }
+    fn endpoint(&self) -> String {
+        "recording".into()
+    }
+}
+
+#[test]
+fn checks_that_do_not_apply_are_not_gathered_and_one_command_line_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("ran");
+    let yaml = format!(
+        r#"
+- id: na
+  applies-if: {{file: {{path: /no/such/dir}}}}
+  command: {{run: "touch {m}"}}
+- id: one
+  command: {{run: "echo same", stdout: same}}
+- id: two
+  command: {{run: "echo same", stdout: other}}
+- id: three
+  any-of:
+    - command: {{run: "echo same", stdout: [/sa/]}}
+"#,
+        m = mark.display()
+    );
+    let t = Recording(Mutex::new(Vec::new()));
+    let r = run_suite(&suite(&yaml), &t, &RunOptions::default());
+    assert_eq!(by_id(&r, "na").status, Status::NotApplicable);
+    assert!(
+        !mark.exists(),
+        "the command of a check that does not apply ran"
+    );
+    assert_eq!(by_id(&r, "one").status, Status::Passed);
+    assert_eq!(by_id(&r, "two").status, Status::Failed);
+    assert_eq!(by_id(&r, "three").status, Status::Passed);
+    let scripts = t.0.lock().unwrap();
+    // The condition's file check, then `echo same` once for three checks.
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    assert_eq!(scripts.iter().filter(|s| *s == "echo same").count(), 1);
+}
+
+#[test]
+fn the_longest_timeouts_start_first() {
+    let yaml = r#"
+- {id: a, command: {run: "echo a"}}
+- {id: b, command: {run: "echo b"}, timeout: 10m}
+- {id: c, command: {run: "echo c"}, retry: {attempts: 2}, timeout: 5m}
+- {id: d, file: {path: /etc/passwd}}
+"#;
+    let t = Recording(Mutex::new(Vec::new()));
+    let r = run_suite(
+        &suite(yaml),
+        &t,
+        &RunOptions {
+            concurrency: 1,
+            ..Default::default()
+        },
+    );
+    assert!(r.results.iter().all(|c| c.status == Status::Passed));
+    let scripts = t.0.lock().unwrap();
+    assert_eq!(scripts[0], "echo b");
+    assert_eq!(scripts[1], "echo c");
+    // Then the rest in suite order.
+    assert_eq!(scripts[2], "echo a");
+    assert_eq!(scripts.len(), 4);
+}
