@@ -5,14 +5,10 @@
 
 mod aws_common;
 
-use aws_common::{serial, xml_values, Endpoint};
+use aws_common::{launch, serial, xml_values, Endpoint, Launched};
 use bakery::cloud::aws::{AwsProvider, Clients};
-use bakery::cloud::{LaunchRequest, PowerAction, Provider, Role, Tags};
-use bakery::config::{AwsSettings, AwsTransport, InstanceSettings, Source};
-use bakery::ledger::Ledger;
-use bakery::transport::ssh::KeyPair;
-
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+use bakery::cloud::{PowerAction, Provider, Role, Tags};
+use bakery::config::{AwsSettings, AwsTransport, InstanceSettings};
 
 /// A transport that must not be used: EC2 reboots through its API, not through the guest.
 struct Unused;
@@ -48,24 +44,18 @@ fn reboot_and_stop_start_go_through_the_ec2_api_with_waiters() {
         ..Default::default()
     };
     let p = AwsProvider::with_clients(clients, settings, "test.yml");
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path(), "run-20260101T000000-cccccc").unwrap();
-    let source = p
-        .resolve_source(&Source::SsmParameter(AL2023.into()), &ledger)
-        .unwrap();
-    let key = KeyPair::generate("bakery-test").unwrap();
-    let instance = p
-        .launch(
-            &LaunchRequest {
-                image: &source,
-                role: Role::Probe,
-                settings: &InstanceSettings::default(),
-                key: &key,
-                tags: Tags::new(),
-            },
-            &ledger,
-        )
-        .unwrap();
+    let Launched {
+        dir: _dir,
+        ledger,
+        instance,
+        ..
+    } = launch(
+        &p,
+        "run-20260101T000000-cccccc",
+        Role::Probe,
+        &InstanceSettings::default(),
+        Tags::new(),
+    );
 
     let before = e.server.actions().len();
     p.power(&instance, PowerAction::Reboot, &Unused).unwrap();

@@ -17,20 +17,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_common::relay::Sent;
-use aws_common::Endpoint;
+use aws_common::{launch, Endpoint, Launched};
 use bakery::chaos::{self, Experiment};
 use bakery::cloud::aws::{AwsProvider, Clients};
 use bakery::cloud::local::LocalProvider;
 use bakery::cloud::{Instance, LaunchRequest, Provider, Role, Tags};
-use bakery::config::{AwsSettings, AwsTransport, InstanceSettings, Source};
+use bakery::config::{AwsSettings, AwsTransport, InstanceSettings};
 use bakery::ledger::Ledger;
 use bakery::suites::{parse_suite, CheckResult, RunOptions, Status};
 use bakery::transport::ssh::KeyPair;
 use bakery::transport::ssm::{SsmOptions, SsmTransport};
 use bakery::transport::{ExecOutput, Stream, Transport};
 use base64::Engine;
-
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 /// A bash connect to the host (QEMU's user network answers for it at 10.0.2.2): its exit
 /// status, 124 when nothing came back within 3 s. Port 443 is refused (or taken) at once; so
@@ -316,24 +314,18 @@ fn in_guest_faults_rollbacks_and_the_dead_mans_switch_travel_over_ssm() {
         },
         "test.yml",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path(), "run-20260101T000000-cccccc").unwrap();
-    let source = p
-        .resolve_source(&Source::SsmParameter(AL2023.into()), &ledger)
-        .unwrap();
-    let key = KeyPair::generate("bakery-test").unwrap();
-    let instance = p
-        .launch(
-            &LaunchRequest {
-                image: &source,
-                role: Role::Probe,
-                settings: &settings,
-                key: &key,
-                tags: Tags::new(),
-            },
-            &ledger,
-        )
-        .unwrap();
+    let Launched {
+        dir: _dir,
+        ledger,
+        key,
+        instance,
+    } = launch(
+        &p,
+        "run-20260101T000000-cccccc",
+        Role::Probe,
+        &settings,
+        Tags::new(),
+    );
     let relay = &e.instances.relay;
     relay.add(&instance.id, guest.clone());
     // Bakery's own way in: DescribeInstanceInformation until the agent is online, then the

@@ -8,14 +8,12 @@ mod aws_common;
 
 use std::time::Duration;
 
-use aws_common::{serial, tags_in, xml_values, Endpoint, Fault};
+use aws_common::{launch, serial, tags_in, xml_values, Endpoint, Fault, Launched, AL2023};
 use bakery::cloud::aws::{sweep, AwsProvider, Clients};
 use bakery::cloud::{LaunchRequest, Provider, Role, Tags};
 use bakery::config::{AwsSettings, AwsTransport, ImageFilter, InstanceSettings, Source};
 use bakery::ledger::{Ledger, Resource};
 use bakery::transport::ssh::KeyPair;
-
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 fn provider(e: &Endpoint, settings: AwsSettings) -> AwsProvider {
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
@@ -228,24 +226,18 @@ fn an_ssm_probe_gets_a_group_without_any_inbound_rule() {
             ..Default::default()
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path(), "run-20260101T000000-cccccc").unwrap();
-    let source = p
-        .resolve_source(&Source::SsmParameter(AL2023.into()), &ledger)
-        .unwrap();
-    let key = KeyPair::generate("k").unwrap();
-    let probe = p
-        .launch(
-            &LaunchRequest {
-                image: &source,
-                role: Role::Probe,
-                settings: &InstanceSettings::default(),
-                key: &key,
-                tags: run_tags("run-20260101T000000-cccccc"),
-            },
-            &ledger,
-        )
-        .unwrap();
+    let Launched {
+        dir: _dir,
+        ledger,
+        instance: probe,
+        ..
+    } = launch(
+        &p,
+        "run-20260101T000000-cccccc",
+        Role::Probe,
+        &InstanceSettings::default(),
+        run_tags("run-20260101T000000-cccccc"),
+    );
     let xml = e.ec2(&format!(
         "Action=DescribeInstances&InstanceId.1={}",
         probe.id

@@ -909,3 +909,54 @@ pub fn tags_in(xml: &str) -> HashMap<String, String> {
     let values = xml_values(xml, "value");
     keys.into_iter().zip(values).collect()
 }
+
+/// The SSM parameter moto answers with an Amazon Linux 2023 image.
+pub const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+/// An instance launched in moto, with what launched it.
+pub struct Launched {
+    /// Holds the ledger's directory.
+    pub dir: tempfile::TempDir,
+    pub ledger: std::sync::Arc<bakery::ledger::Ledger>,
+    pub key: bakery::transport::ssh::KeyPair,
+    pub instance: bakery::cloud::Instance,
+}
+
+/// An instance of `role` launched by `p` from the AL2023 image with `settings` and `tags`,
+/// recorded on a ledger named `run` in a fresh directory.
+pub fn launch(
+    p: &bakery::cloud::aws::AwsProvider,
+    run: &str,
+    role: bakery::cloud::Role,
+    settings: &bakery::config::InstanceSettings,
+    tags: bakery::cloud::Tags,
+) -> Launched {
+    use bakery::cloud::Provider;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = bakery::ledger::Ledger::create(dir.path(), run).unwrap();
+    let source = p
+        .resolve_source(
+            &bakery::config::Source::SsmParameter(AL2023.into()),
+            &ledger,
+        )
+        .unwrap();
+    let key = bakery::transport::ssh::KeyPair::generate("bakery-test").unwrap();
+    let instance = p
+        .launch(
+            &bakery::cloud::LaunchRequest {
+                image: &source,
+                role,
+                settings,
+                key: &key,
+                tags,
+            },
+            &ledger,
+        )
+        .unwrap();
+    Launched {
+        dir,
+        ledger,
+        key,
+        instance,
+    }
+}
