@@ -37,18 +37,18 @@ image=$($bin bake -f examples/local/bakery.yml 2>"$work/bake.log") || {
   exit 1
 }
 echo "image $image"
-cp examples/local/web.yml examples/local/web-chaos.yml "$work/"
+cp examples/local/web.yml examples/local/web-chaos.yml examples/local/web-reboot.yml "$work/"
 
 # A pipeline whose verify section is $1 (YAML, indented two spaces).
 pipeline() {
   printf 'provider: local\nsource:\n  local: debian-12\nimage:\n  name: bench\nverify:\n%s\n  junit: results/%s.xml\n' "$2" "$1" >"$work/$1.yml"
 }
-pipeline both '  suites: [{builtin: smoke}, web.yml, web-chaos.yml]
+pipeline both '  suites: [{builtin: smoke}, web.yml, web-chaos.yml, web-reboot.yml]
   probe: {forward_ports: [80]}
   probes: {chaos: {}}'
 pipeline main '  suites: [{builtin: smoke}, web.yml]
   probe: {forward_ports: [80]}'
-pipeline chaos '  suites: [web-chaos.yml]
+pipeline chaos '  suites: [web-chaos.yml, web-reboot.yml]
   probes: {chaos: {}}'
 pipeline systemd '  suites: [{builtin: chaos-systemd, variables: {services: [nginx]}}]
   probes: {chaos: {}}'

@@ -62,10 +62,15 @@ fn example_bakes_verifies_and_promotes() {
     );
 
     let cases = junit_cases(&junit);
-    let experiments = bakery::suites::load_suite(&repo().join("examples/local/web-chaos.yml"))
-        .unwrap()
-        .experiments
-        .len();
+    let experiments: usize = ["web-chaos.yml", "web-reboot.yml"]
+        .iter()
+        .map(|f| {
+            bakery::suites::load_suite(&repo().join("examples/local").join(f))
+                .unwrap()
+                .experiments
+                .len()
+        })
+        .sum();
     let expected =
         checks_in("test-suites/smoke.yml") + checks_in("examples/local/web.yml") + experiments;
     assert_eq!(
