@@ -24,7 +24,7 @@ fi
 data=${BAKERY_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/bakery}
 if [ -x "$bin" ]; then build_eta="seconds (built before)"; else build_eta="$cold (first build on this machine)"; fi
 if compgen -G "$data/images/*" >/dev/null 2>&1; then base_eta="none (kept from an earlier run)"; else base_eta="about 1 min (first run only)"; fi
-echo "run-example: build $build_eta; Debian 12 base image $base_eta; bake about 2 min; verify about 1 min" >&2
+echo "run-example: build $build_eta; Debian 12 base image $base_eta; bake about 3 min; verify about 3 min (two probes; one is rebooted)" >&2
 
 "${build[@]}"
 exec "$bin" run -f examples/local/bakery.yml "$@"
