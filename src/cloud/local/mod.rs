@@ -177,8 +177,9 @@ impl LocalProvider {
     }
 
     /// Presses the virtual power button until the guest powers off (a press during early boot
-    /// is lost); false if it did not within [`SHUTDOWN_TIMEOUT`].
-    fn power_down(&self, instance: &Instance) -> Result<bool> {
+    /// is lost); an error with the console's last lines if it did not within
+    /// [`SHUTDOWN_TIMEOUT`].
+    fn power_down(&self, instance: &Instance) -> Result<()> {
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline {
             match self.qmp(instance) {
@@ -186,14 +187,19 @@ impl LocalProvider {
                     qmp.execute("system_powerdown", serde_json::json!({}))?;
                 }
                 // QEMU closes its socket as it exits.
-                Err(_) if self.wait_exit(&instance.id, Duration::ZERO)? => return Ok(true),
+                Err(_) if self.wait_exit(&instance.id, Duration::ZERO)? => return Ok(()),
                 Err(e) => return Err(e),
             }
             if self.wait_exit(&instance.id, Duration::from_secs(10))? {
-                return Ok(true);
+                return Ok(());
             }
         }
-        Ok(false)
+        Err(Error::Infra(format!(
+            "{} did not power off within {}s; last console lines:\n{}",
+            instance.id,
+            SHUTDOWN_TIMEOUT.as_secs(),
+            self.console_tail(instance, 20)
+        )))
     }
 
     /// Waits for the instance's QEMU to exit; false if it did not within `timeout`.
@@ -406,14 +412,7 @@ impl Provider for LocalProvider {
                 .execute("system_reset", serde_json::json!({}))
                 .map(drop),
             PowerAction::StopStart => {
-                if !self.power_down(instance)? {
-                    return Err(Error::Infra(format!(
-                        "{} did not power off within {}s; last console lines:\n{}",
-                        instance.id,
-                        SHUTDOWN_TIMEOUT.as_secs(),
-                        self.console_tail(instance, 20)
-                    )));
-                }
+                self.power_down(instance)?;
                 let mut running = self.lock();
                 let r = running
                     .get_mut(&instance.id)
@@ -453,14 +452,7 @@ impl Provider for LocalProvider {
                 existing.id
             )));
         }
-        if !self.power_down(instance)? {
-            return Err(Error::Infra(format!(
-                "{} did not power off within {}s; last console lines:\n{}",
-                instance.id,
-                SHUTDOWN_TIMEOUT.as_secs(),
-                self.console_tail(instance, 20)
-            )));
-        }
+        self.power_down(instance)?;
         let overlay = self
             .lock()
             .get(&instance.id)
