@@ -209,21 +209,7 @@ pub fn run_experiment(exp: &Experiment, t: &mut Target) -> CheckResult {
 
 /// The result of an experiment with `skip: reason`.
 pub fn skipped(exp: &Experiment, reason: &str) -> CheckResult {
-    CheckResult {
-        id: exp.id.clone(),
-        title: exp.title_or_id().to_string(),
-        kind: "experiment".into(),
-        tags: exp.tags.clone(),
-        status: Status::Skipped,
-        expected: None,
-        actual: None,
-        message: format!("skipped: {reason}"),
-        output: String::new(),
-        duration: Duration::ZERO,
-        attempts: 0,
-        control: None,
-        experiment: None,
-    }
+    CheckResult::skipped(&exp.id, exp.title_or_id(), "experiment", &exp.tags, reason)
 }
 
 type Failure = (Status, Phase, String);

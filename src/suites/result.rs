@@ -84,6 +84,27 @@ pub struct CheckResult {
     pub experiment: Option<Box<crate::chaos::Record>>,
 }
 
+impl CheckResult {
+    /// A result that was not run: `skip: reason` in the suite file, or a waiver that says so.
+    pub fn skipped(id: &str, title: &str, kind: &str, tags: &[String], reason: &str) -> Self {
+        CheckResult {
+            id: id.to_string(),
+            title: title.to_string(),
+            kind: kind.to_string(),
+            tags: tags.to_vec(),
+            status: Status::Skipped,
+            expected: None,
+            actual: None,
+            message: format!("skipped: {reason}"),
+            output: String::new(),
+            duration: Duration::ZERO,
+            attempts: 0,
+            control: None,
+            experiment: None,
+        }
+    }
+}
+
 /// The results of one suite run on one probe.
 #[derive(Debug, Clone, Serialize)]
 pub struct SuiteResult {

@@ -326,19 +326,8 @@ fn result(c: &Check, o: Outcome, duration: Duration, attempts: u32) -> CheckResu
 
 fn skipped(c: &Check, reason: &str) -> CheckResult {
     CheckResult {
-        id: c.id.clone(),
-        title: c.title_or_id().to_string(),
-        kind: c.resource.kind().to_string(),
-        tags: c.tags.clone(),
-        status: Status::Skipped,
-        expected: None,
-        actual: None,
-        message: format!("skipped: {reason}"),
-        output: String::new(),
-        duration: Duration::ZERO,
-        attempts: 0,
         control: c.control.clone(),
-        experiment: None,
+        ..CheckResult::skipped(&c.id, c.title_or_id(), c.resource.kind(), &c.tags, reason)
     }
 }
 
