@@ -71,12 +71,8 @@ pub fn load_suites(
                 builtins += 1;
                 let mut suite = suites::builtin::suite_with(builtin, variables).map_err(|e| {
                     let at = crate::config::locate(&loaded.path, "builtin", builtins);
-                    let key = if e.to_string().starts_with("variables.") {
-                        format!("verify.suites[{i}].")
-                    } else {
-                        format!("verify.suites[{i}].builtin: ")
-                    };
-                    Error::Config(format!("{at}: {key}{e}"))
+                    // Each error of a built-in starts with its key within the entry.
+                    Error::Config(format!("{at}: verify.suites[{i}].{e}"))
                 })?;
                 if let Some(p) = probe {
                     suite.probe = Some(p.clone());

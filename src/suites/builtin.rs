@@ -69,17 +69,6 @@ pub fn variables(path: &str) -> Result<Vec<(String, Variable)>> {
         .collect()
 }
 
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "nothing",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "a list",
-        serde_json::Value::Object(_) => "a mapping",
-    }
-}
-
 /// The text of an embedded file, by its path under `test-suites/`.
 pub fn file(path: &str) -> Option<&'static str> {
     CONTENT.get_file(path).and_then(|f| f.contents_utf8())
@@ -97,12 +86,13 @@ pub fn suite(name: &str) -> Result<Suite> {
 
 /// The built-in suite `name`, its template rendered with `given` over the variables' defaults.
 /// An unknown variable, or a value of another kind than its default (a list for a list, ...),
-/// is a configuration error naming the variable and what would work.
+/// is a configuration error naming the variable and what would work. Each error starts with
+/// the key of the pipeline entry it is about: `builtin:`, `variables.NAME:` or `variables:`.
 pub fn suite_with(name: &str, given: &serde_json::Map<String, serde_json::Value>) -> Result<Suite> {
     let (Some(path), Some(text)) = (path_of(name), path_of(name).and_then(file)) else {
         return Err(Error::Config(format!(
-            "there is no built-in suite `{name}`; built in: {} (and `cis: {{benchmark: ...}}` \
-             for {})",
+            "builtin: there is no built-in suite `{name}`; built in: {} (and `cis: \
+             {{benchmark: ...}}` for {})",
             names().join(", "),
             benchmarks().join(", ")
         )));
@@ -130,12 +120,12 @@ pub fn suite_with(name: &str, given: &serde_json::Map<String, serde_json::Value>
                     known.join(", ")
                 )));
             };
-            if json_kind(v) != json_kind(&var.default) {
+            if super::goss::template::kind(v) != super::goss::template::kind(&var.default) {
                 return Err(Error::Config(format!(
                     "variables.{k}: expected {} (like the default, {}), got {}",
-                    json_kind(&var.default),
+                    super::goss::template::kind(&var.default),
                     var.default,
-                    json_kind(v)
+                    super::goss::template::kind(v)
                 )));
             }
             values.insert(k.clone(), v.clone());
@@ -144,9 +134,12 @@ pub fn suite_with(name: &str, given: &serde_json::Map<String, serde_json::Value>
             files: Vec::new(),
             inline: Some(serde_json::Value::Object(values).to_string()),
         })?;
-        renderer.render(Path::new(&shown), text)?
+        renderer
+            .render(Path::new(&shown), text)
+            .map_err(|e| Error::Config(format!("variables: {e}")))?
     };
-    let mut s = super::parse_suite(&text, Path::new(&shown))?;
+    let mut s = super::parse_suite(&text, Path::new(&shown))
+        .map_err(|e| Error::Config(format!("variables: {e}")))?;
     s.source = None;
     Ok(s)
 }

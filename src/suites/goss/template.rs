@@ -103,7 +103,8 @@ fn parse_vars(text: &str, what: &str) -> Result<serde_json::Map<String, serde_js
     }
 }
 
-fn kind(v: &serde_json::Value) -> &'static str {
+/// What kind of value `v` is, in words (`a list`, `a string`, ...).
+pub(crate) fn kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "nothing",
         serde_json::Value::Bool(_) => "a boolean",
