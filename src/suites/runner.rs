@@ -92,14 +92,9 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
         plan.atoms.iter().map(|_| Mutex::new(None)).collect();
     let gather = |atoms: &[usize]| {
         let res: Vec<&resources::Resource> = atoms.iter().map(|&a| plan.atoms[a].0).collect();
-        let timeout = atoms.iter().map(|&a| plan.atoms[a].1).max();
+        let timeouts: Vec<Duration> = atoms.iter().map(|&a| plan.atoms[a].1).collect();
         let started = Instant::now();
-        let outcomes = attempt_resources(
-            &res,
-            timeout.unwrap_or(opts.default_timeout),
-            transport,
-            opts,
-        );
+        let outcomes = attempt_resources(&res, batch_timeout(&res, &timeouts), transport, opts);
         let each = started.elapsed() / u32::try_from(atoms.len().max(1)).unwrap_or(1);
         for (&a, o) in atoms.iter().zip(outcomes) {
             *gathered[a].lock().expect("slot") = Some((o, each));
@@ -176,6 +171,25 @@ pub fn run_suite(suite: &Suite, transport: &dyn Transport, opts: &RunOptions) ->
         duration: start.elapsed(),
         benchmark: None,
     }
+}
+
+/// The time a batch of `res` (with their checks' `timeouts`) may take: the longest timeout,
+/// or for command lines run one after the other, the sum of each line's.
+fn batch_timeout(res: &[&resources::Resource], timeouts: &[Duration]) -> Duration {
+    if !resources::is_command_batch(res) {
+        return timeouts.iter().copied().max().unwrap_or_default();
+    }
+    let mut per_line: Vec<(&str, Duration)> = Vec::new();
+    for (r, &t) in res.iter().zip(timeouts) {
+        let resources::Resource::Command(c) = r else {
+            continue;
+        };
+        match per_line.iter_mut().find(|(l, _)| *l == c.run) {
+            Some((_, most)) => *most = (*most).max(t),
+            None => per_line.push((&c.run, t)),
+        }
+    }
+    per_line.iter().map(|(_, t)| *t).sum()
 }
 
 /// Runs `work(0)` ... `work(n - 1)` on up to `opts.concurrency` threads.
@@ -285,6 +299,20 @@ fn attempt_resources(
     let script = resources::script(res, timeout);
     tracing::debug!(kind = res[0].kind(), checks = res.len(), "gathering");
     let started = Instant::now();
+    if resources::is_command_batch(res) {
+        // Commands that finished before the exec failed keep their verdicts.
+        let mut seen = String::new();
+        let outcome = transport.exec(&script, timeout, &mut |stream, line| {
+            if stream == crate::transport::Stream::Stdout {
+                seen.push_str(line);
+                seen.push('\n');
+            }
+        });
+        return match outcome {
+            Ok(out) => resources::evaluate(res, &out),
+            Err(e) => resources::evaluate_cut(res, &seen, &e.to_string()),
+        };
+    }
     let mut outcome = transport.run(&script, timeout);
     // Gathering facts only reads, so a gather whose connection failed fast (a channel refused,
     // a dropped connection; not a timeout, not a refused permission) is tried once more before

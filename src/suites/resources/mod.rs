@@ -310,6 +310,14 @@ impl Resource {
         }
     }
 
+    /// Like [`Resource::gathered_with`], and commands with each other too: checks tried only
+    /// once run several command lines in one exec, one after the other (see
+    /// [`COMMANDS_PER_EXEC`]).
+    pub(crate) fn batches_with(&self, other: &Resource) -> bool {
+        matches!((self, other), (Resource::Command(_), Resource::Command(_)))
+            || self.gathered_with(other)
+    }
+
     /// Whether the check is evaluated on the runner itself, without an exec on the probe.
     pub(crate) fn on_runner(&self) -> bool {
         match self {
@@ -319,6 +327,54 @@ impl Resource {
             _ => false,
         }
     }
+}
+
+/// Most command lines run one after the other in one exec. Each exec costs a channel, a
+/// shell and, on a probe reached as another user, sudo (under emulation a third of a second
+/// or more); a few execs in parallel keep the probe's processors busy.
+pub(crate) const COMMANDS_PER_EXEC: usize = 8;
+
+/// Most bytes of command lines in one exec. An SSH exec request carries the whole script in
+/// one packet (libssh2 refuses one much over 32 KiB), and on a probe reached through sudo the
+/// script is quoted once more.
+pub(crate) const COMMAND_BYTES_PER_EXEC: usize = 16 * 1024;
+
+/// What a command line adds to a batch's script, quoted as for sudo, with its markers.
+pub(crate) fn command_bytes(r: &Resource) -> usize {
+    match r {
+        Resource::Command(c) => {
+            crate::transport::shell_quote(&crate::transport::shell_quote(&c.run)).len() + 256
+        }
+        _ => 0,
+    }
+}
+
+/// Whether `checks` are several command lines run one after the other in one exec.
+pub(crate) fn is_command_batch(checks: &[&Resource]) -> bool {
+    let typed: Vec<&CommandCheck> = checks
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Command(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    typed.len() == checks.len() && command::is_batch(&typed)
+}
+
+/// The outcomes of a batch of commands whose exec failed part way with `why`, from the
+/// standard output it printed before: finished commands are judged, the others are errors.
+pub(crate) fn evaluate_cut(checks: &[&Resource], stdout: &str, why: &str) -> Vec<Outcome> {
+    let typed: Vec<&CommandCheck> = checks
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Command(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if typed.len() != checks.len() {
+        return checks.iter().map(|_| Outcome::error(why, stdout)).collect();
+    }
+    command::evaluate_cut(&typed, stdout, why)
 }
 
 /// The script gathering the facts for `checks`, which are all of one kind, within `timeout`.
@@ -465,6 +521,11 @@ pub(crate) fn section(kind: &str, arg: &str) -> String {
 /// The script's closing line; [`sections`] insists on it, so a cut-off output is an error.
 pub(crate) fn end_section() -> String {
     section("end", "-")
+}
+
+/// What [`end_section`] prints.
+pub(crate) fn end_section_text() -> String {
+    format!("\n{} end -\n", marker())
 }
 
 /// Splits output made with [`section`] into `(kind, arg, body)`; `None` when it did not end.

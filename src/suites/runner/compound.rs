@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use crate::suites::model::Check;
-use crate::suites::resources::{Outcome, Resource};
+use crate::suites::resources::{
+    command_bytes, Outcome, Resource, COMMANDS_PER_EXEC, COMMAND_BYTES_PER_EXEC,
+};
 use crate::suites::result::Status;
 
 /// What gathering an atom gave: its outcome and its share of the gather's time; `None`
@@ -32,6 +34,8 @@ pub(super) struct Plan<'a> {
     pub atoms: Vec<(&'a Resource, Duration)>,
     /// Per atom: whether it is part of a condition (gathered first).
     condition: Vec<bool>,
+    /// Per atom: whether its check sets its own `timeout` (such commands run alone).
+    own_timeout: Vec<bool>,
     /// Per check: its index in the run, its condition and its body.
     checks: Vec<(usize, Option<Node>, Node)>,
 }
@@ -42,13 +46,17 @@ impl<'a> Plan<'a> {
         let mut plan = Plan {
             atoms: Vec::new(),
             condition: Vec::new(),
+            own_timeout: Vec::new(),
             checks: Vec::new(),
         };
         for &i in which {
             let c = selected[i];
             let timeout = c.timeout.map(|t| t.0).unwrap_or(default_timeout);
+            let first = plan.atoms.len();
             let cond = c.applies_if.as_ref().map(|r| plan.node(r, timeout, true));
             let body = plan.node(&c.resource, timeout, false);
+            plan.own_timeout
+                .extend((first..plan.atoms.len()).map(|_| c.timeout.is_some()));
             plan.checks.push((i, cond, body));
         }
         plan
@@ -99,16 +107,35 @@ impl<'a> Plan<'a> {
         out
     }
 
-    /// The atoms `which` in batches: those gathered together (one kind, or one command
-    /// line) in one batch of at most `limit`, the others one each.
+    /// The atoms `which` in batches: those gathered together (one kind; commands without a
+    /// `timeout` of their own, at most [`COMMANDS_PER_EXEC`] of them and
+    /// [`COMMAND_BYTES_PER_EXEC`] of script, so that the batch's time limit is the sum of the
+    /// default ones) in one batch of at most `limit`, the others one each (identical command
+    /// lines together).
     pub fn jobs(&self, which: &[usize], limit: usize) -> Vec<Vec<usize>> {
         let mut jobs: Vec<Vec<usize>> = Vec::new();
         for &a in which {
             let r = self.atoms[a].0;
-            match jobs
-                .iter_mut()
-                .find(|j| j.len() < limit && r.gathered_with(self.atoms[j[0]].0))
-            {
+            let most = if matches!(r, Resource::Command(_)) {
+                COMMANDS_PER_EXEC
+            } else {
+                limit
+            };
+            let joins = |j: &Vec<usize>| {
+                let other = self.atoms[j[0]].0;
+                let shared_timeout = j.iter().chain([&a]).all(|&b| !self.own_timeout[b]);
+                let bytes: usize = j
+                    .iter()
+                    .chain([&a])
+                    .map(|&b| command_bytes(self.atoms[b].0))
+                    .sum();
+                j.len() < most
+                    && (r.gathered_with(other)
+                        || (shared_timeout
+                            && bytes <= COMMAND_BYTES_PER_EXEC
+                            && r.batches_with(other)))
+            };
+            match jobs.iter_mut().find(|j| joins(j)) {
                 Some(job) => job.push(a),
                 None => jobs.push(vec![a]),
             }

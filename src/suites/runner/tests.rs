@@ -496,9 +496,41 @@ fn the_longest_timeouts_start_first() {
     );
     assert!(r.results.iter().all(|c| c.status == Status::Passed));
     let scripts = t.0.lock().unwrap();
+    // b and c have timeouts of their own, so they run alone (and share no exec with a).
     assert_eq!(scripts[0], "echo b");
     assert_eq!(scripts[1], "echo c");
     // Then the rest in suite order.
     assert_eq!(scripts[2], "echo a");
     assert_eq!(scripts.len(), 4);
+}
+
+#[test]
+fn commands_share_execs_a_few_at_a_time() {
+    let mut yaml = String::new();
+    for i in 0..(2 * resources::COMMANDS_PER_EXEC + 1) {
+        yaml += &format!("- {{id: c{i}, command: {{run: 'echo {i}', stdout: '{i}'}}}}\n");
+    }
+    let t = Counting(AtomicUsize::new(0));
+    let r = run_suite(&suite(&yaml), &t, &RunOptions::default());
+    assert!(
+        r.results.iter().all(|c| c.status == Status::Passed),
+        "{:#?}",
+        r.results
+    );
+    assert_eq!(t.0.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn long_command_lines_share_no_exec_beyond_the_size_an_exec_request_carries() {
+    // Six commands of 6 KiB each: two fit in one exec's 16 KiB.
+    let mut yaml = String::new();
+    for i in 0..6 {
+        let filler = "x".repeat(6 * 1024);
+        yaml +=
+            &format!("- {{id: c{i}, command: {{run: 'echo {i} # {filler}', stdout: '{i}'}}}}\n");
+    }
+    let t = Counting(AtomicUsize::new(0));
+    let r = run_suite(&suite(&yaml), &t, &RunOptions::default());
+    assert!(r.results.iter().all(|c| c.status == Status::Passed));
+    assert_eq!(t.0.load(Ordering::SeqCst), 3);
 }
