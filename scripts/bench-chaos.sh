@@ -12,7 +12,8 @@
 #   scripts/bench-chaos.sh [RUNS]        (default 3; prints each run and the medians)
 #
 # BAKERY_BIN=path skips the build; BAKERY_DATA_DIR=dir reuses a data directory (its base
-# image), else a fresh one is bootstrapped and removed at the end.
+# image), else a fresh one is bootstrapped and removed at the end. BAKERY_IMAGE=id skips the
+# bake and measures that image (one baked from examples/local/bakery.yml in that directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -32,10 +33,14 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 
-image=$($bin bake -f examples/local/bakery.yml 2>"$work/bake.log") || {
-  tail -n 40 "$work/bake.log" >&2
-  exit 1
-}
+if [ -n "${BAKERY_IMAGE:-}" ]; then
+  image=$BAKERY_IMAGE
+else
+  image=$($bin bake -f examples/local/bakery.yml 2>"$work/bake.log") || {
+    tail -n 40 "$work/bake.log" >&2
+    exit 1
+  }
+fi
 echo "image $image"
 cp examples/local/web.yml examples/local/web-chaos.yml examples/local/web-reboot.yml "$work/"
 
@@ -69,7 +74,7 @@ for i in $(seq "$runs"); do
 import json, sys
 doc = json.load(open(sys.argv[1]))
 total = 0.0
-for suite in doc["results"]:
+for suite in doc["suites"]:
     for r in suite["results"]:
         x = r.get("experiment")
         if not x:

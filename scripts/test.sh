@@ -32,6 +32,41 @@ scripts/lint-workflows.sh install
 # The local-only build that scripts/run-example.sh makes (no AWS SDK, no GitHub client) must
 # keep compiling without warnings.
 cargo clippy --quiet --no-default-features --lib --bins -- -D warnings
-# Every library, binary and integration test. The benchmark (benches/checks) is built by clippy
-# and run by scripts/bench-checks.sh, not here: it boots a VM and times tools for minutes.
-cargo test --lib --bins --tests -- --test-threads=2 "$@"
+# Every library, binary and integration test, built first. The benchmark (benches/checks) is
+# built by clippy and run by scripts/bench-checks.sh, not here: it boots a VM and times tools
+# for minutes.
+cargo test --no-run --lib --bins --tests
+
+# The tests then run in two lanes side by side, because most of the suite's time is spent in
+# tests that boot QEMU guests and then wait: for a fault to last, a service to recover, a
+# probe to reboot. The lanes share two VM places (`vm_lock()` in tests/common, a lock file
+# per place), so at most two guests run at once across both; on two cores that finishes
+# sooner than one guest at a time. Lane `guests` holds the longest guest tests; lane `rest`
+# the library, the light tests and the other guest tests. Each line of output names its lane.
+guest_lane=(chaos_guest cis_guest)
+rest_lane=()
+for file in tests/*.rs; do
+  name=$(basename "$file" .rs)
+  case " ${guest_lane[*]} " in *" $name "*) ;; *) rest_lane+=("$name") ;; esac
+done
+lane() {
+  local name=$1 args=()
+  shift
+  while [ "$1" != -- ]; do
+    case "$1" in --*) args+=("$1") ;; *) args+=(--test "$1") ;; esac
+    shift
+  done
+  shift
+  cargo test --no-fail-fast "${args[@]}" -- --test-threads=2 "$@" 2>&1 | sed -u "s/^/[$name] /"
+}
+lane guests "${guest_lane[@]}" -- "$@" &
+guests=$!
+trap 'kill -TERM 0' INT TERM
+rest=0
+lane rest --lib --bins "${rest_lane[@]}" -- "$@" || rest=$?
+guests_rc=0
+wait "$guests" || guests_rc=$?
+if [ "$rest" -ne 0 ] || [ "$guests_rc" -ne 0 ]; then
+  echo "test.sh: tests failed (lane rest: exit $rest, lane guests: exit $guests_rc); search the log for FAILED or 'panicked'" >&2
+  exit 1
+fi

@@ -5,15 +5,44 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bakery::cloud::local::bootstrap;
 
-static VM_LOCK: Mutex<()> = Mutex::new(());
+/// A place among the tests that boot VMs, held until dropped.
+pub struct VmSlot(std::fs::File);
 
-/// Serialises the tests that boot VMs: on two cores, one VM at a time is fastest.
-pub fn vm_lock() -> MutexGuard<'static, ()> {
-    VM_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+/// Waits for one of `BAKERY_TEST_VMS` places (default 2) shared by every test binary of the
+/// suite (`scripts/test.sh` runs two binaries at a time). A guest's boot keeps about one core
+/// busy while a chaos experiment mostly waits out its fault, so two tests side by side finish
+/// sooner than one after the other; more than two would slow each boot past its deadlines on
+/// two cores.
+pub fn vm_lock() -> VmSlot {
+    let places = std::env::var("BAKERY_TEST_VMS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(2);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-slots");
+    std::fs::create_dir_all(&dir).unwrap();
+    // No guest test runs for an hour: waiting longer means a slot's holder hangs.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        for place in 0..places {
+            let file = std::fs::File::create(dir.join(format!("place-{place}"))).unwrap();
+            match file.try_lock() {
+                Ok(()) => return VmSlot(file),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => panic!("locking a VM place: {e}"),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no VM place came free within an hour in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The repository root.
@@ -117,7 +146,9 @@ pub fn base_image(data: &Path) -> String {
 
 /// Processes whose command line mentions `dir` (QEMU instances of that data directory).
 pub fn processes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.display().to_string();
+    // With the separator, so that `e2e-action-verify` does not match a test running beside it
+    // in `e2e-action-verify-sigint`.
+    let needle = format!("{}/", dir.display());
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
