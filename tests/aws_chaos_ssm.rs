@@ -28,7 +28,6 @@ use bakery::suites::{parse_suite, CheckResult, RunOptions, Status};
 use bakery::transport::ssh::KeyPair;
 use bakery::transport::ssm::{SsmOptions, SsmTransport};
 use bakery::transport::{ExecOutput, Stream, Transport};
-use base64::Engine;
 
 /// A bash connect to the host (QEMU's user network answers for it at 10.0.2.2): its exit
 /// status, 124 when nothing came back within 3 s. Port 443 is refused (or taken) at once; so
@@ -207,48 +206,53 @@ fn travelled(sent: &[Sent], tag: &str, inject: &str, rolled_back: bool) -> Resul
     let at = |what: &str, needle: &str| {
         find(sent, needle).ok_or_else(|| format!("{tag}: no SendCommand {what} ({needle})"))
     };
-    let upload = at(
-        "uploading the rollback",
-        &format!("| base64 -d > {dir}/rollback.sh.bakery-part"),
+    // One script readies the fault: the rollback written (a here-document under a temporary
+    // name, moved into place), then the dead-man's timer armed to run it.
+    let prepare = at(
+        "readying the fault",
+        &format!("cat > {dir}/rollback.sh.bakery-part <<'"),
     )?;
-    let b64 = sent[upload].script.split('\'').nth(3).unwrap_or_default();
-    let uploaded = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("{tag}: the upload is not base64: {e}"))?;
-    let uploaded = String::from_utf8_lossy(&uploaded);
-    if !uploaded.contains(&format!("# Bakery chaos rollback of {tag}")) {
-        return Err(format!("{tag}: the upload is not the rollback: {uploaded}"));
-    }
-    let placed = at(
-        "putting the rollback in place",
-        &format!("mv -f {dir}/rollback.sh.bakery-part {dir}/rollback.sh"),
-    )?;
-    let armed = at(
-        "arming the dead-man's timer",
-        &format!("--unit={tag}-deadman --on-active="),
-    )?;
-    if !sent[armed]
-        .script
-        .contains(&format!("/bin/sh {dir}/rollback.sh"))
-    {
+    let script = &sent[prepare].script;
+    let pos = |needle: &str| {
+        script
+            .find(needle)
+            .ok_or_else(|| format!("{tag}: the readying script lacks {needle}: {script}"))
+    };
+    let written = pos(&format!("# Bakery chaos rollback of {tag}"))?;
+    let placed = pos(&format!(
+        "mv -f {dir}/rollback.sh.bakery-part {dir}/rollback.sh"
+    ))?;
+    let armed = pos(&format!("--unit={tag}-deadman --on-active="))?;
+    if !script[armed..].contains(&format!("/bin/sh {dir}/rollback.sh")) {
         return Err(format!("{tag}: the timer does not run the rollback"));
     }
-    let injected = at("injecting", inject)?;
-    if !(upload < placed && placed < armed && armed < injected) {
+    if !(written < placed && placed < armed) {
         return Err(format!(
-            "{tag}: out of order: upload {upload}, in place {placed}, armed {armed}, injected {injected}"
+            "{tag}: out of order: written at {written}, in place at {placed}, armed at {armed}"
+        ));
+    }
+    let injected = at("injecting", inject)?;
+    if prepare >= injected {
+        return Err(format!(
+            "{tag}: out of order: readied {prepare}, injected {injected}"
         ));
     }
     if rolled_back {
-        let rollback = at(
-            "running the rollback",
-            &format!("if [ -f {dir}/rollback.sh ]; then /bin/sh {dir}/rollback.sh; fi"),
-        )?;
-        let verified = at(
-            "verifying the rollback",
-            "the dead-man timer is still armed",
-        )?;
-        if !(injected < rollback && rollback < verified) {
+        // The rollback runs when a sustained fault ends, and again, with the check that
+        // nothing is left, in one script after the recovery.
+        let run = format!("if [ -f {dir}/rollback.sh ]; then /bin/sh {dir}/rollback.sh");
+        let rollback = at("running the rollback", &run)?;
+        let verified = sent
+            .iter()
+            .position(|s| {
+                s.script.contains(&run) && s.script.contains("the dead-man timer is still armed")
+            })
+            .ok_or_else(|| format!("{tag}: no SendCommand rolling back and verifying"))?;
+        let script = &sent[verified].script;
+        if script.find(&run) > script.find("the dead-man timer is still armed") {
+            return Err(format!("{tag}: verified before the rollback ran"));
+        }
+        if !(injected < rollback && rollback <= verified) {
             return Err(format!(
                 "{tag}: out of order: injected {injected}, rolled back {rollback}, verified {verified}"
             ));

@@ -563,18 +563,8 @@ fn the_dead_mans_switch_removes_a_fault_nobody_rolled_back(probe: &Probe) {
     )
     .unwrap();
     let t = probe.transport.as_ref();
-    assert_eq!(
-        t.run(&plan.preflight, Duration::from_secs(30))
-            .unwrap()
-            .exit_code,
-        0
-    );
-    t.upload(plan.rollback.as_bytes(), &plan.rollback_path, 0o700)
-        .unwrap();
-    assert_eq!(
-        t.run(&plan.arm, Duration::from_secs(30)).unwrap().exit_code,
-        0
-    );
+    let prepared = t.run(&plan.prepare(), Duration::from_secs(30)).unwrap();
+    assert_eq!(prepared.exit_code, 0, "{}", prepared.stderr);
     let injected = t.run(&plan.inject, Duration::from_secs(60)).unwrap();
     assert_eq!(injected.exit_code, 0, "{}", injected.stderr);
     let armed_at = Instant::now();

@@ -156,6 +156,7 @@ echo "$n busy workers in {load}"
         FaultKind::MemoryStress(m) => {
             // Memory held in a private tmpfs: the kernel cannot reclaim it without swap, so the
             // pressure stays until the rollback, and the OOM killer must pick a process.
+            // (`fallocate` is used where the probe has it, and is not required.)
             tools.extend(["mount", "umount", "head", "stat"]);
             let mem = format!("{dir}/mem");
             (
@@ -164,7 +165,8 @@ echo "$n busy workers in {load}"
 bytes=$((kb * {pct} / 100 * 1024))
 mkdir -p {mem}
 mount -t tmpfs -o size=$bytes,mode=0700 bakery-chaos {mem}
-head -c $bytes /dev/zero > {mem}/fill || true
+# fallocate commits the pages in one call; copying zeros through `head` is the fallback.
+fallocate -l $bytes {mem}/fill 2>/dev/null || head -c $bytes /dev/zero > {mem}/fill || true
 echo "holding $(( $(stat -c %s {mem}/fill) / 1048576 )) MiB of $((kb / 1024)) MiB available"
 "#,
                     pct = m.percent
@@ -390,6 +392,40 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
     })
 }
 
+impl Plan {
+    /// One script that readies the fault in a single round trip, in the safe order: the
+    /// preflight, then the rollback written to the probe (under a temporary name, moved into
+    /// place whole), then the dead-man's switch armed to run it. Exit status 127 with a
+    /// [`MISSING_TOOL`] line: a tool is missing; any other failure exits non-zero with the
+    /// reason on stderr.
+    pub fn prepare(&self) -> String {
+        let part = format!("{}.bakery-part", self.rollback_path);
+        let end = format!("BAKERY_ROLLBACK_END_{}", self.tag.replace('-', "_"));
+        let mut rollback = self.rollback.clone();
+        if !rollback.ends_with('\n') {
+            rollback.push('\n');
+        }
+        format!(
+            "{preflight}cat > {part} <<'{end}' || exit 3\n{rollback}{end}\nchmod 0700 {part} && mv -f {part} {path} || exit 3\n{arm} || {{ echo \"arming the dead-man's switch failed\" >&2; exit 4; }}\n",
+            preflight = self.preflight,
+            path = self.rollback_path,
+            arm = self.arm.trim_end(),
+        )
+    }
+
+    /// Runs the rollback (again: it is idempotent) and then checks that nothing of the fault
+    /// is left, in one round trip. Exit status 0: nothing is left; 5: the rollback itself
+    /// failed (its stderr follows); anything else: `verify` found the fault still there and
+    /// says what on stdout.
+    pub fn roll_back_and_verify(&self) -> String {
+        format!(
+            "if [ -f {p} ]; then /bin/sh {p} || exit 5; fi\n{verify}",
+            p = self.rollback_path,
+            verify = self.verify
+        )
+    }
+}
+
 /// `name` with `.service` added unless it has a unit suffix.
 fn unit_name(name: &str) -> String {
     if name.contains('.') {
@@ -458,6 +494,52 @@ mod tests {
             .contains("systemctl stop bakery-chaos-ab12-deadman.timer"));
         assert!(p.verify.contains("[ ! -e /.bakery-chaos-ab12-fill ]"));
         assert!(p.preflight.contains("fallocate"), "{}", p.preflight);
+    }
+
+    #[test]
+    fn one_script_writes_the_rollback_whole_and_arms_the_switch_after_it() {
+        let p = plan(
+            &FaultKind::DiskFill(DiskFill {
+                path: "/".into(),
+                percent: 95,
+            }),
+            "bakery-chaos-ab12",
+            Duration::from_secs(40),
+            CONTROL,
+        )
+        .unwrap();
+        let script = p.prepare();
+        let at = |needle: &str| {
+            script
+                .find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in {script}"))
+        };
+        // The here-document carries the rollback byte for byte.
+        let open = "<<'BAKERY_ROLLBACK_END_bakery_chaos_ab12' || exit 3\n";
+        let body_at = at(open) + open.len();
+        let body_len = script[body_at..]
+            .find("\nBAKERY_ROLLBACK_END_bakery_chaos_ab12\n")
+            .unwrap();
+        assert_eq!(&script[body_at..=body_at + body_len], p.rollback);
+        assert!(at("command -v") < at("cat > "));
+        assert!(at("mv -f ") < at("systemd-run --quiet"), "{script}");
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{syntax:?}\n{script}");
+
+        let undo = p.roll_back_and_verify();
+        let ran = undo
+            .find("/bin/sh /var/lib/bakery-chaos/bakery-chaos-ab12/rollback.sh || exit 5")
+            .expect(&undo);
+        let checked = undo.find("[ ! -e /.bakery-chaos-ab12-fill ]").expect(&undo);
+        assert!(ran < checked, "{undo}");
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", &undo])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{syntax:?}\n{undo}");
     }
 
     #[test]

@@ -413,7 +413,8 @@ fn inject_and_hold(
 }
 
 fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> Result<String> {
-    let pre = transport.run(&plan.preflight, SCRIPT_TIMEOUT)?;
+    // Preflight, rollback written, dead-man's switch armed: one script, one round trip.
+    let pre = transport.run(&plan.prepare(), SCRIPT_TIMEOUT)?;
     if let Some(tool) = guest::missing_tool(&pre.stdout) {
         return Err(Error::Infra(format!(
             "the probe lacks {tool}, which this fault needs"
@@ -425,15 +426,7 @@ fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> R
             pre.stderr.trim()
         )));
     }
-    transport.upload(plan.rollback.as_bytes(), &plan.rollback_path, 0o700)?;
     j.note(format!("rollback written to {}", plan.rollback_path));
-    let armed = transport.run(&plan.arm, SCRIPT_TIMEOUT)?;
-    if armed.exit_code != 0 {
-        return Err(Error::Infra(format!(
-            "arming the dead-man's switch failed: {}",
-            armed.stderr.trim()
-        )));
-    }
     j.note(format!(
         "dead-man's switch armed: {}-deadman.timer",
         plan.tag
@@ -508,8 +501,15 @@ fn roll_back(
 ) -> Result<String> {
     match (kind, plan) {
         (_, Some(plan)) => {
-            run_rollback(t.transport.as_ref(), plan)?;
-            let v = t.transport.run(&plan.verify, SCRIPT_TIMEOUT)?;
+            let v = t
+                .transport
+                .run(&plan.roll_back_and_verify(), SCRIPT_TIMEOUT)?;
+            if v.exit_code == 5 {
+                return Err(Error::Infra(format!(
+                    "the rollback failed: {}",
+                    v.stderr.trim()
+                )));
+            }
             if v.exit_code != 0 {
                 return Err(Error::Infra(format!(
                     "the fault is still there: {}",
