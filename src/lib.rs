@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: [`config`] → [`pipeline`] → [`bake`] / [`verify`] / [`promote`] →
 //! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
+//! [`run`] is the state the stages of one run share; the pipeline creates it, the stages read it.
 
 pub mod action;
 pub mod bake;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod promote;
 pub mod report;
+pub mod run;
 pub mod signals;
 pub mod suites;
 pub mod transport;
