@@ -16,6 +16,7 @@ pub mod error;
 pub mod gate;
 pub mod git;
 pub mod ledger;
+pub mod outdated;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;
