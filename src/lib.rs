@@ -4,6 +4,7 @@
 //! Data flows one way: [`config`] → [`pipeline`] → [`bake`] / [`verify`] / [`promote`] →
 //! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
 //! [`run`] is the state the stages of one run share; the pipeline creates it, the stages read it.
+//! The front ends stack the same way: [`action`] → [`cli`] → [`pipeline`] and [`outdated`].
 
 pub mod action;
 pub mod bake;
