@@ -7,8 +7,8 @@ use crate::cloud::{
 };
 use crate::config::{template, Provisioner, ShellStep};
 use crate::error::{Error, IoContext, Result};
-use crate::pipeline::Run;
 use crate::progress::{self, Spinner};
+use crate::run::Run;
 use crate::transport::{shell_quote, Stream, Transport};
 
 /// The tag recording the image a baked image was built from.

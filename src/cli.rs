@@ -216,12 +216,9 @@ pub fn default_data_dir() -> PathBuf {
     home.join(".local/share/bakery")
 }
 
-/// Runs a parsed command line and returns the process exit code.
+/// Runs a parsed command line and returns the process exit code. `bakery action` is not run
+/// here: the binary hands it to the GitHub Action's entrypoint, which builds on this module.
 pub fn run(cli: Cli) -> Result<i32> {
-    if let Command::Action = cli.command {
-        // The action builds its own command line from its inputs, region and endpoint included.
-        return crate::action::run();
-    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     crate::cloud::set_aws_overrides(
         cli.region.clone(),
@@ -295,12 +292,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Image(ImageCommand::Delete { id }) => delete_image(&data_dir, &id),
         Command::Outdated { file } => {
             let loaded = config::load(&file.file)?;
-            let staleness = crate::action::outdated::check(&loaded, &data_dir)?;
+            let staleness = crate::outdated::check(&loaded, &data_dir)?;
             crate::say!("{}", staleness.reason);
             crate::out!("{}", staleness.outdated);
             Ok(EXIT_OK)
         }
-        Command::Action => crate::action::run(),
+        // The action sits above the CLI: the `bakery` binary runs it, and a command line the
+        // action builds never names it.
+        Command::Action => Err(Error::Config(
+            "`bakery action` runs through bakery::action::run (as the bakery binary does), not cli::run".into(),
+        )),
         Command::Suites { show } => {
             let text = match show {
                 None => crate::suites::builtin::list(),
@@ -630,4 +631,17 @@ fn bootstrap(data_dir: &Path, distro: &str) -> Result<i32> {
     spinner.finish(&format!("base image {} ({})", image.id, image.name));
     crate::out!("{}", image.id);
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_is_not_run_from_a_parsed_command_line() {
+        let cli = Cli::try_parse_from(["bakery", "action"]).unwrap();
+        let e = run(cli).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("bakery::action::run"), "{e}");
+    }
 }

@@ -3,6 +3,8 @@
 //!
 //! Data flows one way: [`config`] → [`pipeline`] → [`bake`] / [`verify`] / [`promote`] →
 //! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
+//! [`run`] is the state the stages of one run share; the pipeline creates it, the stages read it.
+//! The front ends stack the same way: [`action`] → [`cli`] → [`pipeline`] and [`outdated`].
 
 pub mod action;
 pub mod bake;
@@ -15,10 +17,12 @@ pub mod error;
 pub mod gate;
 pub mod git;
 pub mod ledger;
+pub mod outdated;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;
 pub mod report;
+pub mod run;
 pub mod signals;
 pub mod suites;
 pub mod transport;

@@ -17,7 +17,12 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let code = bakery::signals::install()
-        .and_then(|()| bakery::cli::run(cli))
+        .and_then(|()| match cli.command {
+            // The action builds its own command line from its inputs, region and endpoint
+            // included, and runs it through the CLI.
+            bakery::cli::Command::Action => bakery::action::run(),
+            _ => bakery::cli::run(cli),
+        })
         .unwrap_or_else(|e| {
             bakery::say!("error: {}", bakery::progress::continued(&e.to_string()));
             e.exit_code()

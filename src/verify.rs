@@ -14,8 +14,8 @@ use crate::cloud::{Image, Instance, LaunchRequest, Role};
 use crate::config::{InstanceSettings, SuiteRef};
 use crate::error::{Error, Result};
 use crate::gate::{self, Verdict};
-use crate::pipeline::Run;
 use crate::report;
+use crate::run::Run;
 use crate::suites::{self, Suite, SuiteResult};
 
 /// The probe group of suites that name none.

@@ -7,11 +7,13 @@
 //! created when verification starts and completed with one annotation per failed check.
 //!
 //! Layout: [`inputs`] (INPUT_* → a command line), [`workflow`] (workflow commands and files),
-//! [`summary`] (the Markdown), [`release`] (the image verified for a release tag's commit),
-//! [`outdated`] (`bakery outdated`).
+//! [`summary`] (the Markdown), [`release`] (the image verified for a release tag's commit).
+//!
+//! The action is built on the command line, not the other way round: it parses and runs
+//! [`cli`] commands, and the CLI never calls into the action (the `bakery` binary sends
+//! `bakery action` here).
 
 pub mod inputs;
-pub mod outdated;
 pub mod release;
 pub mod summary;
 pub mod workflow;
@@ -26,6 +28,7 @@ use crate::cli::{self, Cli, Command};
 use crate::cloud;
 use crate::config::{self, LoadedPipeline};
 use crate::error::{Error, Result};
+use crate::outdated;
 use crate::pipeline::{self, Mode, Outcome};
 use crate::report::github::{self, Conclusion, GitHub, GitHubError};
 use inputs::Inputs;
@@ -341,7 +344,7 @@ fn release_image(
     })?;
     let provider = cloud::open_for(loaded, data_dir)?;
     let image =
-        release::image_for_commit(&provider.images()?, &commit, &release::fixed_tags(loaded))?;
+        release::image_for_commit(&provider.images()?, &commit, &loaded.fixed_image_tags())?;
     let on = ctx
         .git_ref
         .as_deref()

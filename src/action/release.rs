@@ -6,22 +6,8 @@
 //! all failed or were never verified.
 
 use crate::cloud::{Image, Tags, COMMIT_TAG, STATUS_TAG};
-use crate::config::LoadedPipeline;
 use crate::error::{Error, Result};
 use crate::promote::status;
-
-/// The pipeline file's image tags whose values are fixed (no `{{…}}`): an image baked by this
-/// pipeline carries them, so they tell its images from other pipelines' images of the commit.
-pub fn fixed_tags(loaded: &LoadedPipeline) -> Tags {
-    loaded
-        .pipeline
-        .image
-        .tags
-        .iter()
-        .filter(|(_, v)| !v.contains("{{"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
 
 /// The image to promote for `commit`: the newest available image baked from it (and carrying
 /// `tags`) whose status is `verified` (or already `promoted`). Refuses, naming what it found,

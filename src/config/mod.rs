@@ -4,6 +4,7 @@ pub mod duration;
 pub mod model;
 pub mod template;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use duration::HumanDuration;
@@ -29,6 +30,18 @@ impl LoadedPipeline {
         } else {
             self.dir.join(p)
         }
+    }
+
+    /// The pipeline file's image tags whose values are fixed (no `{{…}}`): an image baked by
+    /// this pipeline carries them, so they tell its images from other pipelines' images.
+    pub fn fixed_image_tags(&self) -> BTreeMap<String, String> {
+        self.pipeline
+            .image
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.contains("{{"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

@@ -58,7 +58,7 @@ pub fn check(loaded: &LoadedPipeline, data_dir: &Path) -> Result<Staleness> {
             None => None,
         },
         None => {
-            let tags = super::release::fixed_tags(loaded);
+            let tags = loaded.fixed_image_tags();
             provider
                 .images()?
                 .into_iter()
