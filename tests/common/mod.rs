@@ -12,23 +12,29 @@ use bakery::cloud::local::bootstrap;
 /// A place among the tests that boot VMs, held until dropped.
 pub struct VmSlot(std::fs::File);
 
-/// Waits for one of `BAKERY_TEST_VMS` places (default 2) shared by every test binary of the
-/// suite (`scripts/test.sh` runs two binaries at a time). A guest's boot keeps about one core
-/// busy while a chaos experiment mostly waits out its fault, so two tests side by side finish
-/// sooner than one after the other; more than two would slow each boot past its deadlines on
-/// two cores.
+/// Waits for a VM place: one of `BAKERY_TEST_VM_PLACES` (a comma-separated list of place
+/// numbers, default `0,1`), shared by every test binary through a lock file per place. Two
+/// places, because a guest's boot keeps about one core busy while a chaos experiment mostly
+/// waits out its fault, so two tests side by side finish sooner than one after the other;
+/// more would slow each boot past its deadlines on two cores. `scripts/test.sh` gives each of
+/// its two lanes one place of its own, so neither lane waits for the other's guests.
 pub fn vm_lock() -> VmSlot {
-    let places = std::env::var("BAKERY_TEST_VMS")
+    let places: Vec<String> = std::env::var("BAKERY_TEST_VM_PLACES")
         .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(2);
+        .map(|v| {
+            v.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .filter(|v: &Vec<String>| !v.is_empty())
+        .unwrap_or_else(|| vec!["0".into(), "1".into()]);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-slots");
     std::fs::create_dir_all(&dir).unwrap();
-    // No guest test runs for an hour: waiting longer means a slot's holder hangs.
+    // No guest test runs for an hour: waiting longer means a place's holder hangs.
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        for place in 0..places {
+        for place in &places {
             let file = std::fs::File::create(dir.join(format!("place-{place}"))).unwrap();
             match file.try_lock() {
                 Ok(()) => return VmSlot(file),
