@@ -466,9 +466,9 @@ mod tests {
         assert!(plan(&FaultKind::Reboot, "t", Duration::from_secs(5), CONTROL).is_none());
     }
 
-    #[test]
-    fn the_rollback_disarms_the_dead_man_and_the_arming_runs_the_rollback() {
-        let p = plan(
+    /// A disk-fill of `/` tagged `bakery-chaos-ab12`, its switch set to 40 s.
+    fn disk_fill_plan() -> Plan {
+        plan(
             &FaultKind::DiskFill(DiskFill {
                 path: "/".into(),
                 percent: 95,
@@ -477,7 +477,12 @@ mod tests {
             Duration::from_secs(40),
             CONTROL,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_rollback_disarms_the_dead_man_and_the_arming_runs_the_rollback() {
+        let p = disk_fill_plan();
         assert_eq!(
             p.rollback_path,
             "/var/lib/bakery-chaos/bakery-chaos-ab12/rollback.sh"
@@ -498,16 +503,7 @@ mod tests {
 
     #[test]
     fn one_script_writes_the_rollback_whole_and_arms_the_switch_after_it() {
-        let p = plan(
-            &FaultKind::DiskFill(DiskFill {
-                path: "/".into(),
-                percent: 95,
-            }),
-            "bakery-chaos-ab12",
-            Duration::from_secs(40),
-            CONTROL,
-        )
-        .unwrap();
+        let p = disk_fill_plan();
         let script = p.prepare();
         let at = |needle: &str| {
             script
