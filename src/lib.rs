@@ -28,4 +28,7 @@ pub mod suites;
 pub mod transport;
 pub mod verify;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::{Error, Result};

@@ -605,7 +605,7 @@ pub fn load(
 
 /// Reads a file mapping control ids to `T`; an id the benchmark does not have is an error at
 /// its `file:line:col`.
-fn read_keyed<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_keyed<T: serde::de::DeserializeOwned>(
     path: &Path,
     known: &BTreeSet<&str>,
     what: &str,
