@@ -26,6 +26,7 @@ pub mod run;
 pub mod signals;
 pub mod suites;
 pub mod transport;
+pub mod validate;
 pub mod verify;
 
 #[cfg(test)]
