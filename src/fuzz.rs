@@ -1346,6 +1346,9 @@ fn fuzz_probe_output() {
 fn console(text: &str) {
     #[cfg(feature = "aws")]
     {
+        // The console arrives base64-encoded; undecodable text is shown as it is.
+        let decoded = crate::cloud::aws::console::decode(text);
+        let _ = crate::cloud::aws::console::host_key(&decoded);
         let _ = crate::cloud::aws::console::host_key(text);
         let _ = crate::cloud::aws::console::fingerprints(text);
         let _ = crate::cloud::aws::console::trusted_host_key(text);
@@ -1365,6 +1368,7 @@ fn fuzz_console() {
         Just("ec2: 256 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG root@ip (ED25519)".to_string()),
         ("[A-Za-z0-9+/=]{0,80}").prop_map(|b| format!("ssh-ed25519 {b} x")),
         ("[A-Za-z0-9+/=]{0,50}").prop_map(|b| format!("ec2: 256 SHA256:{b} x (ED25519)")),
+        "[A-Za-z0-9+/=]{0,120}",
         "[ -~]{0,60}",
         any::<String>(),
     ];
@@ -1432,6 +1436,8 @@ fn fuzz_http_response() {
 /// which services must come back).
 fn systemctl_units(text: &str) {
     let _ = crate::chaos::runner::parse_enabled_active(text);
+    // A fault's script reports a missing tool on a line of its own.
+    let _ = crate::chaos::guest::missing_tool(text);
 }
 
 #[test]
