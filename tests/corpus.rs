@@ -272,7 +272,23 @@ fn check(case: &Case) -> Option<String> {
                 &data,
                 &[],
             );
-            let got = error_lines(&ran.stderr);
+            let mut got = error_lines(&ran.stderr);
+            // `bakery validate` gives the same problems, one a line, and a summary.
+            let checked = bakery(&["validate", "-f", &pipeline], &cwd, &data, &[]);
+            let mut lines: Vec<String> = checked.stderr.lines().map(str::to_string).collect();
+            let summary = lines.pop().unwrap_or_default();
+            let expected_summary = format!(
+                "error: {pipeline}: {} problem{} in the pipeline and the files it names",
+                case.expected.len(),
+                if case.expected.len() == 1 { "" } else { "s" }
+            );
+            if checked.code != 2 || summary != expected_summary || lines != got {
+                got.push(format!(
+                    "(bakery validate: exit {}, {})",
+                    checked.code,
+                    checked.stderr.trim_end().replace('\n', " / ")
+                ));
+            }
             (ran, 2, got)
         }
     };
@@ -323,6 +339,32 @@ fn every_bad_input_gets_its_exact_message_and_leaves_nothing_behind() {
         cases.len(),
         failures.join("\n\n")
     );
+}
+
+#[test]
+fn the_repositorys_examples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for example in [
+        "examples/local/bakery.yml",
+        "examples/local/failing.yml",
+        "examples/local/cis/bakery.yml",
+        "examples/local/cis/stock.yml",
+        "examples/aws/bakery.yml",
+        "examples/aws/failing.yml",
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let ran = bakery(&["validate", "-f", example], root, data.path(), &[]);
+        assert_eq!(ran.code, 0, "{example}: {}", ran.stderr);
+        assert_eq!(
+            ran.stderr,
+            format!("{example}: valid: the pipeline and every file it names\n")
+        );
+        assert!(
+            tree(data.path()).is_empty(),
+            "{example}: created {:?}",
+            tree(data.path())
+        );
+    }
 }
 
 #[test]
