@@ -67,6 +67,15 @@ pub enum SuitesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check the pipeline file and every file it names (suites, Goss files and vars, waivers,
+    /// attestations, scripts, file sources, templates) without booting anything or calling a
+    /// cloud API; print every problem as `file:line:col: ...`, exit 0 or 2.
+    ///
+    /// Example: bakery validate -f examples/local/bakery.yml
+    Validate {
+        #[command(flatten)]
+        file: FileArg,
+    },
     /// Bake, verify and promote: the whole pipeline.
     ///
     /// Example: bakery run -f examples/local/bakery.yml
@@ -225,6 +234,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         cli.endpoint_url.clone().filter(|u| !u.is_empty()),
     );
     match cli.command {
+        Command::Validate { file } => crate::validate::run(&file.file),
         Command::Run { file, no_promote } => pipeline_command(
             &file.file,
             &data_dir,
@@ -511,8 +521,17 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
             pipeline::ledger_dir(data_dir).display()
         );
     }
+    // A damaged ledger does not stop the others from being cleaned up; its error (with how
+    // to recover) is the command's.
+    let mut damaged: Option<Error> = None;
     for path in paths {
-        let ledger = Ledger::open(&path)?;
+        let ledger = match Ledger::open(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                damaged.get_or_insert(e);
+                continue;
+            }
+        };
         let snapshot = ledger.snapshot();
         if ledger::owner_alive(snapshot.pid) {
             crate::say!(
@@ -551,7 +570,10 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
             "{failures} resource(s) could not be released"
         )));
     }
-    Ok(EXIT_OK)
+    match damaged {
+        Some(e) => Err(e),
+        None => Ok(EXIT_OK),
+    }
 }
 
 fn images(data_dir: &Path, json: bool) -> Result<i32> {

@@ -113,8 +113,16 @@ impl Ledger {
     /// Opens a ledger left on disk by another run.
     pub fn open(path: &Path) -> Result<Ledger> {
         let text = std::fs::read_to_string(path).at("reading", path)?;
-        let file: LedgerFile = serde_json::from_str(&text)
-            .map_err(|e| Error::Infra(format!("{}: not a Bakery ledger ({e})", path.display())))?;
+        let file: LedgerFile = serde_json::from_str(&text).map_err(|e| {
+            Error::Infra(format!(
+                "{}; this run ledger is damaged, so what its run created cannot be released \
+                 from it. Release that by hand (a `qemu-system` process or a disk under the \
+                 data directory's `instances/`; with AWS, resources tagged bakery:run-id \
+                 with this file's name: `bakery cleanup --provider aws` finds them), then \
+                 delete the file",
+                crate::cloud::local::store::json_error(path, &e)
+            ))
+        })?;
         Ok(Ledger {
             path: path.to_path_buf(),
             state: Mutex::new(file),

@@ -26,6 +26,10 @@ pub mod run;
 pub mod signals;
 pub mod suites;
 pub mod transport;
+pub mod validate;
 pub mod verify;
+
+#[cfg(test)]
+mod fuzz;
 
 pub use error::{Error, Result};

@@ -56,6 +56,15 @@ impl Outcome {
 
 /// Runs `mode` for the pipeline, releasing every resource the run created before returning.
 pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Outcome> {
+    // Suites are read before anything is created or boots, so a typo costs seconds, not
+    // minutes, and leaves nothing behind.
+    let suites = match &mode {
+        Mode::Run { .. } => Some(verify::load_suites(&loaded, &[], &Default::default())?),
+        Mode::Verify {
+            goss, goss_vars, ..
+        } => Some(verify::load_suites(&loaded, goss, goss_vars)?),
+        Mode::Bake | Mode::Promote { .. } => None,
+    };
     let provider = cloud::open_for(&loaded, data_dir)?;
     let started = chrono::Utc::now();
     let id = format!(
@@ -83,17 +92,18 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
         started,
         timings: Timings::default(),
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages(&run, &mode)))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::Infra(format!(
-                "internal error (a bug in Bakery): {what}"
-            )))
-        });
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages(&run, &mode, suites)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::Infra(format!(
+                    "internal error (a bug in Bakery): {what}"
+                )))
+            });
     let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
     signals::clear_emergency_cleanup();
     for e in &cleanup_errors {
@@ -113,16 +123,11 @@ pub fn ledger_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("runs")
 }
 
-fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
+fn stages(run: &Run, mode: &Mode, suites: Option<Vec<crate::suites::Suite>>) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     let provider = run.provider.as_ref();
     let image = match mode {
         Mode::Run { .. } | Mode::Bake => {
-            // Suites are read before anything boots, so a typo costs seconds, not minutes.
-            let suites = match mode {
-                Mode::Run { .. } => Some(verify::load_suites(run, &[], &Default::default())?),
-                _ => None,
-            };
             let stage = Stage::start("bake");
             let image = bake::bake(run)?;
             run.timings.record("bake", stage.finish());
@@ -133,12 +138,8 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
             }
             image
         }
-        Mode::Verify {
-            image,
-            goss,
-            goss_vars,
-        } => {
-            let suites = verify::load_suites(run, goss, goss_vars)?;
+        Mode::Verify { image, .. } => {
+            let suites = suites.unwrap_or_default();
             let image = provider.image(image)?;
             outcome.image = Some(image.clone());
             verify_stage(run, &image, &suites, &mut outcome)?;

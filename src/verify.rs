@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::chaos;
 use crate::cloud::{Image, Instance, LaunchRequest, Role};
-use crate::config::{InstanceSettings, SuiteRef};
+use crate::config::{InstanceSettings, LoadedPipeline, SuiteRef};
 use crate::error::{Error, Result};
 use crate::gate::{self, Verdict};
 use crate::report;
@@ -33,23 +33,48 @@ pub struct Verification {
 }
 
 /// Loads every suite of the pipeline, and the Goss files given on the command line (rendered
-/// with `goss_vars`), so a mistake in one is reported before anything boots.
+/// with `goss_vars`), so a mistake in one is reported before anything boots; every problem
+/// found is in the error, one a line.
 pub fn load_suites(
-    run: &Run,
+    loaded: &LoadedPipeline,
     extra_goss: &[std::path::PathBuf],
     goss_vars: &suites::GossVars,
 ) -> Result<Vec<Suite>> {
+    let (suites, problems) = read_suites(loaded, extra_goss, goss_vars);
+    if problems.is_empty() {
+        return Ok(suites);
+    }
+    // An I/O error (an unreadable file) keeps its own kind; configuration errors are joined.
+    if let Some(i) = problems.iter().position(|e| !matches!(e, Error::Config(_))) {
+        let mut problems = problems;
+        return Err(problems.swap_remove(i));
+    }
+    Err(Error::Config(
+        problems
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ))
+}
+
+/// Loads what [`load_suites`] loads, going on past a broken entry: the suites that load and
+/// every problem found.
+pub fn read_suites(
+    loaded: &LoadedPipeline,
+    extra_goss: &[std::path::PathBuf],
+    goss_vars: &suites::GossVars,
+) -> (Vec<Suite>, Vec<Error>) {
     let mut suites = Vec::new();
-    let loaded = &run.loaded;
+    let mut problems = Vec::new();
     let verify = &loaded.pipeline.verify;
     let today = chrono::Utc::now().date_naive();
     let (mut builtins, mut benchmarks) = (0, 0);
-    // Where each `cis:` entry is written, for the duplicate-name error.
-    let mut cis_at: Vec<Option<String>> = Vec::new();
     for (i, entry) in verify.suites.iter().enumerate() {
-        cis_at.push(None);
-        suites.push(match entry {
-            SuiteRef::Bakery(p) => suites::load_suite(&loaded.resolve(p))?,
+        // Where a `cis:` entry is written, for the duplicate-name error.
+        let mut cis_at: Option<String> = None;
+        let suite = match entry {
+            SuiteRef::Bakery(p) => suites::load_suite(&loaded.resolve(p)),
             SuiteRef::Goss {
                 goss,
                 vars,
@@ -61,7 +86,7 @@ pub fn load_suites(
                         .as_ref()
                         .map(|m| serde_json::Value::Object(m.clone()).to_string()),
                 };
-                suites::load_goss_with(&loaded.resolve(goss), &vars)?
+                suites::load_goss_with(&loaded.resolve(goss), &vars)
             }
             SuiteRef::Builtin {
                 builtin,
@@ -69,34 +94,42 @@ pub fn load_suites(
                 probe,
             } => {
                 builtins += 1;
-                let mut suite = suites::builtin::suite_with(builtin, variables).map_err(|e| {
-                    let at = crate::config::locate(&loaded.path, "builtin", builtins);
-                    // Each error of a built-in starts with its key within the entry.
-                    Error::Config(format!("{at}: verify.suites[{i}].{e}"))
-                })?;
-                if let Some(p) = probe {
-                    suite.probe = Some(p.clone());
-                }
-                suite
+                suites::builtin::suite_with(builtin, variables)
+                    .map_err(|e| {
+                        let at = crate::config::locate(&loaded.path, "builtin", builtins);
+                        // Each error of a built-in starts with its key within the entry.
+                        Error::Config(format!("{at}: verify.suites[{i}].{e}"))
+                    })
+                    .map(|mut suite| {
+                        if let Some(p) = probe {
+                            suite.probe = Some(p.clone());
+                        }
+                        suite
+                    })
             }
             SuiteRef::Cis { cis } => {
                 benchmarks += 1;
                 let at = crate::config::locate(&loaded.path, "cis", benchmarks);
                 let key = format!("{at}: verify.suites[{i}].cis");
-                let mut suite = suites::cis::load(cis, &key, &|p| loaded.resolve(p), today)?;
-                suite.probe = cis.probe.clone();
-                cis_at[i] = Some(at);
-                suite
+                suites::cis::load(cis, &key, &|p| loaded.resolve(p), today).map(|mut suite| {
+                    suite.probe = cis.probe.clone();
+                    cis_at = Some(at);
+                    suite
+                })
             }
-        });
+        };
+        match suite {
+            Ok(suite) => suites.push((i, suite, cis_at)),
+            Err(e) => problems.push(e),
+        }
     }
     let mut names: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for (i, s) in suites.iter().enumerate() {
+    for (i, s, cis_at) in &suites {
         let Some(&first) = names.get(s.name.as_str()) else {
-            names.insert(s.name.as_str(), i);
+            names.insert(s.name.as_str(), *i);
             continue;
         };
-        return Err(Error::Config(match &cis_at[i] {
+        problems.push(Error::Config(match cis_at {
             Some(at) => format!(
                 "{at}: verify.suites[{i}].cis: this suite is named `{name}`, as \
                  verify.suites[{first}] is; their results and scores would be mixed up. Give \
@@ -104,35 +137,58 @@ pub fn load_suites(
                  (`name: {name}-2`)",
                 name = s.name
             ),
-            None => format!(
-                "{}: verify.suites[{i}]: this suite is named `{}`, as verify.suites[{first}] \
-                 is; results would be mixed up. List each suite once",
-                loaded.path.display(),
-                s.name
-            ),
+            None => {
+                let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
+                crate::config::at(
+                    &loaded.path,
+                    &text,
+                    &format!("verify.suites[{i}]"),
+                    &format!(
+                        "this suite is named `{}`, as verify.suites[{first}] is; results \
+                         would be mixed up. List each suite once",
+                        s.name
+                    ),
+                )
+            }
         }));
     }
+    let mut suites: Vec<Suite> = suites.into_iter().map(|(_, s, _)| s).collect();
     for goss in extra_goss {
-        suites.push(suites::load_goss_with(goss, goss_vars)?);
+        match suites::load_goss_with(goss, goss_vars) {
+            Ok(s) => suites.push(s),
+            Err(e) => problems.push(e),
+        }
     }
     for suite in &suites {
         if let Some(name) = suite.probe.as_deref() {
             if name != MAIN_PROBE && !verify.probes.contains_key(name) {
                 let mut known = vec![MAIN_PROBE.to_string()];
                 known.extend(verify.probes.keys().cloned());
-                return Err(Error::Config(format!(
-                    "{}: probe: `{name}` is not a probe group of {}; defined: {} (add it under `verify.probes`)",
-                    suite
-                        .source
-                        .as_ref()
-                        .map_or_else(|| suite.name.clone(), |p| p.display().to_string()),
-                    run.loaded.path.display(),
+                let file = suite
+                    .source
+                    .as_ref()
+                    .map_or_else(|| suite.name.clone(), |p| p.display().to_string());
+                let at = suite
+                    .source
+                    .as_ref()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|t| {
+                        crate::config::locate::position(
+                            &t,
+                            &[crate::config::locate::Seg::Key("probe")],
+                        )
+                    })
+                    .map(|(l, c)| format!(":{l}:{c}"))
+                    .unwrap_or_default();
+                problems.push(Error::Config(format!(
+                    "{file}{at}: probe: `{name}` is not a probe group of {}; defined: {} (add it under `verify.probes`)",
+                    loaded.path.display(),
                     known.join(", ")
                 )));
             }
         }
     }
-    Ok(suites)
+    (suites, problems)
 }
 
 /// One probe group: its name, settings and the suites (by index) that run on it.

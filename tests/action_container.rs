@@ -42,6 +42,11 @@ fn outdated() {
 }
 
 #[test]
+fn validate() {
+    scenarios::validate(&container());
+}
+
+#[test]
 fn post_step_releases_leftovers() {
     scenarios::post_step_releases_leftovers(&container());
 }

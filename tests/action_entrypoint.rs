@@ -34,6 +34,11 @@ fn release_refuses_an_image_that_did_not_pass() {
 }
 
 #[test]
+fn validate() {
+    scenarios::validate(&Where::Host);
+}
+
+#[test]
 fn outdated() {
     scenarios::outdated(&Where::Host);
 }

@@ -178,7 +178,7 @@ fn broken_suite_file_is_reported_before_anything_boots() {
 fn every_subcommand_explains_itself() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        "run", "bake", "verify", "promote", "cleanup", "images", "schema",
+        "validate", "run", "bake", "verify", "promote", "cleanup", "images", "schema",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
             .args([cmd, "--help"])

@@ -22,12 +22,15 @@ pub enum ActionMode {
     Cleanup,
     /// Whether the newest source image differs from the one the last promoted image came from.
     Outdated,
+    /// Check the pipeline file and the files it names; each problem becomes an annotation.
+    Validate,
 }
 
 impl ActionMode {
     /// Every mode's name, as the `mode` input accepts it.
-    pub const NAMES: [&'static str; 6] =
-        ["run", "bake", "verify", "promote", "cleanup", "outdated"];
+    pub const NAMES: [&'static str; 7] = [
+        "run", "bake", "verify", "promote", "cleanup", "outdated", "validate",
+    ];
 
     /// The mode named `s`.
     pub fn parse(s: &str) -> Option<ActionMode> {
@@ -38,6 +41,7 @@ impl ActionMode {
             "promote" => ActionMode::Promote,
             "cleanup" => ActionMode::Cleanup,
             "outdated" => ActionMode::Outdated,
+            "validate" => ActionMode::Validate,
             _ => return None,
         })
     }
@@ -51,6 +55,7 @@ impl ActionMode {
             ActionMode::Promote => "promote",
             ActionMode::Cleanup => "cleanup",
             ActionMode::Outdated => "outdated",
+            ActionMode::Validate => "validate",
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::outdated;
 use crate::pipeline::{self, Mode, Outcome};
 use crate::report::github::{self, Conclusion, GitHub, GitHubError};
-use inputs::Inputs;
+use inputs::{ActionMode, Inputs};
 use summary::{Report, RunResult};
 use workflow::{Annotation, Level};
 
@@ -234,13 +234,21 @@ struct State {
 
 fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut State) -> Result<i32> {
     let argv = inputs.argv();
-    let parsed = Cli::try_parse_from(&argv).map_err(|e| {
-        Error::Config(format!(
+    let parsed =
+        Cli::try_parse_from(&argv).map_err(|e| {
+            Error::Config(format!(
             "inputs `mode` and `args` make the command line `{}`, which bakery does not accept: {}",
             argv[1..].join(" "),
-            e.to_string().trim().trim_start_matches("error: ")
+            // clap's first line says what is wrong; the rest is usage.
+            e.to_string().lines().next().unwrap_or("").trim_start_matches("error: ")
         ))
-    })?;
+        })?;
+    if inputs.mode != ActionMode::Cleanup && !inputs.pipeline.is_file() {
+        return Err(Error::Config(format!(
+            "input `pipeline`: {} is not a file (paths are relative to the repository's root); set `pipeline:` to the pipeline file (default bakery.yml)",
+            inputs.pipeline.display()
+        )));
+    }
     crate::cloud::set_aws_overrides(
         parsed.region.clone(),
         parsed.endpoint_url.clone().filter(|u| !u.is_empty()),
@@ -284,6 +292,34 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
                 RunResult::Error
             };
             return Ok(code);
+        }
+        Command::Validate { file } => {
+            let problems = crate::validate::validate(&file.file);
+            for (i, p) in problems.iter().enumerate() {
+                crate::say!("{p}");
+                // GitHub shows ten error annotations per step; the summary's is the tenth.
+                if i < MAX_CHECK_ERRORS {
+                    let mut a = Annotation::new(Level::Error, p.clone()).title("Bakery: invalid");
+                    if let Some((f, line, col)) = located(p) {
+                        a = a.at(ctx.display(Path::new(&f)), line, Some(col));
+                    }
+                    workflow::emit(&a.command());
+                }
+            }
+            if problems.is_empty() {
+                report.notes.push(format!(
+                    "{}: valid: the pipeline and every file it names",
+                    file.file.display()
+                ));
+                return Ok(0);
+            }
+            let mut summary = crate::validate::summary(&file.file, problems.len());
+            if problems.len() > MAX_CHECK_ERRORS {
+                summary.push_str(&format!(
+                    "; the first {MAX_CHECK_ERRORS} are annotated, the step's log lists every one"
+                ));
+            }
+            return Err(Error::Config(summary));
         }
         Command::Outdated { file } => {
             let loaded = config::load(&file.file)?;

@@ -713,7 +713,7 @@ fn enabled_active_units(transport: &dyn Transport) -> Result<Vec<String>> {
 
 /// The services of `systemctl show -p Id -p ActiveState -p UnitFileState` output that are
 /// enabled and active.
-fn parse_enabled_active(text: &str) -> Vec<String> {
+pub(crate) fn parse_enabled_active(text: &str) -> Vec<String> {
     let mut units = Vec::new();
     for block in text.split("\n\n") {
         let get = |key: &str| {

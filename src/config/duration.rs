@@ -38,9 +38,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
                 humantime::parse_duration(v)
                     .map(HumanDuration)
-                    .map_err(|e| {
+                    .map_err(|_| {
                         E::custom(format!(
-                            "`{v}` is not a duration ({e}); write e.g. `90s`, `10m` or `1h 30m`"
+                            "`{v}` is not a duration; write e.g. `90s`, `10m` or `1h 30m`"
                         ))
                     })
             }

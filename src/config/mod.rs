@@ -1,6 +1,7 @@
 //! Reading and checking the pipeline file.
 
 pub mod duration;
+pub mod locate;
 pub mod model;
 pub mod template;
 
@@ -45,8 +46,19 @@ impl LoadedPipeline {
     }
 }
 
-/// Reads, parses and validates the pipeline file at `path`.
+/// Reads, parses and validates the pipeline file at `path`; every problem [`problems`] finds is
+/// in the error, one a line.
 pub fn load(path: &Path) -> Result<LoadedPipeline> {
+    let loaded = read(path)?;
+    let problems = problems(&loaded);
+    if !problems.is_empty() {
+        return Err(Error::Config(problems.join("\n")));
+    }
+    Ok(loaded)
+}
+
+/// Reads and parses the pipeline file at `path`, without [`problems`]' checks.
+pub fn read(path: &Path) -> Result<LoadedPipeline> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(
@@ -64,35 +76,92 @@ pub fn load(path: &Path) -> Result<LoadedPipeline> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::fs::canonicalize(&dir).at("resolving", &dir)?;
-    let loaded = LoadedPipeline {
+    Ok(LoadedPipeline {
         pipeline,
         path: path.to_path_buf(),
         dir,
-    };
-    validate(&loaded)?;
-    Ok(loaded)
+    })
 }
 
 /// Deserializes YAML text, turning errors into `file:line:col: message`.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    serde_yaml::from_str(text).map_err(|e| Error::Config(yaml_error(path, &e)))
+    if is_empty_yaml(text) {
+        return Err(Error::Config(format!(
+            "{}: the pipeline file is empty; it needs at least `source` and `image` (see examples/local/bakery.yml)",
+            path.display()
+        )));
+    }
+    serde_yaml::from_str(text).map_err(|e| Error::Config(yaml_error_in(path, text, &e)))
 }
 
-/// Formats a serde_yaml error as `file:line:col: message`.
-pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
-    let msg = e.to_string();
-    // serde_yaml appends " at line L column C"; the location goes in front instead.
-    let mut msg = match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
+/// Whether YAML `text` holds nothing but comments and blank lines.
+pub fn is_empty_yaml(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#') || l == "---")
+}
+
+/// [`yaml_error`], with the text at hand: a key written twice is located at its second
+/// occurrence, not at the start of its mapping.
+pub fn yaml_error_in(path: &Path, text: &str, e: &serde_yaml::Error) -> String {
+    let msg = yaml_error(path, e);
+    let dup =
+        regex::Regex::new(r"duplicate (?:field|entry with key) `([^`]+)`").expect("a valid regex");
+    let (Some(c), Some(loc)) = (dup.captures(&msg), e.location()) else {
+        return msg;
     };
-    // Rust's integer type names mean nothing to someone writing YAML.
-    for ty in ["u8", "u16", "u32", "u64", "usize"] {
-        msg = msg.replace(&format!("expected {ty}"), "expected a whole number");
+    let key = c[1].to_string();
+    // The mapping starts at `loc`; its keys are at that column.
+    let indent = loc.column().saturating_sub(1);
+    let seen: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .skip(loc.line().saturating_sub(1))
+        .filter(|(_, l)| {
+            let body = l.trim_start_matches(' ');
+            l.len() - body.len() == indent
+                && [
+                    format!("{key}:"),
+                    format!("\"{key}\":"),
+                    format!("'{key}':"),
+                ]
+                .iter()
+                .any(|k| body.starts_with(k.as_str()))
+        })
+        .map(|(i, _)| i + 1)
+        .take(2)
+        .collect();
+    match seen[..] {
+        [first, second] => format!(
+            "{}:{second}:{}: `{key}` is written twice in one mapping (lines {first} and {second}); keep one",
+            path.display(),
+            indent + 1
+        ),
+        _ => msg,
     }
+}
+
+/// Formats a serde_yaml error as `file:line:col: message`, in the words of someone writing
+/// YAML rather than Rust's.
+pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
+    let mut msg = e.to_string();
+    // serde_yaml appends " at line L column C" to the problem; the location goes in front.
+    if let Some(loc) = e.location() {
+        msg = msg.replacen(
+            &format!(" at line {} column {}", loc.line(), loc.column()),
+            "",
+            1,
+        );
+    }
+    let mut msg = plain_words(msg.strip_prefix('.').unwrap_or(&msg));
     if msg.contains("did not find expected") || msg.contains("not allowed in this context") {
         msg.push_str(
             " (a YAML syntax error: check the indentation here; keys of one mapping line up)",
+        );
+    }
+    if msg.contains("cannot start any token") {
+        msg.push_str(
+            " (YAML indents with spaces, never tabs; a value starting with `@`, `%` or a backquote needs quotes)",
         );
     }
     match e.location() {
@@ -101,40 +170,62 @@ pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> String {
     }
 }
 
+/// Rust's type names in a deserializer's message, said as a file's author would.
+pub fn plain_words(msg: &str) -> String {
+    let mut msg = msg.to_string();
+    for (ty, words) in [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number from 0"),
+        ("usize", "a whole number from 0"),
+        ("i64", "a whole number"),
+        ("f64", "a number"),
+        ("a map", "a mapping"),
+        ("a sequence", "a list"),
+    ] {
+        msg = msg.replace(&format!("expected {ty}"), &format!("expected {words}"));
+    }
+    let re = regex::Regex::new(r"expected struct \w+").expect("a valid regex");
+    msg = re.replace_all(&msg, "expected a mapping").into_owned();
+    msg.replace("invalid type: sequence", "invalid type: a list")
+        .replace("invalid type: map", "invalid type: a mapping")
+}
+
 /// Checks what serde cannot: referenced files exist, numbers are in range, templates are known.
-fn validate(loaded: &LoadedPipeline) -> Result<()> {
+/// Every problem found, each `file:line:col: key: what is wrong; what is accepted`.
+pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
     let p = &loaded.pipeline;
-    let file = loaded.path.display();
-    let err = |key: String, msg: String| Err(Error::Config(format!("{file}: {key}: {msg}")));
+    let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut err = |key: String, msg: String| out.push(at(&loaded.path, &text, &key, &msg));
     for (i, step) in p.build.provisioners.iter().enumerate() {
         match step {
             Provisioner::Shell(s) => match (&s.script, s.inline.is_empty()) {
-                (None, true) => {
-                    return err(
-                        format!("build.provisioners[{i}].shell"),
-                        "needs `inline` (a list of commands) or `script` (a file)".into(),
-                    )
-                }
-                (Some(_), false) => {
-                    return err(
-                        format!("build.provisioners[{i}].shell"),
-                        "has both `inline` and `script`; use one per step".into(),
-                    )
-                }
-                (Some(script), true) if !loaded.resolve(script).is_file() => {
-                    return err(
-                        format!("build.provisioners[{i}].shell.script"),
-                        format!("{} is not a file", loaded.resolve(script).display()),
-                    )
-                }
+                (None, true) => err(
+                    format!("build.provisioners[{i}].shell"),
+                    "needs `inline` (a list of commands) or `script` (a file)".into(),
+                ),
+                (Some(_), false) => err(
+                    format!("build.provisioners[{i}].shell"),
+                    "has both `inline` and `script`; use one per step".into(),
+                ),
+                (Some(script), true) if !loaded.resolve(script).is_file() => err(
+                    format!("build.provisioners[{i}].shell.script"),
+                    format!(
+                        "{} is not a file; give a script relative to the pipeline file",
+                        loaded.resolve(script).display()
+                    ),
+                ),
                 _ => {}
             },
-            Provisioner::File(f) if !loaded.resolve(&f.source).exists() => {
-                return err(
-                    format!("build.provisioners[{i}].file.source"),
-                    format!("{} does not exist", loaded.resolve(&f.source).display()),
-                )
-            }
+            Provisioner::File(f) if !loaded.resolve(&f.source).exists() => err(
+                format!("build.provisioners[{i}].file.source"),
+                format!(
+                    "{} does not exist; give a file or directory relative to the pipeline file",
+                    loaded.resolve(&f.source).display()
+                ),
+            ),
             Provisioner::File(_) => {}
         }
     }
@@ -142,9 +233,12 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         if let SuiteRef::Goss { vars, .. } = suite {
             for (j, v) in vars.iter().enumerate() {
                 if !loaded.resolve(v).is_file() {
-                    return err(
+                    err(
                         format!("verify.suites[{i}].vars[{j}]"),
-                        format!("{} is not a file", loaded.resolve(v).display()),
+                        format!(
+                            "{} is not a file; give a Goss vars file (YAML or JSON) relative to the pipeline file",
+                            loaded.resolve(v).display()
+                        ),
                     );
                 }
             }
@@ -153,46 +247,89 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
             continue; // built-in names are checked when the suites are loaded
         };
         if !loaded.resolve(suite).is_file() {
-            return err(
+            err(
                 format!("verify.suites[{i}]"),
-                format!("{} is not a file", loaded.resolve(suite).display()),
+                format!(
+                    "{} is not a file; give a suite file relative to the pipeline file, `builtin: NAME` or `cis: {{benchmark: ...}}`",
+                    loaded.resolve(suite).display()
+                ),
             );
         }
     }
     if p.verify.suites.is_empty() {
-        return err(
+        err(
             "verify.suites".into(),
-            "lists no suite; name at least one".into(),
+            "lists no suite; name at least one (`- builtin: smoke`)".into(),
         );
     }
     if p.verify.concurrency == 0 {
-        return err("verify.concurrency".into(), "must be at least 1".into());
+        err(
+            "verify.concurrency".into(),
+            "must be at least 1 (checks run at once)".into(),
+        );
     }
-    for (key, settings) in [
-        ("build.instance", &p.build.instance),
-        ("verify.probe", &p.verify.probe),
-    ] {
-        if settings.cpus == 0 || settings.memory_mb < 256 {
-            return err(key.into(), "needs cpus >= 1 and memory_mb >= 256".into());
+    let mut groups: Vec<(String, &InstanceSettings)> = vec![
+        ("build.instance".into(), &p.build.instance),
+        ("verify.probe".into(), &p.verify.probe),
+    ];
+    groups.extend(
+        p.verify
+            .probes
+            .iter()
+            .map(|(name, s)| (format!("verify.probes.{name}"), s)),
+    );
+    for (key, settings) in groups {
+        if settings.cpus == 0 {
+            err(format!("{key}.cpus"), "must be at least 1".into());
+        }
+        if settings.memory_mb < 256 {
+            err(
+                format!("{key}.memory_mb"),
+                format!("{} is too little; give at least 256", settings.memory_mb),
+            );
         }
     }
     if let Some(promote) = &p.promote {
         if promote.keep == 0 {
-            return err(
+            err(
                 "promote.keep".into(),
                 "must be at least 1 (the image just promoted)".into(),
             );
         }
         if promote.pointer.trim().is_empty() {
-            return err("promote.pointer".into(), "must not be empty".into());
+            err(
+                "promote.pointer".into(),
+                "must not be empty; name the pointer (`/golden/web`)".into(),
+            );
         }
     }
-    template::check(&p.image.name)
-        .map_err(|m| Error::Config(format!("{file}: image.name: {m}")))?;
-    for (k, v) in &p.image.tags {
-        template::check(v).map_err(|m| Error::Config(format!("{file}: image.tags.{k}: {m}")))?;
+    if let Err(m) = template::check(&p.image.name) {
+        err("image.name".into(), m);
     }
-    Ok(())
+    for (k, v) in &p.image.tags {
+        if let Err(m) = template::check(v) {
+            err(format!("image.tags.{k}"), m);
+        }
+    }
+    out.sort_by_key(|m| position_of(m));
+    out
+}
+
+/// `(line, column)` of a `file:line:col: ...` message; after every located one otherwise.
+pub fn position_of(message: &str) -> (usize, usize) {
+    let re = regex::Regex::new(r"^[^:]*:(\d+):(\d+): ").expect("a valid regex");
+    re.captures(message)
+        .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)))
+        .unwrap_or((usize::MAX, 0))
+}
+
+/// `file:line:col: key: message`, located by the key path in `text` (`file: key: message`
+/// when it cannot be found).
+pub fn at(path: &Path, text: &str, key: &str, msg: &str) -> String {
+    match locate::position(text, &locate::parse_path(key)) {
+        Some((line, col)) => format!("{}:{line}:{col}: {key}: {msg}", path.display()),
+        None => format!("{}: {key}: {msg}", path.display()),
+    }
 }
 
 /// `file:line:col` of the `nth` (1-based) mapping key `key` in the file at `path`, for errors

@@ -513,12 +513,17 @@ pub fn load(
         Some(p) => read_keyed::<Waiver>(&resolve(p), &known, "waiver")?,
         None => BTreeMap::new(),
     };
-    for (id, w) in &waivers {
-        if w.justification.trim().is_empty() {
-            return Err(Error::Config(format!(
-                "{}: waiver `{id}` needs a `justification`",
-                spec.waivers.as_deref().unwrap_or(Path::new("")).display()
-            )));
+    if let Some(p) = &spec.waivers {
+        let path = resolve(p);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (id, w) in &waivers {
+            if w.justification.trim().is_empty() {
+                let (line, col) = key_position(&text, id).unwrap_or((1, 1));
+                return Err(Error::Config(format!(
+                    "{}:{line}:{col}: waiver `{id}` needs a `justification`: why the failure is accepted",
+                    path.display()
+                )));
+            }
         }
     }
     let attestations = match &spec.attestations {
@@ -543,7 +548,7 @@ pub fn load(
                 }
                 if att.justification.trim().is_empty() {
                     return Err(Error::Config(format!(
-                        "{}:{line}:{col}: attestation `{id}` needs a `justification`",
+                        "{}:{line}:{col}: attestation `{id}` needs a `justification`: what was reviewed and how",
                         path.display()
                     )));
                 }
@@ -600,7 +605,7 @@ pub fn load(
 
 /// Reads a file mapping control ids to `T`; an id the benchmark does not have is an error at
 /// its `file:line:col`.
-fn read_keyed<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_keyed<T: serde::de::DeserializeOwned>(
     path: &Path,
     known: &BTreeSet<&str>,
     what: &str,
@@ -612,21 +617,56 @@ fn read_keyed<T: serde::de::DeserializeOwned>(
             Error::io("reading", path, e)
         }
     })?;
-    if text.trim().is_empty() {
+    if crate::config::is_empty_yaml(&text) {
         return Ok(BTreeMap::new());
     }
+    let shape = match what {
+        "waiver" => "`\"5.1.4\": {justification: ..., expiration_date: YYYY-MM-DD}`",
+        _ => "`\"1.1.1.10\": {status: passed, justification: ...}`",
+    };
+    if let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+        if !v.is_mapping() {
+            let (line, col) = first_content(&text);
+            let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return Err(Error::Config(format!(
+                "{}:{line}:{col}: {article} {what}s file is a mapping of control ids to {what}s: {shape}",
+                path.display()
+            )));
+        }
+    }
     let map: BTreeMap<String, T> = serde_yaml::from_str(&text)
-        .map_err(|e| Error::Config(crate::config::yaml_error(path, &e)))?;
+        .map_err(|e| Error::Config(crate::config::yaml_error_in(path, &text, &e)))?;
     for id in map.keys() {
         if !known.contains(id.as_str()) {
             let (line, col) = key_position(&text, id).unwrap_or((1, 1));
+            let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(Error::Config(format!(
-                "{}:{line}:{col}: a {what} for `{id}`, which is no control of this benchmark",
+                "{}:{line}:{col}: {article} {what} for `{id}`, which is no control of this \
+                 benchmark (`bakery suites show cis-<benchmark>` lists them)",
                 path.display()
             )));
         }
     }
     Ok(map)
+}
+
+/// `(line, column)` of the first line that is not blank or a comment.
+fn first_content(text: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| {
+            let t = l.trim_start();
+            (!t.is_empty() && !t.starts_with('#')).then_some((i + 1, l.len() - t.len() + 1))
+        })
+        .unwrap_or((1, 1))
 }
 
 /// Refuses a probe whose /etc/os-release is not the benchmark's OS, naming both.

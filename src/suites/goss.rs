@@ -149,8 +149,11 @@ fn load_into(
             serde_yaml::Value::Null => {}
             _ => {
                 return Err(rendered(Error::Config(format!(
-                    "{}: a Goss file is a mapping of resource types (file:, package:, ...) to resources",
-                    path.display()
+                    "{}:{}:1: a Goss file is a mapping of resource types (file:, package:, ...) to resources",
+                    path.display(),
+                    text.lines()
+                        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                        .map_or(1, |i| i + 1)
                 ))))
             }
         }
@@ -176,15 +179,32 @@ fn load_into(
         if inc.skip {
             continue;
         }
-        let target = inc.file.filter(|f| !f.is_empty()).unwrap_or(key);
-        for included in expand(path, dir, &target)? {
+        let target = inc.file.filter(|f| !f.is_empty()).unwrap_or(key.clone());
+        let found = expand(path, dir, &target).map_err(|e| {
+            use crate::config::locate::{position, Seg};
+            match (e, position(&text, &[Seg::Key("gossfile"), Seg::Key(&key)])) {
+                (Error::Config(m), Some((l, c))) => {
+                    let shown = path.display().to_string();
+                    let rest = m.strip_prefix(&shown).unwrap_or(&m);
+                    rendered(Error::Config(format!("{shown}:{l}:{c}{rest}")))
+                }
+                (e, _) => e,
+            }
+        })?;
+        for included in found {
             load_into(&included, renderer, checks, warnings, depth + 1)?;
         }
     }
     for (id, warning) in &file.notes() {
         warnings.push(format!("{}: {id}: {warning}", path.display()));
     }
-    let here = |e: String| rendered(Error::Config(format!("{}: {e}", path.display())));
+    let here = |(kind, key, e): (String, String, String)| {
+        use crate::config::locate::{position, Seg};
+        let at = position(&text, &[Seg::Key(&kind), Seg::Key(&key)])
+            .map(|(l, c)| format!(":{l}:{c}"))
+            .unwrap_or_default();
+        rendered(Error::Config(format!("{}{at}: {e}", path.display())))
+    };
     for check in file.into_checks().map_err(here)? {
         // As in Goss, a later definition of the same resource replaces an earlier one.
         checks.retain(|c| c.id != check.id);
@@ -285,7 +305,9 @@ fn expand(including: &Path, dir: &Path, target: &str) -> Result<Vec<PathBuf>> {
         .filter_map(|p| p.ok())
         .collect();
     if found.is_empty() {
-        return Err(bad(format!("no file matches {pattern}")));
+        return Err(bad(format!(
+            "no file matches {pattern}; a gossfile include is a path or a glob relative to this file"
+        )));
     }
     Ok(found)
 }
@@ -354,9 +376,11 @@ impl<'de> Deserialize<'de> for Millis {
                 .filter(|x| *x >= 0.0)
                 .map(|x| Millis(Duration::from_secs_f64(x / 1000.0)))
                 .ok_or_else(|| de::Error::custom("expected milliseconds")),
-            Value::String(s) => humantime::parse_duration(&s)
-                .map(Millis)
-                .map_err(|e| de::Error::custom(format!("`{s}` is not a duration: {e}"))),
+            Value::String(s) => humantime::parse_duration(&s).map(Millis).map_err(|_| {
+                de::Error::custom(format!(
+                    "`{s}` is not a duration; write milliseconds or e.g. `500ms`, `2s`"
+                ))
+            }),
             other => Err(de::Error::custom(format!(
                 "expected milliseconds, got {other}"
             ))),
@@ -579,7 +603,8 @@ struct Draft {
 }
 
 impl GossFile {
-    fn into_checks(self) -> std::result::Result<Vec<Check>, String> {
+    /// The checks; an error is (resource type, resource key, what is wrong).
+    fn into_checks(self) -> std::result::Result<Vec<Check>, (String, String, String)> {
         let mut drafts: Vec<Draft> = Vec::new();
         fn add<'a>(
             drafts: &'a mut Vec<Draft>,
@@ -726,9 +751,13 @@ impl GossFile {
         }
         for (k, g) in self.kernel_param.0 {
             let c = g.common();
-            let value = g
-                .value
-                .ok_or(format!("kernel-param `{k}` has no `value`"))?;
+            let Some(value) = g.value else {
+                return Err((
+                    "kernel-param".into(),
+                    k.clone(),
+                    format!("kernel-param `{k}` has no `value`; give the value it must have (`value: \"1\"`)"),
+                ));
+            };
             add(
                 &mut drafts,
                 "kernel-param",
@@ -743,9 +772,13 @@ impl GossFile {
         }
         for (k, g) in self.matching.0 {
             let c = g.common();
-            let matches = g
-                .matches
-                .ok_or(format!("matching `{k}` has no `matches`"))?;
+            let Some(matches) = g.matches else {
+                return Err((
+                    "matching".into(),
+                    k.clone(),
+                    format!("matching `{k}` has no `matches`; give what `content` must match"),
+                ));
+            };
             add(
                 &mut drafts,
                 "matching",
@@ -795,14 +828,22 @@ impl GossFile {
                 "udp" => Protocol::Udp4,
                 "udp6" => Protocol::Udp6,
                 other => {
-                    return Err(format!(
-                        "port `{k}`: unknown protocol `{other}`; accepted: tcp, tcp6, udp, udp6"
+                    return Err((
+                        "port".into(),
+                        k.clone(),
+                        format!(
+                            "port `{k}`: unknown protocol `{other}`; accepted: tcp, tcp6, udp, udp6"
+                        ),
                     ))
                 }
             };
-            let port = num
-                .parse()
-                .map_err(|_| format!("port `{k}`: `{num}` is not a port number"))?;
+            let port = num.parse().map_err(|_| {
+                (
+                    "port".to_string(),
+                    k.clone(),
+                    format!("port `{k}`: `{num}` is not a port number (1 to 65535)"),
+                )
+            })?;
             add(
                 &mut drafts,
                 "port",
@@ -857,9 +898,10 @@ impl GossFile {
             .map(|d| {
                 let relative_mount = matches!(&d.resource, Resource::Mount(m) if d.lenient_path && !m.path.starts_with('/') && !m.path.is_empty() && !m.path.contains('\n'));
                 if !relative_mount {
-                    d.resource
-                        .validate()
-                        .map_err(|e| format!("{}: {e}", d.id))?;
+                    d.resource.validate().map_err(|e| {
+                        let (kind, key) = d.id.split_once(':').unwrap_or((&d.id, ""));
+                        (kind.to_string(), key.to_string(), format!("{}: {e}", d.id))
+                    })?;
                 }
                 Ok(Check {
                     id: d.id,

@@ -42,13 +42,14 @@ pub fn looks_like_goss(text: &str) -> bool {
 
 /// Parses suite YAML `text`; `path` names the file in errors and supplies the default name.
 pub fn parse_suite(text: &str, path: &Path) -> Result<Suite> {
-    if text.trim().is_empty() {
+    if crate::config::is_empty_yaml(text) {
         return Err(Error::Config(format!(
             "{}: the suite file is empty; write a list of checks or a mapping with `checks:`",
             path.display()
         )));
     }
-    let file: SuiteFile = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    let file: SuiteFile = serde_yaml::from_str(text)
+        .map_err(|e| Error::Config(crate::config::yaml_error_in(path, text, &e)))?;
     let doc = match file {
         SuiteFile::Doc(doc) => doc,
         SuiteFile::List(checks) => SuiteDoc {
@@ -97,20 +98,7 @@ pub fn parse_suite(text: &str, path: &Path) -> Result<Suite> {
 
 /// `path:line:col: message` for a serde_yaml error.
 pub(crate) fn yaml_error(path: &Path, e: &serde_yaml::Error) -> Error {
-    let msg = e.to_string();
-    match e.location() {
-        Some(loc) => {
-            let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-            let msg = msg.replace(&suffix, "");
-            Error::Config(format!(
-                "{}:{}:{}: {msg}",
-                path.display(),
-                loc.line(),
-                loc.column()
-            ))
-        }
-        None => Error::Config(format!("{}: {msg}", path.display())),
-    }
+    Error::Config(crate::config::yaml_error(path, e))
 }
 
 fn check_unique_ids(text: &str, path: &Path, checks: &[Check]) -> Result<()> {

@@ -281,7 +281,20 @@ fn list_of_matchers(v: Value) -> Result<Vec<Matcher>, String> {
 }
 
 fn regex(s: &str) -> Result<Regex, String> {
-    Regex::new(s).map_err(|e| format!("invalid regular expression /{s}/: {e}"))
+    Regex::new(s).map_err(|e| {
+        // The regex crate's message spans lines (the pattern, a caret, the error): keep the
+        // last one, which says what is wrong.
+        let why = e.to_string();
+        let why = why
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        format!("invalid regular expression /{s}/: {why}")
+    })
 }
 
 /// Parses a constraint: `||` separates alternatives, whitespace or commas separate comparators.

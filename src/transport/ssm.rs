@@ -62,7 +62,7 @@ pub struct SsmTransport {
 
 /// What the wrapper's header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Header {
+pub(crate) struct Header {
     nonce: String,
     exit: i32,
     stdout_bytes: usize,
@@ -304,7 +304,7 @@ fn wrap(command: &str, nonce: &str) -> String {
     )
 }
 
-fn parse_header(stdout: &str) -> Option<(Header, &str)> {
+pub(crate) fn parse_header(stdout: &str) -> Option<(Header, &str)> {
     let (first, rest) = stdout.split_once('\n').unwrap_or((stdout, ""));
     let mut w = first.trim().split(' ');
     if w.next()? != "BAKERY-SSM" {

@@ -425,3 +425,58 @@ pub fn post_step_releases_leftovers(place: &Where) {
         step.stderr
     );
 }
+
+/// `mode: validate`: every problem of the pipeline and the files it names is an annotation on
+/// its line, then the summary; fixed, the step passes. Nothing boots.
+pub fn validate(place: &Where) {
+    let mut job = Job::new();
+    let ws = job.workspace();
+    std::fs::write(ws.join("web.yml"), "- id: a\n  servise: {name: ssh}\n").unwrap();
+    std::fs::write(
+        ws.join("bakery.yml"),
+        "source:\n  local: debian-12\nimage:\n  name: web-{{git.branch}}\nverify:\n  concurrency: 0\n  suites:\n    - web.yml\n",
+    )
+    .unwrap();
+    job.input("pipeline", "bakery.yml")
+        .input("mode", "validate")
+        .input("github-token", TOKEN);
+    let step = job.run(place);
+    assert_eq!(step.code, 2, "{step:#?}");
+    assert_no_secret(&step);
+    assert_eq!(step.output("result"), "error");
+    let errors = step.commands("error");
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    let at = [
+        "::error file=bakery.yml,line=4,col=3,title=Bakery%3A invalid::bakery.yml:4:3: image.name: unknown template variable `git.branch`",
+        "::error file=bakery.yml,line=6,col=3,title=Bakery%3A invalid::bakery.yml:6:3: verify.concurrency: must be at least 1",
+        "::error file=web.yml,line=2,col=3,title=Bakery%3A invalid::",
+    ];
+    for (e, start) in errors.iter().zip(at) {
+        assert!(e.starts_with(start), "{e}\ndoes not start with\n{start}");
+    }
+    assert!(
+        errors[2].contains("unknown field `servise`"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].ends_with("::bakery.yml: 3 problems in the pipeline and the files it names"),
+        "{}",
+        errors[3]
+    );
+
+    std::fs::write(ws.join("web.yml"), "- id: a\n  service: {name: ssh}\n").unwrap();
+    std::fs::write(
+        ws.join("bakery.yml"),
+        "source:\n  local: debian-12\nimage:\n  name: web-{{timestamp}}\nverify:\n  suites:\n    - web.yml\n",
+    )
+    .unwrap();
+    let step = job.run(place);
+    assert_eq!(step.code, 0, "{step:#?}");
+    assert!(step.commands("error").is_empty(), "{}", step.stdout);
+    assert_eq!(step.output("result"), "passed");
+    assert!(
+        !job.data_dir().join("runs").exists(),
+        "validation creates nothing in the data directory"
+    );
+}

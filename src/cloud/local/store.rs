@@ -84,8 +84,23 @@ impl Store {
             }
             Err(e) => return Err(Error::io("reading", &path, e)),
         };
-        let mut record: ImageRecord = serde_json::from_str(&text)
-            .map_err(|e| Error::Infra(format!("{}: damaged image record: {e}", path.display())))?;
+        let damaged = |what: String| {
+            Error::Infra(format!(
+                "{what}; the record of image {id} is damaged, so the image cannot be used. Restore \
+                 the file from a backup, or move {} out of the store (or delete it) and bake \
+                 the image again",
+                self.image_dir(id).display()
+            ))
+        };
+        let mut record: ImageRecord =
+            serde_json::from_str(&text).map_err(|e| damaged(json_error(&path, &e)))?;
+        if record.image.id != id {
+            return Err(damaged(format!(
+                "{}: the record names image `{}`, not the `{id}` of its directory",
+                path.display(),
+                record.image.id
+            )));
+        }
         record.image.size_bytes = allocated_bytes(&self.disk(id));
         // Boot files inside the image's own directory are recorded relative to it, so a store
         // can be moved or copied; hand out absolute paths.
@@ -166,7 +181,12 @@ impl Store {
         let path = self.root.join("pointers.json");
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                Error::Infra(format!("{}: damaged pointer file: {e}", path.display()))
+                Error::Infra(format!(
+                    "{}; the pointer file is damaged. Restore it from a backup, or move it \
+                     aside and promote each pointer's image again (`bakery promote --image ID`; \
+                     promoted images keep their tags, `bakery images` lists them)",
+                    json_error(&path, &e)
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(Error::io("reading", &path, e)),
@@ -197,6 +217,25 @@ impl Store {
         write_json(&self.root.join("pointers.json"), &table)?;
         Ok(version)
     }
+}
+
+/// `file:line:col: what is wrong` for a JSON file Bakery wrote and something changed since.
+pub fn json_error(path: &Path, e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg,
+    };
+    let msg = crate::config::plain_words(msg);
+    if e.line() == 0 {
+        return format!("{}: {msg}", path.display());
+    }
+    format!(
+        "{}:{}:{}: {msg}",
+        path.display(),
+        e.line(),
+        e.column().max(1)
+    )
 }
 
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.

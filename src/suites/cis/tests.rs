@@ -217,7 +217,7 @@ fn waiver_and_attestation_files_are_checked_against_the_benchmark() {
     assert_eq!(
         e,
         format!(
-            "{}:4:1: a waiver for `9.9.9`, which is no control of this benchmark",
+            "{}:4:1: a waiver for `9.9.9`, which is no control of this benchmark (`bakery suites show cis-<benchmark>` lists them)",
             w.display()
         )
     );

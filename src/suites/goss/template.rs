@@ -184,11 +184,17 @@ fn template_error(path: &str, text: &str, e: TemplateError) -> Error {
                     .map(str::to_string)
                     .collect(),
             };
+            let hint = if matches!(other, TemplateError::MissingKey { .. }) {
+                "; vars come from `vars:` or `vars-inline:` on the pipeline's `goss:` entry, or \
+                 `--vars`/`--vars-inline`"
+            } else {
+                ""
+            };
             match needles.iter().find_map(|n| locate(text, n)) {
                 Some((line, col, action)) => Error::Config(format!(
-                    "{path}:{line}:{col}: Goss template: {msg} in `{action}`"
+                    "{path}:{line}:{col}: Goss template: {msg} in `{action}`{hint}"
                 )),
-                None => Error::Config(format!("{path}: Goss template: {msg}")),
+                None => Error::Config(format!("{path}: Goss template: {msg}{hint}")),
             }
         }
     }
@@ -532,7 +538,9 @@ mod tests {
         let e = render("file:\n  /etc/{{ .Vars.name }}:\n    exists: true\n", "{}").unwrap_err();
         assert_eq!(
             e,
-            "goss.yaml:2:8: Goss template: map has no entry for key: name in `{{ .Vars.name }}`"
+            "goss.yaml:2:8: Goss template: map has no entry for key: name in `{{ .Vars.name }}`; \
+             vars come from `vars:` or `vars-inline:` on the pipeline's `goss:` entry, or \
+             `--vars`/`--vars-inline`"
         );
         let e = render("a: 1\nb: {{ if .Vars.x }}\n", r#"{"x": 1}"#).unwrap_err();
         assert_eq!(

@@ -148,8 +148,8 @@ fn unsupported_and_unknown_attributes_are_named() {
     );
     let e = err("file:\n  {{ .Vars.path }}:\n    exists: true\n");
     assert!(
-        e.ends_with(
-            "goss.yaml:2:3: Goss template: map has no entry for key: path in `{{ .Vars.path }}`"
+        e.contains(
+            "goss.yaml:2:3: Goss template: map has no entry for key: path in `{{ .Vars.path }}`; vars come from"
         ),
         "{e}"
     );

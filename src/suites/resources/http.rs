@@ -7,6 +7,12 @@ use serde_json::Value;
 use super::{all_errors, marker, missing_tool, quote_all, Assert, Outcome, RunnerView};
 
 mod client;
+
+/// Whether `raw` parses as an HTTP response (for the fuzz tests of the parser).
+#[cfg(test)]
+pub(super) fn parses_as_response(raw: &[u8]) -> bool {
+    client::parse(raw).is_some()
+}
 use crate::suites::matcher::Matcher;
 use crate::suites::model::HttpCheck;
 use crate::transport::ExecOutput;

@@ -390,6 +390,12 @@ pub(crate) fn script(checks: &[&Resource], timeout: Duration) -> String {
     ))
 }
 
+/// Whether `raw` parses as an HTTP response (for the fuzz tests of the parser).
+#[cfg(test)]
+pub(crate) fn parses_as_http_response(raw: &[u8]) -> bool {
+    http::parses_as_response(raw)
+}
+
 /// Evaluates each of `checks` (all of one kind) against the output of [`script`].
 pub(crate) fn evaluate(checks: &[&Resource], out: &ExecOutput) -> Vec<Outcome> {
     if let Some(r @ (Resource::AllOf(_) | Resource::AnyOf(_) | Resource::Manual)) = checks.first() {

@@ -143,7 +143,7 @@ pub(super) fn fetch(
 }
 
 /// Parses a whole HTTP/1.x response.
-fn parse(raw: &[u8]) -> Option<Response> {
+pub(super) fn parse(raw: &[u8]) -> Option<Response> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..end]);
     let mut lines = head.split("\r\n");
