@@ -5,6 +5,8 @@
 //! [`cloud`] providers and [`transport`]s → [`suites`] results → [`gate`] → [`report`].
 
 pub mod action;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod bake;
 pub mod chaos;
 pub mod cli;

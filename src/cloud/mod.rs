@@ -27,6 +27,8 @@ pub const STATUS_TAG: &str = "bakery:status";
 pub const RUN_ID_TAG: &str = "bakery:run-id";
 /// The tag that records the commit an image was baked from.
 pub const COMMIT_TAG: &str = "bakery:commit";
+/// The tag recording the image a baked image was built from.
+pub const SOURCE_TAG: &str = "bakery:source";
 
 /// A machine image in a provider's store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
