@@ -2,12 +2,16 @@
 
 pub mod duration;
 pub mod model;
+pub mod promote;
 pub mod template;
 
 use std::path::{Path, PathBuf};
 
 pub use duration::HumanDuration;
 pub use model::*;
+pub use promote::{
+    AccountId, KmsKey, OrganizationArn, OuArn, Promote, Region, RegionTarget, Share,
+};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -173,6 +177,7 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         if promote.pointer.trim().is_empty() {
             return err("promote.pointer".into(), "must not be empty".into());
         }
+        validate_distribution(loaded, promote)?;
     }
     template::check(&p.image.name)
         .map_err(|m| Error::Config(format!("{file}: image.name: {m}")))?;
@@ -180,6 +185,70 @@ fn validate(loaded: &LoadedPipeline) -> Result<()> {
         template::check(v).map_err(|m| Error::Config(format!("{file}: image.tags.{k}: {m}")))?;
     }
     Ok(())
+}
+
+/// What the file can say about regions, keys and sharing without asking AWS: the local
+/// provider has no regions, a region is listed once, and an image shared with anyone is
+/// encrypted with a key of the user's in every listed region.
+fn validate_distribution(loaded: &LoadedPipeline, promote: &Promote) -> Result<()> {
+    let path = &loaded.path;
+    let aws_only = [
+        ("regions", !promote.regions.is_empty()),
+        ("share", !promote.share.is_empty()),
+        ("deprecate_after", promote.deprecate_after.is_some()),
+    ];
+    if loaded.pipeline.provider == ProviderKind::Local {
+        if let Some((key, _)) = aws_only.iter().find(|(_, set)| *set) {
+            return Err(Error::Config(format!(
+                "{}: promote.{key}: the `local` provider keeps one store on this machine, with no regions, accounts or deprecation; remove `{key}`, or use `provider: aws`",
+                locate(path, key, 1)
+            )));
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, target) in promote.regions.iter().enumerate() {
+        let region = target.region.0.as_str();
+        if seen.contains(&region) {
+            return Err(Error::Config(format!(
+                "{}: promote.regions[{i}]: region {region} is listed twice; list each region once",
+                locate_value(path, region, 2)
+            )));
+        }
+        seen.push(region);
+        if promote.share.is_empty() {
+            continue;
+        }
+        let why = match &target.kms_key {
+            None => "has no `kms_key`, so its copy would be encrypted with the region's default EBS key, usually the AWS-managed `aws/ebs` key",
+            Some(k) if k.is_aws_managed() => "names the AWS-managed `aws/ebs` key",
+            Some(_) => continue,
+        };
+        return Err(Error::Config(format!(
+            "{}: promote.regions[{i}]: {region} {why}, and an image encrypted with that key cannot be shared with other accounts; set `kms_key` to a customer-managed key of {region} (`alias/…` or its ARN) whose key policy lets the accounts in `promote.share` use it (README, \"Sharing across accounts\")",
+            locate_value(path, region, 1)
+        )));
+    }
+    Ok(())
+}
+
+/// `file:line:col` of the `nth` line of the `promote:` block that holds `value` (outside
+/// comments); `file` alone when it cannot be found.
+fn locate_value(path: &Path, value: &str, nth: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let found = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| !l.starts_with("promote:"))
+        .filter(|(_, l)| !l.trim_start().starts_with('#'))
+        .filter_map(|(i, l)| {
+            let code = l.split(" #").next().unwrap_or(l);
+            code.find(value).map(|c| (i + 1, c + 1))
+        })
+        .nth(nth.saturating_sub(1));
+    match found {
+        Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+        None => path.display().to_string(),
+    }
 }
 
 /// `file:line:col` of the `nth` (1-based) mapping key `key` in the file at `path`, for errors
