@@ -416,13 +416,43 @@ pub fn print_outcome(outcome: &Outcome) {
         crate::say!("  {name:<16} {:>7.1}s", took.as_secs_f64());
     }
     match &outcome.promotion {
+        Some(p) if !p.failed().is_empty() => {
+            let failed: Vec<&str> = p.failed().iter().map(|r| r.region.as_str()).collect();
+            crate::say!(
+                "\nPROMOTION INCOMPLETE: image {} failed in {} of {} regions ({}); the others are done. Run `{}` again: it reuses what is done and finishes the rest",
+                image.id,
+                failed.len(),
+                p.regions.len(),
+                failed.join(", "),
+                p.rerun.as_deref().unwrap_or("bakery promote")
+            );
+        }
         Some(p) => {
+            // With regions, the pointer of the image's own region may name a copy of it.
+            let named = p
+                .regions
+                .first()
+                .and_then(|r| r.image.as_deref())
+                .unwrap_or(&image.id);
             let pointer = p
                 .pointer
                 .as_ref()
-                .map(|(name, v)| format!("; pointer {name} -> {} (version {v})", image.id))
+                .map(|(name, v)| format!("; pointer {name} -> {named} (version {v})"))
                 .unwrap_or_default();
-            crate::say!("\nPROMOTED: image {} ({}){pointer}", image.id, image.name);
+            let regions = match p.regions.len() {
+                0 | 1 => String::new(),
+                n => format!(" in {n} regions"),
+            };
+            let unchanged = if p.unchanged() {
+                "; it was complete already: nothing changed"
+            } else {
+                ""
+            };
+            crate::say!(
+                "\nPROMOTED: image {} ({}){regions}{pointer}{unchanged}",
+                image.id,
+                image.name
+            );
         }
         None if outcome.verification.is_some() => {
             crate::say!(

@@ -103,10 +103,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when every gate that ran passed, 1 when one failed.
+    /// 0 when every gate that ran passed, 1 when one failed, 3 when promotion failed in a
+    /// region.
     pub fn exit_code(&self) -> i32 {
         match &self.verification {
             Some(v) if !v.verdict.passed => EXIT_GATE_FAILED,
+            _ if self
+                .promotion
+                .as_ref()
+                .is_some_and(|p| !p.failed().is_empty()) =>
+            {
+                crate::error::EXIT_INFRA
+            }
             _ => EXIT_OK,
         }
     }
@@ -215,8 +223,24 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
     let wanted = !matches!(mode, Mode::Run { promote: false });
     if passed && wanted {
         let stage = Stage::start("promote");
-        let promotion = promote::promote(provider, &image, run.loaded.pipeline.promote.as_ref())?;
+        let mut promotion =
+            promote::promote(provider, &image, run.loaded.pipeline.promote.as_ref())?;
         run.timings.record("promote", stage.finish());
+        if !promotion.failed().is_empty() {
+            promotion.rerun = Some(format!(
+                "bakery promote -f {} --image {}",
+                run.loaded.path.display(),
+                image.id
+            ));
+        }
+        if !promotion.regions.is_empty() {
+            let results = run
+                .loaded
+                .resolve(&run.loaded.pipeline.verify.junit)
+                .with_extension("json");
+            let verified_now = outcome.verification.as_ref().map(|v| v.json.clone());
+            crate::report::json::write_promotion(&results, &promotion, verified_now.as_deref())?;
+        }
         outcome.promotion = Some(promotion);
     }
     Ok(outcome)

@@ -375,7 +375,24 @@ fn record(outcome: &Outcome, ctx: &Context, report: &mut Report) {
     if let Some(p) = &outcome.promotion {
         report.promoted = true;
         report.pointer = p.pointer.clone();
+        report.regions = p.regions.clone();
         report.warnings.extend(p.warnings.iter().cloned());
+        if !p.failed().is_empty() {
+            report.promoted = false;
+            report.result = RunResult::Error;
+            let failed: Vec<String> = p
+                .failed()
+                .iter()
+                .map(|r| format!("{}: {}", r.region, r.error.as_deref().unwrap_or("")))
+                .collect();
+            report.error = Some(format!(
+                "promotion failed in {} of {} regions; the others are done. Run `{}` again: it reuses what is done and finishes the rest.\n{}",
+                failed.len(),
+                p.regions.len(),
+                p.rerun.as_deref().unwrap_or("bakery promote"),
+                failed.join("\n")
+            ));
+        }
     }
 }
 

@@ -120,6 +120,62 @@ impl PowerAction {
     }
 }
 
+/// The tag on a copy naming the image it was copied from; promotion finds earlier copies by it.
+pub const COPIED_FROM_TAG: &str = "bakery:copied-from";
+
+/// What promotion asks of one region: an image there (the image itself, or a copy encrypted
+/// with the region's key), shared, deprecated in time, and named by the pointer.
+#[derive(Debug, Clone)]
+pub struct RegionPlan {
+    pub region: String,
+    /// The key the region's copy is encrypted with (`alias/…`, a key id or ARN).
+    pub kms_key: Option<String>,
+    pub share: crate::config::Share,
+    pub pointer: String,
+    /// When the region's image is deprecated (EnableImageDeprecation).
+    pub deprecate_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Tags the region's image and its snapshots carry (the source image's); its
+    /// [`STATUS_TAG`] is set last, once the pointer names the image.
+    pub tags: Tags,
+}
+
+/// Where a region's image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageOrigin {
+    /// The promoted image itself (its own region, no other key).
+    Source,
+    /// Copied by this promotion.
+    Copied,
+    /// A copy an earlier run made of the same image, found by its tag.
+    Reused,
+}
+
+/// What promotion did in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionOutcome {
+    pub region: String,
+    /// The region's image.
+    pub image: String,
+    pub origin: ImageOrigin,
+    /// Permissions granted now (`account 111122223333`, `organization arn:…`, `ou arn:…`,
+    /// `snapshot snap-… account …`); ones granted before are not repeated.
+    pub granted: Vec<String>,
+    /// The pointer's version naming the image.
+    pub pointer_version: u64,
+    /// False when the pointer named the image already.
+    pub pointer_changed: bool,
+    /// When the image is deprecated (RFC 3339), if a deprecation is set.
+    pub deprecate_at: Option<String>,
+}
+
+impl RegionOutcome {
+    /// True when the region was already complete and nothing changed.
+    pub fn unchanged(&self) -> bool {
+        self.origin != ImageOrigin::Copied && self.granted.is_empty() && !self.pointer_changed
+    }
+}
+
 /// A place where instances run and images are kept.
 pub trait Provider: Release + Send + Sync {
     /// Finds (or, for a local base image, builds) the image a builder starts from.
@@ -208,6 +264,24 @@ pub trait Provider: Release + Send + Sync {
 
     /// Every pointer and the image it names now.
     fn pointers(&self) -> Result<BTreeMap<String, String>>;
+
+    /// The region this provider's images live in; `None` for a provider without regions (it
+    /// promotes through [`Provider::set_pointer`] alone).
+    fn home_region(&self) -> Option<String> {
+        None
+    }
+
+    /// Publishes `image` in one region as `plan` says, looking before it creates: an earlier
+    /// copy is reused, permissions already granted are not granted again, a pointer already
+    /// naming the image is left alone. Safe to call for several regions at once.
+    fn distribute(&self, image: &Image, plan: &RegionPlan) -> Result<RegionOutcome> {
+        let _ = image;
+        Err(crate::Error::Config(format!(
+            "the `{}` provider has no regions; promotion to {} needs `provider: aws`",
+            self.provider_name(),
+            plan.region
+        )))
+    }
 }
 
 /// The last `lines` non-empty lines of a console log, control characters removed.

@@ -76,6 +76,8 @@ pub struct Clients {
     pub ec2: Ec2,
     pub ssm: Ssm,
     pub region: String,
+    /// The loaded SDK configuration (credentials, endpoint), for clients of other regions.
+    pub conf: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -107,7 +109,24 @@ impl Clients {
             ssm: Ssm::new(&conf),
             rt: Arc::new(rt),
             region,
+            conf,
         })
+    }
+
+    /// Clients of another region, with the same credentials, endpoint and runtime.
+    pub fn for_region(&self, region: &str) -> Clients {
+        let conf = self
+            .conf
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Clients {
+            ec2: Ec2::new(&conf),
+            ssm: Ssm::new(&conf),
+            rt: self.rt.clone(),
+            region: region.to_string(),
+            conf,
+        }
     }
 
     /// Runs one SDK call to completion.
@@ -145,6 +164,8 @@ pub struct AwsProvider {
     launched: Mutex<HashMap<String, Launched>>,
     /// Where the run's pipeline file is (for error messages).
     file: String,
+    /// Providers of the other regions promotion publishes to, made on first use.
+    regional: Mutex<HashMap<String, Arc<AwsProvider>>>,
 }
 
 impl AwsProvider {
@@ -180,7 +201,23 @@ impl AwsProvider {
             settings,
             launched: Mutex::new(HashMap::new()),
             file: file.to_string(),
+            regional: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The provider of `region`: this one, or one with the same settings and credentials.
+    pub fn in_region(&self, region: &str) -> Arc<AwsProvider> {
+        let mut regional = self.regional.lock().unwrap_or_else(|p| p.into_inner());
+        regional
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                Arc::new(AwsProvider::with_clients(
+                    self.clients.for_region(region),
+                    self.settings.clone(),
+                    &self.file,
+                ))
+            })
+            .clone()
     }
 
     /// The clients this provider uses.
@@ -408,5 +445,13 @@ impl Provider for AwsProvider {
 
     fn pointers(&self) -> Result<BTreeMap<String, String>> {
         self.all_pointers()
+    }
+
+    fn home_region(&self) -> Option<String> {
+        Some(self.clients.region.clone())
+    }
+
+    fn distribute(&self, image: &Image, plan: &super::RegionPlan) -> Result<super::RegionOutcome> {
+        self.distribute_to(image, plan)
     }
 }

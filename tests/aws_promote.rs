@@ -1,0 +1,399 @@
+//! `bakery promote` to several regions against moto, through the test proxy (`aws_common`).
+//!
+//! What rests on moto's own state: the copies in each region and their snapshots, tags, launch
+//! permissions, snapshot volume permissions, and the pointer parameters of each region. What
+//! moto fakes or lacks is asserted on the requests Bakery sent (recorded by the proxy): the key
+//! and encryption of each CopyImage (moto ignores them), and EnableImageDeprecation (moto has
+//! none; the proxy answers as EC2 documents and shows the time in DescribeImages afterwards).
+
+mod aws_common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use aws_common::{repo, serial, tags_in, xml_values, Endpoint, Fault, AL2023};
+
+const HOME: &str = "us-east-1";
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+const POINTER: &str = "/golden/al2023/latest";
+const ACCOUNT: &str = "111122223333";
+const OU: &str = "arn:aws:organizations::123456789012:ou/o-exampleorgid/ou-ab12-cdefgh34";
+
+fn key_of(region: &str) -> String {
+    match region {
+        "eu-west-1" => "arn:aws:kms:eu-west-1:123456789012:alias/golden".into(),
+        _ => "alias/golden".into(),
+    }
+}
+
+fn bakery(e: &Endpoint, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bakery"));
+    cmd.current_dir(repo())
+        .env("BAKERY_DATA_DIR", data)
+        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn show(out: &Output) {
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The AWS example with a promote block for three regions (a key each), shared with an
+/// account and an OU, deprecated after 90 days; written next to the example, results in
+/// `dir`.
+fn pipeline(dir: &Path) -> tempfile::TempPath {
+    let text = std::fs::read_to_string(repo().join("examples/aws/bakery.yml")).unwrap();
+    let start = text.find("\npromote:").unwrap();
+    let mut text = text[..start].to_string();
+    text = text.replace(
+        "  junit: bakery-results/junit.xml",
+        &format!("  junit: {}/junit.xml", dir.display()),
+    );
+    text.push_str(&format!(
+        "\npromote:\n  pointer: {POINTER}\n  keep: 3\n  regions:\n    - {{region: us-east-1, kms_key: {}}}\n    - region: eu-west-1\n      kms_key: {}\n    - {{region: ap-southeast-2, kms_key: {}}}\n  share:\n    accounts: ['{ACCOUNT}']\n    organizational_units: [{OU}]\n  deprecate_after: 90d\n",
+        key_of("us-east-1"),
+        key_of("eu-west-1"),
+        key_of("ap-southeast-2")
+    ));
+    let f = tempfile::Builder::new()
+        .prefix(".test-promote-")
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/aws"))
+        .unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f.into_temp_path()
+}
+
+/// A verified image in us-east-1, made directly in moto as a bake would leave it.
+fn verified_image(e: &Endpoint) -> String {
+    let base = e.ssm("GetParameter", serde_json::json!({"Name": AL2023}));
+    let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
+    let run = e.ec2(&format!(
+        "Action=RunInstances&ImageId={base}&MinCount=1&MaxCount=1&InstanceType=t3.micro"
+    ));
+    let instance = xml_values(&run, "instanceId").remove(0);
+    let created = e.ec2(&format!(
+        "Action=CreateImage&InstanceId={instance}&Name=golden-al2023-test"
+    ));
+    let image = xml_values(&created, "imageId").remove(0);
+    e.ec2(&format!(
+        "Action=CreateTags&ResourceId.1={image}&Tag.1.Key=bakery:status&Tag.1.Value=verified&Tag.2.Key=bakery:created-by&Tag.2.Value=bakery&Tag.3.Key=app&Tag.3.Value=baseline"
+    ));
+    e.ec2(&format!(
+        "Action=TerminateInstances&InstanceId.1={instance}"
+    ));
+    image
+}
+
+/// The images of this account in `region` copied from `source`.
+fn copies_in(e: &Endpoint, region: &str, source: &str) -> Vec<String> {
+    let xml = e.ec2_in(region, "Action=DescribeImages&Owner.1=self");
+    let mut out = Vec::new();
+    for id in xml_values(&xml, "imageId") {
+        let one = e.ec2_in(region, &format!("Action=DescribeImages&ImageId.1={id}"));
+        let desc = xml_values(&one, "description").join(" ");
+        if tags_in(&one).get("bakery:copied-from").map(String::as_str) == Some(source)
+            || desc.contains(source)
+        {
+            out.push(id);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn pointer_in(e: &Endpoint, region: &str) -> (String, u64) {
+    let p = e.ssm_in(region, "GetParameter", serde_json::json!({"Name": POINTER}));
+    (
+        p["Parameter"]["Value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        p["Parameter"]["Version"].as_u64().unwrap_or(0),
+    )
+}
+
+/// The promotion is complete in every region: one copy, tagged (with its snapshots), shared
+/// with the account and the OU, its snapshots with the account, the pointer naming it.
+fn assert_complete(e: &Endpoint, source: &str) -> Vec<String> {
+    let mut images = Vec::new();
+    for region in REGIONS {
+        let copies = copies_in(e, region, source);
+        assert_eq!(copies.len(), 1, "one copy in {region}: {copies:?}");
+        let copy = &copies[0];
+        let xml = e.ec2_in(region, &format!("Action=DescribeImages&ImageId.1={copy}"));
+        let tags = tags_in(&xml);
+        assert_eq!(
+            tags.get("bakery:copied-from").map(String::as_str),
+            Some(source),
+            "{region}"
+        );
+        assert_eq!(
+            tags.get("bakery:status").map(String::as_str),
+            Some("promoted"),
+            "{region}"
+        );
+        assert_eq!(
+            tags.get("bakery:pointer").map(String::as_str),
+            Some(POINTER),
+            "{region}"
+        );
+        assert_eq!(
+            tags.get("app").map(String::as_str),
+            Some("baseline"),
+            "{region}"
+        );
+        for snap in xml_values(&xml, "snapshotId") {
+            let s = e.ec2_in(
+                region,
+                &format!("Action=DescribeSnapshots&SnapshotId.1={snap}"),
+            );
+            let st = tags_in(&s);
+            assert_eq!(
+                st.get("bakery:copied-from").map(String::as_str),
+                Some(source),
+                "{snap}"
+            );
+            let perms = e.ec2_in(
+                region,
+                &format!("Action=DescribeSnapshotAttribute&SnapshotId={snap}&Attribute=createVolumePermission"),
+            );
+            assert_eq!(
+                xml_values(&perms, "userId"),
+                vec![ACCOUNT.to_string()],
+                "{snap}"
+            );
+        }
+        let perms = e.ec2_in(
+            region,
+            &format!("Action=DescribeImageAttribute&ImageId={copy}&Attribute=launchPermission"),
+        );
+        assert_eq!(
+            xml_values(&perms, "userId"),
+            vec![ACCOUNT.to_string()],
+            "{region}"
+        );
+        assert_eq!(
+            xml_values(&perms, "organizationalUnitArn"),
+            vec![OU.to_string()],
+            "{region}: {perms}"
+        );
+        assert_eq!(pointer_in(e, region).0, *copy, "the pointer in {region}");
+        images.push(copy.clone());
+    }
+    images
+}
+
+#[test]
+fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_nothing() {
+    let _g = serial();
+    let e = Endpoint::start();
+    let data = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let file = pipeline(results.path());
+    let source = verified_image(&e);
+
+    let out = bakery(&e, data.path())
+        .args(["promote", "-f"])
+        .arg(&file)
+        .args(["--image", &source])
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let images = assert_complete(&e, &source);
+    for (region, image) in REGIONS.iter().zip(&images) {
+        assert!(
+            stderr.contains(&format!("{region}: copied to {image}; 3 permissions granted; pointer {POINTER} -> version 1")),
+            "the terminal names {region}'s outcome: {stderr}"
+        );
+    }
+
+    // What moto ignores, from the requests: each copy encrypted with its region's key, from
+    // the source region, with a client token.
+    let copies = e.images.copies.lock().unwrap().clone();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    for (region, form) in &copies {
+        assert_eq!(
+            form.get("SourceImageId").map(String::as_str),
+            Some(source.as_str())
+        );
+        assert_eq!(form.get("SourceRegion").map(String::as_str), Some(HOME));
+        assert_eq!(
+            form.get("Encrypted").map(String::as_str),
+            Some("true"),
+            "{region}"
+        );
+        assert_eq!(form.get("KmsKeyId"), Some(&key_of(region)), "{region}");
+        assert!(form.contains_key("ClientToken"), "{region}");
+    }
+    let mut regions: Vec<&str> = copies.iter().map(|(r, _)| r.as_str()).collect();
+    regions.sort();
+    assert_eq!(regions, ["ap-southeast-2", "eu-west-1", "us-east-1"]);
+    // Deprecation: 90 days after the source image's creation, to the minute, on every copy.
+    let deprecations = e.images.deprecation_calls.lock().unwrap().clone();
+    let mut deprecated: Vec<&str> = deprecations.iter().map(|(i, _)| i.as_str()).collect();
+    deprecated.sort();
+    let mut expected: Vec<&str> = images.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(deprecated, expected);
+    let created = xml_values(
+        &e.ec2(&format!("Action=DescribeImages&ImageId.1={source}")),
+        "creationDate",
+    )
+    .remove(0);
+    let created = chrono::DateTime::parse_from_rfc3339(&created).unwrap();
+    for (_, at) in &deprecations {
+        let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        let days = (at - created).num_seconds() as f64 / 86400.0;
+        assert!((90.0..90.001).contains(&days), "{at} vs {created}");
+        assert_eq!(at.timestamp() % 60, 0, "{at}");
+    }
+    // The source image is promoted too.
+    assert_eq!(
+        e.image_tags(&source)
+            .get("bakery:status")
+            .map(String::as_str),
+        Some("promoted")
+    );
+    // The JSON results: every region's outcome.
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.path().join("promotion.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["complete"], true);
+    for (region, image) in REGIONS.iter().zip(&images) {
+        assert_eq!(json["images"][region], image.as_str(), "{json}");
+    }
+    let first: Vec<&str> = json["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(first, ["copied", "copied", "copied"]);
+
+    // Again: nothing is copied, granted, deprecated or written, and it says so.
+    let modifications = e.images.modifications.lock().unwrap().len();
+    let out = bakery(&e, data.path())
+        .args(["promote", "-f"])
+        .arg(&file)
+        .args(["--image", &source])
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing changed"), "{stderr}");
+    for (region, image) in REGIONS.iter().zip(&images) {
+        assert!(
+            stderr.contains(&format!("{region}: {image} (copied before, reused); pointer {POINTER} unchanged (version 1)")),
+            "{stderr}"
+        );
+        assert_eq!(pointer_in(&e, region), (image.clone(), 1));
+    }
+    assert_eq!(e.images.copies.lock().unwrap().len(), 3, "no new copy");
+    assert_eq!(
+        e.images.modifications.lock().unwrap().len(),
+        modifications,
+        "no new grant"
+    );
+    assert_eq!(
+        e.images.deprecation_calls.lock().unwrap().len(),
+        3,
+        "no new deprecation"
+    );
+    assert_eq!(assert_complete(&e, &source), images);
+}
+
+/// Each call promotion makes to change something, refused in turn: the run fails naming the
+/// region and the command to run again; running it again completes the promotion with no
+/// duplicate copy and no permission lost.
+#[test]
+fn each_refused_call_fails_its_region_and_a_rerun_finishes_without_duplicates() {
+    let _g = serial();
+    for (action, nth) in [
+        ("ec2:CopyImage", 1),
+        ("ec2:CopyImage", 3),
+        ("ec2:CreateTags", 2),
+        ("ec2:ModifyImageAttribute", 1),
+        ("ec2:ModifySnapshotAttribute", 2),
+        ("ec2:EnableImageDeprecation", 1),
+        ("ssm:PutParameter", 3),
+    ] {
+        eprintln!("=== {action}#{nth} refused");
+        let e = Endpoint::start();
+        let data = tempfile::tempdir().unwrap();
+        let results = tempfile::tempdir().unwrap();
+        let file = pipeline(results.path());
+        let source = verified_image(&e);
+        e.faults.add(action, nth, Fault::Deny);
+        let out = bakery(&e, data.path())
+            .args(["promote", "-f"])
+            .arg(&file)
+            .args(["--image", &source])
+            .output()
+            .unwrap();
+        show(&out);
+        assert_eq!(e.faults.fired(), vec![format!("{action}#{nth}")]);
+        assert_eq!(out.status.code(), Some(3), "{action}#{nth}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(action), "{action}: {stderr}");
+        assert!(stderr.contains("PROMOTION INCOMPLETE"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--image {source}` again")),
+            "the re-run is named: {stderr}"
+        );
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(results.path().join("promotion.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["complete"], false);
+        let failed: Vec<&serde_json::Value> = json["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "failed")
+            .collect();
+        assert_eq!(
+            failed.len(),
+            1,
+            "one region failed, the others finished: {json}"
+        );
+        assert_eq!(json["images"].as_object().unwrap().len(), 2, "{json}");
+        // The image is not promoted while a region is missing.
+        assert_eq!(
+            e.image_tags(&source)
+                .get("bakery:status")
+                .map(String::as_str),
+            Some("verified")
+        );
+
+        e.faults.clear();
+        let out = bakery(&e, data.path())
+            .args(["promote", "-f"])
+            .arg(&file)
+            .args(["--image", &source])
+            .output()
+            .unwrap();
+        show(&out);
+        assert_eq!(out.status.code(), Some(0), "{action}#{nth}: the re-run");
+        assert_complete(&e, &source);
+        assert_eq!(
+            e.image_tags(&source)
+                .get("bakery:status")
+                .map(String::as_str),
+            Some("promoted")
+        );
+    }
+}
