@@ -120,6 +120,10 @@ pub enum Command {
         /// The image to promote.
         #[arg(long, value_name = "ID")]
         image: String,
+        /// Print what promotion would do in each region and what retention would delete
+        /// (and keep because it is in use), and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
     /// ledger on disk, and this finishes their cleanup.
@@ -265,9 +269,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                 pipeline_command(&file.file, &data_dir, mode)
             }
         }
-        Command::Promote { file, image } => {
-            pipeline_command(&file.file, &data_dir, Mode::Promote { image })
-        }
+        Command::Promote {
+            file,
+            image,
+            dry_run,
+        } => pipeline_command(&file.file, &data_dir, Mode::Promote { image, dry_run }),
         Command::Cleanup {
             dry_run,
             provider,
@@ -416,6 +422,12 @@ pub fn print_outcome(outcome: &Outcome) {
         crate::say!("  {name:<16} {:>7.1}s", took.as_secs_f64());
     }
     match &outcome.promotion {
+        Some(p) if p.dry_run => {
+            crate::say!(
+                "\nDRY RUN: image {} was not promoted and nothing was deleted",
+                image.id
+            );
+        }
         Some(p) if !p.failed().is_empty() => {
             let failed: Vec<&str> = p.failed().iter().map(|r| r.region.as_str()).collect();
             crate::say!(

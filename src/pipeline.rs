@@ -30,8 +30,8 @@ pub enum Mode {
         /// Vars for the templates of `goss` (`--vars`, `--vars-inline`).
         goss_vars: crate::suites::GossVars,
     },
-    /// Promote an image that passed verification.
-    Promote { image: String },
+    /// Promote an image that passed verification; a dry run prints the plan only.
+    Promote { image: String, dry_run: bool },
 }
 
 /// How long each stage and step took, in order.
@@ -210,7 +210,7 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
             verify_stage(run, &image, &suites, &mut outcome)?;
             return Ok(outcome);
         }
-        Mode::Promote { image } => {
+        Mode::Promote { image, .. } => {
             let image = provider.image(image)?;
             outcome.image = Some(image.clone());
             image
@@ -223,8 +223,13 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
     let wanted = !matches!(mode, Mode::Run { promote: false });
     if passed && wanted {
         let stage = Stage::start("promote");
-        let mut promotion =
-            promote::promote(provider, &image, run.loaded.pipeline.promote.as_ref())?;
+        let dry_run = matches!(mode, Mode::Promote { dry_run: true, .. });
+        let mut promotion = promote::promote(
+            provider,
+            &image,
+            run.loaded.pipeline.promote.as_ref(),
+            dry_run,
+        )?;
         run.timings.record("promote", stage.finish());
         if !promotion.failed().is_empty() {
             promotion.rerun = Some(format!(
@@ -233,7 +238,7 @@ fn stages(run: &Run, mode: &Mode) -> Result<Outcome> {
                 image.id
             ));
         }
-        if !promotion.regions.is_empty() {
+        if !promotion.regions.is_empty() && !dry_run {
             let results = run
                 .loaded
                 .resolve(&run.loaded.pipeline.verify.junit)

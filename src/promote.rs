@@ -42,8 +42,12 @@ pub struct Promotion {
     pub pointer: Option<(String, u64)>,
     /// Each region's outcome, for a provider with regions; in the order configured.
     pub regions: Vec<RegionResult>,
-    /// Older images deleted by retention.
+    /// Older images deleted by retention (`region/ami-…` with regions).
     pub deleted: Vec<String>,
+    /// What retention decided in each region (printed before anything is deleted).
+    pub retention: Vec<RetentionPlan>,
+    /// A dry run: nothing was changed.
+    pub dry_run: bool,
     /// Problems that did not stop the promotion (an old image that could not be deleted).
     pub warnings: Vec<String>,
     /// The command that finishes a promotion that failed in some region.
@@ -73,6 +77,44 @@ impl Promotion {
                     && r.granted.is_empty()
                     && !r.pointer_changed
             })
+    }
+}
+
+/// What retention does in one region: the images of generations older than the newest `keep`
+/// are deleted, unless something still uses them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionPlan {
+    pub region: String,
+    /// Promoted images kept as the newest `keep`.
+    pub newest: Vec<String>,
+    /// Older images to delete (deleted, unless this is a dry run).
+    pub delete: Vec<String>,
+    /// Older images kept because something uses them: image → uses.
+    pub in_use: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl RetentionPlan {
+    /// `retention in eu-west-1: newest kept: ami-…; deletes ami-…; keeps ami-… (in use: …)`.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!(
+            "retention in {}: newest kept: {}",
+            self.region,
+            if self.newest.is_empty() {
+                "none yet".to_string()
+            } else {
+                self.newest.join(", ")
+            }
+        )];
+        if !self.delete.is_empty() {
+            parts.push(format!("deletes {}", self.delete.join(", ")));
+        }
+        for (image, uses) in &self.in_use {
+            parts.push(format!("keeps {image} (in use: {})", uses.join(", ")));
+        }
+        if self.delete.is_empty() && self.in_use.is_empty() {
+            parts.push("nothing older".into());
+        }
+        parts.join("; ")
     }
 }
 
@@ -168,6 +210,7 @@ pub fn promote(
     provider: &dyn Provider,
     image: &Image,
     config: Option<&Promote>,
+    dry_run: bool,
 ) -> Result<Promotion> {
     let image = provider.image(&image.id)?;
     let current = image
@@ -184,8 +227,12 @@ pub fn promote(
     let mut tags = Tags::from([(STATUS_TAG.to_string(), status::PROMOTED.to_string())]);
     let mut outcome = Promotion {
         image: image.id.clone(),
+        dry_run,
         ..Promotion::default()
     };
+    if dry_run {
+        return dry_run_plan(provider, &image, config, outcome);
+    }
     let Some(config) = config else {
         provider.tag_image(&image.id, &tags)?;
         progress::note(&format!("{} promoted (no pointer configured)", image.id));
@@ -198,7 +245,9 @@ pub fn promote(
             return Ok(outcome);
         }
         provider.tag_image(&image.id, &tags)?;
-        apply_retention(provider, config, &mut outcome)?;
+        let regions: Vec<String> = outcome.regions.iter().map(|r| r.region.clone()).collect();
+        outcome.retention = retention_plans(provider, config, &regions, &image.id)?;
+        apply_regional_retention(provider, &mut outcome);
         return Ok(outcome);
     }
     // The pointer moves first: an image is never tagged promoted while no pointer names it.
@@ -262,6 +311,148 @@ fn distribute(
         }
     }
     crate::signals::check()
+}
+
+/// What a promotion would do, printed, with nothing changed: the regions and keys, and the
+/// retention plan as things stand.
+fn dry_run_plan(
+    provider: &dyn Provider,
+    image: &Image,
+    config: Option<&Promote>,
+    mut outcome: Promotion,
+) -> Result<Promotion> {
+    let Some(config) = config else {
+        progress::note(&format!(
+            "dry run: would tag {} {STATUS_TAG}=promoted (no pointer configured)",
+            image.id
+        ));
+        return Ok(outcome);
+    };
+    let Some(home) = provider.home_region() else {
+        progress::note(&format!(
+            "dry run: would point {} at {}, then keep the newest {} promoted images",
+            config.pointer, image.id, config.keep
+        ));
+        return Ok(outcome);
+    };
+    let plans = plans(image, config, &home)?;
+    for p in &plans {
+        let how = match (&p.kms_key, p.region == home) {
+            (None, true) => format!("{} itself", image.id),
+            (None, false) => format!("a copy of {} with the region's default EBS key", image.id),
+            (Some(k), _) => format!("a copy of {} encrypted with {k}", image.id),
+        };
+        progress::note(&format!(
+            "dry run: {}: would publish {how} (an earlier copy is reused), share it with {} account(s), {} organisation(s), {} OU(s), point {} at it",
+            p.region,
+            config.share.accounts.len(),
+            config.share.organizations.len(),
+            config.share.organizational_units.len(),
+            config.pointer
+        ));
+    }
+    let regions: Vec<String> = plans.iter().map(|p| p.region.clone()).collect();
+    outcome.retention = retention_plans(provider, config, &regions, &image.id)?;
+    for plan in &outcome.retention {
+        progress::note(&format!("dry run: {}", plan.line()));
+    }
+    progress::note("dry run: nothing was changed");
+    Ok(outcome)
+}
+
+/// Per region: the promoted images of this pointer grouped by the image they were copied
+/// from (one generation per promoted image); the generation being promoted and the newest
+/// `keep` are kept; older images are deleted unless something uses them.
+fn retention_plans(
+    provider: &dyn Provider,
+    config: &Promote,
+    regions: &[String],
+    current: &str,
+) -> Result<Vec<RetentionPlan>> {
+    let mut plans = Vec::new();
+    for region in regions {
+        let promoted: Vec<Image> = provider
+            .images_in(region)?
+            .into_iter()
+            .filter(|i| {
+                i.tags.get(STATUS_TAG).map(String::as_str) == Some(status::PROMOTED)
+                    && i.tags.get(POINTER_TAG) == Some(&config.pointer)
+            })
+            .collect();
+        let generation = |i: &Image| {
+            i.tags
+                .get(crate::cloud::COPIED_FROM_TAG)
+                .cloned()
+                .unwrap_or_else(|| i.id.clone())
+        };
+        // Generations, newest first (by their newest image). The one being promoted takes
+        // one of the `keep` places even where it has no image yet (a dry run, a region it
+        // is still being copied to), so that the plan is the same before and after.
+        let mut generations: Vec<(String, String)> = Vec::new();
+        for i in &promoted {
+            let g = generation(i);
+            match generations.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, newest)) if *newest < i.created => *newest = i.created.clone(),
+                Some(_) => {}
+                None => generations.push((g, i.created.clone())),
+            }
+        }
+        generations.retain(|(g, _)| g != current);
+        generations.sort_by(|a, b| (&b.1, &b.0).cmp(&(&a.1, &a.0)));
+        let mut kept: Vec<&str> = vec![current];
+        kept.extend(
+            generations
+                .iter()
+                .take(config.keep.saturating_sub(1))
+                .map(|(g, _)| g.as_str()),
+        );
+        let (newest, older): (Vec<&Image>, Vec<&Image>) = promoted
+            .iter()
+            .partition(|i| kept.contains(&generation(i).as_str()));
+        let older: Vec<Image> = older.into_iter().cloned().collect();
+        let uses = if older.is_empty() {
+            Default::default()
+        } else {
+            provider.uses_in(region, &older)?
+        };
+        let mut plan = RetentionPlan {
+            region: region.clone(),
+            newest: newest.iter().map(|i| i.id.clone()).collect(),
+            ..RetentionPlan::default()
+        };
+        for i in older {
+            match uses.get(&i.id) {
+                Some(u) if !u.is_empty() => {
+                    plan.in_use.insert(i.id.clone(), u.clone());
+                }
+                _ => plan.delete.push(i.id.clone()),
+            }
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// Prints every region's retention plan, then deletes what the plans say.
+fn apply_regional_retention(provider: &dyn Provider, outcome: &mut Promotion) {
+    for plan in &outcome.retention {
+        progress::note(&plan.line());
+    }
+    for plan in outcome.retention.clone() {
+        for id in &plan.delete {
+            match provider.delete_image_in(&plan.region, id) {
+                Ok(()) => {
+                    progress::note(&format!("retention: deleted {id} in {}", plan.region));
+                    outcome.deleted.push(format!("{}/{id}", plan.region));
+                }
+                Err(e) => {
+                    let warning = format!("retention: kept {id} in {}: {e}", plan.region);
+                    progress::note(&warning);
+                    outcome.warnings.push(warning);
+                }
+            }
+        }
+    }
 }
 
 /// One plan per region: the image's own region first, then the configured ones.

@@ -74,6 +74,10 @@ fn pipeline(dir: &Path) -> tempfile::TempPath {
 
 /// A verified image in us-east-1, made directly in moto as a bake would leave it.
 fn verified_image(e: &Endpoint) -> String {
+    verified_image_named(e, "golden-al2023-test")
+}
+
+fn verified_image_named(e: &Endpoint, name: &str) -> String {
     let base = e.ssm("GetParameter", serde_json::json!({"Name": AL2023}));
     let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
     let run = e.ec2(&format!(
@@ -81,7 +85,7 @@ fn verified_image(e: &Endpoint) -> String {
     ));
     let instance = xml_values(&run, "instanceId").remove(0);
     let created = e.ec2(&format!(
-        "Action=CreateImage&InstanceId={instance}&Name=golden-al2023-test"
+        "Action=CreateImage&InstanceId={instance}&Name={name}"
     ));
     let image = xml_values(&created, "imageId").remove(0);
     e.ec2(&format!(
@@ -396,4 +400,235 @@ fn each_refused_call_fails_its_region_and_a_rerun_finishes_without_duplicates() 
             Some("promoted")
         );
     }
+}
+
+/// A pipeline promoting to us-east-1 and eu-west-1 (no sharing), keeping `keep`.
+fn two_regions(dir: &Path, keep: usize) -> tempfile::TempPath {
+    let text = std::fs::read_to_string(repo().join("examples/aws/bakery.yml")).unwrap();
+    let start = text.find("\npromote:").unwrap();
+    let mut text = text[..start].replace(
+        "  junit: bakery-results/junit.xml",
+        &format!("  junit: {}/junit.xml", dir.display()),
+    );
+    text.push_str(&format!(
+        "\npromote:\n  pointer: {POINTER}\n  keep: {keep}\n  regions: [eu-west-1]\n"
+    ));
+    let f = tempfile::Builder::new()
+        .prefix(".test-retention-")
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/aws"))
+        .unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f.into_temp_path()
+}
+
+fn autoscaling(region: &str, params: &str) -> String {
+    aws_common::query_in(
+        region,
+        "autoscaling",
+        &format!("{params}&Version=2011-01-01"),
+    )
+}
+
+fn exists(e: &Endpoint, region: &str, image: &str) -> bool {
+    let xml = e.ec2_in(region, "Action=DescribeImages&Owner.1=self");
+    xml_values(&xml, "imageId").iter().any(|i| i == image)
+}
+
+/// Seven images promoted in turn to two regions; the older ones are used in every way
+/// retention knows (a second pointer, another parameter, a stopped instance, a launch
+/// template's default and another's latest version, an Auto Scaling group's launch
+/// configuration) or not at all (one only by a terminated instance). With `keep: 1`, the
+/// dry run prints the plan and deletes nothing; the real run deletes exactly the unused ones,
+/// with their snapshots, and keeps every image in use.
+#[test]
+fn retention_never_deletes_an_image_in_use() {
+    let _g = serial();
+    let e = Endpoint::start();
+    let data = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let keep_all = two_regions(results.path(), 10);
+    // generation → (home image, eu-west-1 copy)
+    let mut gens: Vec<(String, String)> = Vec::new();
+    for n in 0..7 {
+        let source = verified_image_named(&e, &format!("golden-gen-{n}"));
+        if n == 6 {
+            gens.push((source, String::new()));
+            break;
+        }
+        let out = bakery(&e, data.path())
+            .args(["promote", "-f"])
+            .arg(&keep_all)
+            .args(["--image", &source])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let copy = pointer_in(&e, "eu-west-1").0;
+        assert_ne!(copy, source);
+        gens.push((source, copy));
+    }
+    let eu = |n: usize| gens[n].1.clone();
+    // 0: a second pointer at home, another parameter (a plain string) in eu-west-1.
+    e.ssm_in(HOME, "PutParameter", serde_json::json!({"Name": "/golden/al2023/previous", "Value": gens[0].0, "Type": "String", "DataType": "aws:ec2:image"}));
+    e.ssm_in(
+        "eu-west-1",
+        "PutParameter",
+        serde_json::json!({"Name": "/app/base-image", "Value": eu(0), "Type": "String"}),
+    );
+    // 1: a stopped instance in eu-west-1.
+    let run = e.ec2_in(
+        "eu-west-1",
+        &format!(
+            "Action=RunInstances&ImageId={}&MinCount=1&MaxCount=1&InstanceType=t3.micro",
+            eu(1)
+        ),
+    );
+    let stopped = xml_values(&run, "instanceId").remove(0);
+    e.ec2_in(
+        "eu-west-1",
+        &format!("Action=StopInstances&InstanceId.1={stopped}"),
+    );
+    // 2: a launch template's default version; 3: another template's latest version.
+    e.ec2_in(
+        "eu-west-1",
+        &format!(
+            "Action=CreateLaunchTemplate&LaunchTemplateName=web&LaunchTemplateData.ImageId={}",
+            eu(2)
+        ),
+    );
+    let base = e.ssm_in(
+        "eu-west-1",
+        "GetParameter",
+        serde_json::json!({"Name": AL2023}),
+    );
+    let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
+    let lt = e.ec2_in(
+        "eu-west-1",
+        &format!(
+            "Action=CreateLaunchTemplate&LaunchTemplateName=batch&LaunchTemplateData.ImageId={base}"
+        ),
+    );
+    let lt = xml_values(&lt, "launchTemplateId").remove(0);
+    e.ec2_in("eu-west-1", &format!("Action=CreateLaunchTemplateVersion&LaunchTemplateId={lt}&LaunchTemplateData.ImageId={}", eu(3)));
+    // 4: an Auto Scaling group's launch configuration (no instances: the group itself counts).
+    autoscaling("eu-west-1", &format!("Action=CreateLaunchConfiguration&LaunchConfigurationName=web-lc&ImageId={}&InstanceType=t3.micro", eu(4)));
+    autoscaling("eu-west-1", "Action=CreateAutoScalingGroup&AutoScalingGroupName=web&LaunchConfigurationName=web-lc&MinSize=0&MaxSize=0&DesiredCapacity=0&AvailabilityZones.member.1=eu-west-1a");
+    // 5: only a terminated instance, and the pointer until it moves: in use until then.
+    let run = e.ec2_in(
+        "eu-west-1",
+        &format!(
+            "Action=RunInstances&ImageId={}&MinCount=1&MaxCount=1&InstanceType=t3.micro",
+            eu(5)
+        ),
+    );
+    let gone = xml_values(&run, "instanceId").remove(0);
+    e.ec2_in(
+        "eu-west-1",
+        &format!("Action=TerminateInstances&InstanceId.1={gone}"),
+    );
+
+    let keep_one = two_regions(results.path(), 1);
+    let newest = gens[6].0.clone();
+    let promote = |dry: bool| {
+        let mut cmd = bakery(&e, data.path());
+        cmd.args(["promote", "-f"])
+            .arg(&keep_one)
+            .args(["--image", &newest]);
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = cmd.output().unwrap();
+        show(&out);
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let in_use_eu = [
+        (0, "parameter /app/base-image".to_string()),
+        (1, format!("instance {stopped} (stopped)")),
+        (2, "launch template web".to_string()),
+        (3, "$Latest version".to_string()),
+        (
+            4,
+            "Auto Scaling group web (launch configuration web-lc)".to_string(),
+        ),
+    ];
+
+    let plan = promote(true);
+    assert!(plan.contains("nothing was changed"), "{plan}");
+    let eu_line = plan
+        .lines()
+        .find(|l| l.contains("retention in eu-west-1"))
+        .unwrap();
+    // Before the promotion, the pointer still names generation 5.
+    assert!(
+        eu_line.contains(&format!("keeps {} (in use: parameter {POINTER})", eu(5))),
+        "{eu_line}"
+    );
+    assert!(!eu_line.contains("deletes"), "{eu_line}");
+    for (n, what) in &in_use_eu {
+        assert!(
+            eu_line.contains(&format!("keeps {} (in use: ", eu(*n))),
+            "{n}: {eu_line}"
+        );
+        assert!(eu_line.contains(what.as_str()), "{what}: {eu_line}");
+    }
+    let home_line = plan
+        .lines()
+        .find(|l| l.contains("retention in us-east-1"))
+        .unwrap();
+    let unused: Vec<&str> = gens[1..5].iter().map(|(h, _)| h.as_str()).collect();
+    assert!(
+        home_line.contains(&format!("deletes {}", unused.join(", "))),
+        "{home_line}"
+    );
+    assert!(
+        home_line.contains(&format!(
+            "keeps {} (in use: parameter /golden/al2023/previous)",
+            gens[0].0
+        )),
+        "{home_line}"
+    );
+    for (home, copy) in &gens[..6] {
+        assert!(
+            exists(&e, HOME, home) && exists(&e, "eu-west-1", copy),
+            "the dry run deleted nothing"
+        );
+    }
+    assert_eq!(
+        pointer_in(&e, "eu-west-1").0,
+        gens[5].1,
+        "the dry run moved no pointer"
+    );
+    assert_eq!(
+        pointer_in(&e, HOME).0,
+        gens[5].0,
+        "the dry run moved no pointer"
+    );
+
+    let out = promote(false);
+    // The plan is printed before the first deletion.
+    let planned = out.find("retention in eu-west-1").unwrap();
+    let first_delete = out.find("retention: deleted").unwrap();
+    assert!(planned < first_delete, "{out}");
+    for n in 0..5 {
+        assert!(exists(&e, "eu-west-1", &eu(n)), "in use, kept: {n}");
+    }
+    assert!(!exists(&e, "eu-west-1", &eu(5)), "unused: deleted");
+    let snaps = e.ec2_in("eu-west-1", "Action=DescribeSnapshots&Owner.1=self");
+    let copy5 = &gens[5].1;
+    assert!(
+        !snaps.contains(copy5),
+        "the deleted copy's snapshots are gone too"
+    );
+    // At home only the second pointer keeps an old image.
+    assert!(exists(&e, HOME, &gens[0].0));
+    for (home, _) in &gens[1..6] {
+        assert!(!exists(&e, HOME, home), "{home} is unused at home: deleted");
+    }
+    assert_eq!(pointer_in(&e, HOME).0, newest);
 }

@@ -272,7 +272,11 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
                 },
             },
         ),
-        Command::Promote { file, image } => (file.file, Mode::Promote { image }),
+        Command::Promote {
+            file,
+            image,
+            dry_run,
+        } => (file.file, Mode::Promote { image, dry_run }),
         Command::Cleanup { .. } => {
             let code = cli::run(parsed)?;
             report.result = if code == 0 {
@@ -309,8 +313,9 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
     state.loaded = Some(loaded.clone());
 
     let mode = match mode {
-        Mode::Promote { image } if image.is_empty() => Mode::Promote {
+        Mode::Promote { image, dry_run } if image.is_empty() => Mode::Promote {
             image: release_image(&loaded, &data_dir, ctx, report)?,
+            dry_run,
         },
         other => other,
     };

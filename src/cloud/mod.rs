@@ -276,11 +276,34 @@ pub trait Provider: Release + Send + Sync {
     /// naming the image is left alone. Safe to call for several regions at once.
     fn distribute(&self, image: &Image, plan: &RegionPlan) -> Result<RegionOutcome> {
         let _ = image;
-        Err(crate::Error::Config(format!(
-            "the `{}` provider has no regions; promotion to {} needs `provider: aws`",
-            self.provider_name(),
-            plan.region
-        )))
+        Err(self.no_regions(&plan.region))
+    }
+
+    /// Every image Bakery made in `region`.
+    fn images_in(&self, region: &str) -> Result<Vec<Image>> {
+        Err(self.no_regions(region))
+    }
+
+    /// What still uses each of `images` of `region` (image id → uses in words): pointers and
+    /// other parameters naming it, instances, launch templates, Auto Scaling groups. An image
+    /// without an entry is used by nothing Bakery can find.
+    fn uses_in(&self, region: &str, images: &[Image]) -> Result<BTreeMap<String, Vec<String>>> {
+        let _ = images;
+        Err(self.no_regions(region))
+    }
+
+    /// Deletes an image of `region` and its storage.
+    fn delete_image_in(&self, region: &str, id: &str) -> Result<()> {
+        let _ = id;
+        Err(self.no_regions(region))
+    }
+
+    /// The error for a region asked of a provider without regions.
+    fn no_regions(&self, region: &str) -> crate::Error {
+        crate::Error::Config(format!(
+            "the `{}` provider has no regions; promotion to {region} needs `provider: aws`",
+            self.provider_name()
+        ))
     }
 }
 

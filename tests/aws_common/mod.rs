@@ -925,7 +925,8 @@ fn authorization_in(region: &str, service: &str) -> String {
     )
 }
 
-fn query_in(region: &str, service: &str, body: &str) -> String {
+/// Calls moto's `service` of `region` with a query-protocol body.
+pub fn query_in(region: &str, service: &str, body: &str) -> String {
     let r = http(
         moto(),
         "POST",

@@ -27,13 +27,7 @@ impl AwsProvider {
     /// Publishes `image` (of this provider's region) in `plan.region`.
     pub(super) fn distribute_to(&self, image: &Image, plan: &RegionPlan) -> Result<RegionOutcome> {
         let home = self.clients.region.clone();
-        let regional;
-        let there: &AwsProvider = if plan.region == home {
-            self
-        } else {
-            regional = self.in_region(&plan.region);
-            &regional
-        };
+        let there = self.regional(&plan.region);
         let (id, origin) = if plan.region == home && plan.kms_key.is_none() {
             (image.id.clone(), ImageOrigin::Source)
         } else {

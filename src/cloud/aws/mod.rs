@@ -16,6 +16,7 @@ mod faults;
 pub mod images;
 pub mod instances;
 pub mod sweep;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -135,6 +136,22 @@ impl Clients {
     }
 }
 
+/// This provider or one of another region.
+enum Regional<'a> {
+    Here(&'a AwsProvider),
+    There(Arc<AwsProvider>),
+}
+
+impl std::ops::Deref for Regional<'_> {
+    type Target = AwsProvider;
+    fn deref(&self) -> &AwsProvider {
+        match self {
+            Regional::Here(p) => p,
+            Regional::There(p) => p,
+        }
+    }
+}
+
 /// A delete that AWS refuses while something still uses the resource.
 struct Deletion {
     /// "snapshot snap-…", for the timeout error.
@@ -206,6 +223,15 @@ impl AwsProvider {
     }
 
     /// The provider of `region`: this one, or one with the same settings and credentials.
+    fn regional(&self, region: &str) -> Regional<'_> {
+        if region == self.clients.region {
+            Regional::Here(self)
+        } else {
+            Regional::There(self.in_region(region))
+        }
+    }
+
+    /// A provider of `region` with the same settings and credentials, made once.
     pub fn in_region(&self, region: &str) -> Arc<AwsProvider> {
         let mut regional = self.regional.lock().unwrap_or_else(|p| p.into_inner());
         regional
@@ -453,5 +479,17 @@ impl Provider for AwsProvider {
 
     fn distribute(&self, image: &Image, plan: &super::RegionPlan) -> Result<super::RegionOutcome> {
         self.distribute_to(image, plan)
+    }
+
+    fn images_in(&self, region: &str) -> Result<Vec<Image>> {
+        self.regional(region).own_images()
+    }
+
+    fn uses_in(&self, region: &str, images: &[Image]) -> Result<BTreeMap<String, Vec<String>>> {
+        self.regional(region).uses_of(images)
+    }
+
+    fn delete_image_in(&self, region: &str, id: &str) -> Result<()> {
+        self.regional(region).delete_image_by_id(id)
     }
 }
