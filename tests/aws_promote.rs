@@ -115,6 +115,33 @@ fn copies_in(e: &Endpoint, region: &str, source: &str) -> Vec<String> {
     out
 }
 
+/// Every action Bakery called through the proxy is allowed by docs/iam-policy.json.
+fn assert_policy_covers(e: &Endpoint) {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let mut allowed = Vec::new();
+    for st in policy["Statement"].as_array().unwrap() {
+        match &st["Action"] {
+            serde_json::Value::String(a) => allowed.push(a.clone()),
+            serde_json::Value::Array(a) => {
+                allowed.extend(a.iter().map(|x| x.as_str().unwrap().to_string()))
+            }
+            _ => {}
+        }
+    }
+    // The proxy names query-protocol actions `ec2:…` whatever the service (Auto Scaling too).
+    let names: Vec<&str> = allowed.iter().filter_map(|a| a.split(':').nth(1)).collect();
+    for action in e.server.actions().iter().filter(|a| !a.is_empty()) {
+        let name = action.split(':').nth(1).unwrap_or("");
+        assert!(
+            names.contains(&name),
+            "{action} is called but docs/iam-policy.json does not allow it"
+        );
+    }
+}
+
 fn pointer_in(e: &Endpoint, region: &str) -> (String, u64) {
     let p = e.ssm_in(region, "GetParameter", serde_json::json!({"Name": POINTER}));
     (
@@ -318,6 +345,7 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
         "no new deprecation"
     );
     assert_eq!(assert_complete(&e, &source), images);
+    assert_policy_covers(&e);
 }
 
 /// Each call promotion makes to change something, refused in turn: the run fails naming the
@@ -631,4 +659,5 @@ fn retention_never_deletes_an_image_in_use() {
         assert!(!exists(&e, HOME, home), "{home} is unused at home: deleted");
     }
     assert_eq!(pointer_in(&e, HOME).0, newest);
+    assert_policy_covers(&e);
 }
