@@ -151,6 +151,10 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// With `provider: aws`: list the images of the regions this pipeline file promotes
+        /// to (its region and `promote.regions`), with pointers, sharing and deprecation.
+        #[arg(short, long, value_name = "PATH")]
+        file: Option<PathBuf>,
     },
     /// Manage local base images.
     #[command(subcommand)]
@@ -296,7 +300,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(code)
         }
-        Command::Images { json } => images(&data_dir, json),
+        Command::Images {
+            json,
+            file: Some(file),
+        } => regional_images(&file, &data_dir, json),
+        Command::Images { json, file: None } => images(&data_dir, json),
         Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
         Command::Image(ImageCommand::Delete { id }) => delete_image(&data_dir, &id),
         Command::Outdated { file } => {
@@ -639,6 +647,69 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
             i.size_bytes as f64 / (1024.0 * 1024.0),
             i.created,
             tags.join(",")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `bakery images -f FILE`: the images of every region the pipeline promotes to.
+fn regional_images(file: &Path, data_dir: &Path, json: bool) -> Result<i32> {
+    let loaded = config::load(file)?;
+    let provider = crate::cloud::open_for(&loaded, data_dir)?;
+    let Some(home) = provider.home_region() else {
+        return images(data_dir, json);
+    };
+    let mut regions = vec![home.clone()];
+    if let Some(p) = &loaded.pipeline.promote {
+        regions.extend(
+            p.regions
+                .iter()
+                .map(|r| r.region.0.clone())
+                .filter(|r| *r != home),
+        );
+    }
+    let mut entries = Vec::new();
+    for region in &regions {
+        entries.extend(provider.catalog(region)?);
+    }
+    if json {
+        crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("images are JSON")
+        );
+        return Ok(EXIT_OK);
+    }
+    if entries.is_empty() {
+        crate::say!("no images made by Bakery in {}", regions.join(", "));
+        return Ok(EXIT_OK);
+    }
+    crate::out!(
+        "{:<21}  {:<36}  {:<14}  {:<9}  {:<28}  {:<20}  SHARED WITH",
+        "ID",
+        "NAME",
+        "REGION",
+        "STATUS",
+        "POINTERS",
+        "DEPRECATION"
+    );
+    for e in entries {
+        crate::out!(
+            "{:<21}  {:<36}  {:<14}  {:<9}  {:<28}  {:<20}  {}",
+            e.image.id,
+            e.image.name,
+            e.region,
+            e.image.tags.get(STATUS_TAG).map_or("-", String::as_str),
+            if e.pointers.is_empty() {
+                "-".to_string()
+            } else {
+                e.pointers.join(",")
+            },
+            e.deprecation.as_deref().unwrap_or("-"),
+            if e.shared_with.is_empty() {
+                "-".to_string()
+            } else {
+                e.shared_with.join(", ")
+            }
         );
     }
     Ok(EXIT_OK)

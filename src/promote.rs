@@ -458,7 +458,6 @@ fn apply_regional_retention(provider: &dyn Provider, outcome: &mut Promotion) {
 /// One plan per region: the image's own region first, then the configured ones.
 fn plans(image: &Image, config: &Promote, home: &str) -> Result<Vec<RegionPlan>> {
     let mut tags = image.tags.clone();
-    tags.insert(STATUS_TAG.into(), status::PROMOTED.into());
     tags.insert(POINTER_TAG.into(), config.pointer.clone());
     let deprecate_at = match config.deprecate_after {
         Some(after) => Some(deprecation_time(&image.created, after.0)?),
@@ -471,6 +470,7 @@ fn plans(image: &Image, config: &Promote, home: &str) -> Result<Vec<RegionPlan>>
         pointer: config.pointer.clone(),
         deprecate_at,
         tags: tags.clone(),
+        status: status::PROMOTED.into(),
     };
     let home_key = config
         .regions

@@ -46,23 +46,21 @@ fn show(out: &Output) {
     eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The AWS example with a promote block for three regions (a key each), shared with an
-/// account and an OU, deprecated after 90 days; written next to the example, results in
-/// `dir`.
+/// The AWS example as it is (three regions with a key each, shared with an account and an OU,
+/// deprecated after 180 days), with its results in `dir`; written next to it.
 fn pipeline(dir: &Path) -> tempfile::TempPath {
     let text = std::fs::read_to_string(repo().join("examples/aws/bakery.yml")).unwrap();
-    let start = text.find("\npromote:").unwrap();
-    let mut text = text[..start].to_string();
-    text = text.replace(
+    let text = text.replace(
         "  junit: bakery-results/junit.xml",
         &format!("  junit: {}/junit.xml", dir.display()),
     );
-    text.push_str(&format!(
-        "\npromote:\n  pointer: {POINTER}\n  keep: 3\n  regions:\n    - {{region: us-east-1, kms_key: {}}}\n    - region: eu-west-1\n      kms_key: {}\n    - {{region: ap-southeast-2, kms_key: {}}}\n  share:\n    accounts: ['{ACCOUNT}']\n    organizational_units: [{OU}]\n  deprecate_after: 90d\n",
-        key_of("us-east-1"),
-        key_of("eu-west-1"),
-        key_of("ap-southeast-2")
-    ));
+    for (region, key) in REGIONS.iter().map(|r| (r, key_of(r))) {
+        assert!(
+            text.contains(region) && text.contains(&key),
+            "the example names {region} and {key}"
+        );
+    }
+    assert!(text.contains(ACCOUNT) && text.contains(OU) && text.contains("deprecate_after: 180d"));
     let f = tempfile::Builder::new()
         .prefix(".test-promote-")
         .suffix(".yml")
@@ -271,7 +269,7 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
     let mut regions: Vec<&str> = copies.iter().map(|(r, _)| r.as_str()).collect();
     regions.sort();
     assert_eq!(regions, ["ap-southeast-2", "eu-west-1", "us-east-1"]);
-    // Deprecation: 90 days after the source image's creation, to the minute, on every copy.
+    // Deprecation: 180 days after the source image's creation, to the minute, on every copy.
     let deprecations = e.images.deprecation_calls.lock().unwrap().clone();
     let mut deprecated: Vec<&str> = deprecations.iter().map(|(i, _)| i.as_str()).collect();
     deprecated.sort();
@@ -287,7 +285,7 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
     for (_, at) in &deprecations {
         let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
         let days = (at - created).num_seconds() as f64 / 86400.0;
-        assert!((90.0..90.001).contains(&days), "{at} vs {created}");
+        assert!((180.0..180.001).contains(&days), "{at} vs {created}");
         assert_eq!(at.timestamp() % 60, 0, "{at}");
     }
     // The source image is promoted too.
@@ -345,6 +343,38 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
         "no new deprecation"
     );
     assert_eq!(assert_complete(&e, &source), images);
+
+    // `bakery images -f`: each region's image with its pointer, sharing and deprecation.
+    let out = bakery(&e, data.path())
+        .args(["images", "--json", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    for (region, image) in REGIONS.iter().zip(&images) {
+        let entry = listed
+            .iter()
+            .find(|x| x["id"] == image.as_str())
+            .unwrap_or_else(|| panic!("{image} is listed: {listed:?}"));
+        assert_eq!(entry["region"], *region);
+        assert_eq!(entry["pointers"], serde_json::json!([POINTER]));
+        assert_eq!(
+            entry["shared_with"],
+            serde_json::json!([format!("account {ACCOUNT}"), format!("ou {OU}")]),
+            "{entry}"
+        );
+        assert!(entry["deprecation"].is_string(), "{entry}");
+        assert_eq!(entry["tags"]["bakery:status"], "promoted");
+    }
+    let home = listed.iter().find(|x| x["id"] == source.as_str()).unwrap();
+    assert_eq!(
+        home["pointers"],
+        serde_json::json!([]),
+        "the source itself is not published"
+    );
     assert_policy_covers(&e);
 }
 
@@ -609,11 +639,15 @@ fn retention_never_deletes_an_image_in_use() {
         .lines()
         .find(|l| l.contains("retention in us-east-1"))
         .unwrap();
-    let unused: Vec<&str> = gens[1..5].iter().map(|(h, _)| h.as_str()).collect();
-    assert!(
-        home_line.contains(&format!("deletes {}", unused.join(", "))),
-        "{home_line}"
-    );
+    let deletes = home_line
+        .split("; ")
+        .find_map(|part| part.strip_prefix("deletes "))
+        .unwrap_or_else(|| panic!("{home_line}"));
+    let mut deleted: Vec<&str> = deletes.split(", ").collect();
+    deleted.sort();
+    let mut unused: Vec<&str> = gens[1..5].iter().map(|(h, _)| h.as_str()).collect();
+    unused.sort();
+    assert_eq!(deleted, unused, "{home_line}");
     assert!(
         home_line.contains(&format!(
             "keeps {} (in use: parameter /golden/al2023/previous)",

@@ -134,9 +134,10 @@ pub struct RegionPlan {
     pub pointer: String,
     /// When the region's image is deprecated (EnableImageDeprecation).
     pub deprecate_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Tags the region's image and its snapshots carry (the source image's); its
-    /// [`STATUS_TAG`] is set last, once the pointer names the image.
+    /// Tags the region's image and its snapshots carry (the source image's).
     pub tags: Tags,
+    /// The [`STATUS_TAG`] the region's image gets last, once the pointer names it.
+    pub status: String,
 }
 
 /// Where a region's image came from.
@@ -174,6 +175,20 @@ impl RegionOutcome {
     pub fn unchanged(&self) -> bool {
         self.origin != ImageOrigin::Copied && self.granted.is_empty() && !self.pointer_changed
     }
+}
+
+/// An image as `bakery images` lists it for a provider with regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogEntry {
+    pub region: String,
+    #[serde(flatten)]
+    pub image: Image,
+    /// Parameters naming the image now (pointers, and any other parameter whose value it is).
+    pub pointers: Vec<String>,
+    /// Who may launch it: `account 111122223333`, `organization arn:…`, `ou arn:…`, `public`.
+    pub shared_with: Vec<String>,
+    /// When it is deprecated (RFC 3339), if it is.
+    pub deprecation: Option<String>,
 }
 
 /// A place where instances run and images are kept.
@@ -289,6 +304,11 @@ pub trait Provider: Release + Send + Sync {
     /// without an entry is used by nothing Bakery can find.
     fn uses_in(&self, region: &str, images: &[Image]) -> Result<BTreeMap<String, Vec<String>>> {
         let _ = images;
+        Err(self.no_regions(region))
+    }
+
+    /// Every image Bakery made in `region`, with its pointers, sharing and deprecation.
+    fn catalog(&self, region: &str) -> Result<Vec<CatalogEntry>> {
         Err(self.no_regions(region))
     }
 

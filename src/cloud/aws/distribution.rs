@@ -64,13 +64,12 @@ impl AwsProvider {
         let pointer_version = there.put_pointer(&plan.pointer, &id)?;
         let pointer_changed = before.as_deref() != Some(id.as_str());
 
-        if let Some(status) = plan.tags.get(STATUS_TAG) {
-            if current.get(STATUS_TAG) != Some(status) {
-                let tag = Tags::from([(STATUS_TAG.to_string(), status.clone())]);
-                let mut ids = vec![id.clone()];
-                ids.extend(snapshots.iter().cloned());
-                there.tag(&ids, &tag, &format!("{STATUS_TAG}={status} on {id}"))?;
-            }
+        let status = &plan.status;
+        if current.get(STATUS_TAG) != Some(status) {
+            let tag = Tags::from([(STATUS_TAG.to_string(), status.clone())]);
+            let mut ids = vec![id.clone()];
+            ids.extend(snapshots.iter().cloned());
+            there.tag(&ids, &tag, &format!("{STATUS_TAG}={status} on {id}"))?;
         }
         Ok(RegionOutcome {
             region: plan.region.clone(),
@@ -106,8 +105,8 @@ impl AwsProvider {
                 }
             }
         }
+        // The copy starts with the source's status; it is promoted last, like the source.
         let mut tags = plan.tags.clone();
-        tags.remove(STATUS_TAG);
         tags.insert(COPIED_FROM_TAG.into(), source.id.clone());
         tags.insert(COPIED_FROM_REGION_TAG.into(), source_region.to_string());
         let mut req = self
@@ -311,6 +310,73 @@ impl AwsProvider {
             }
         }
         Ok(granted)
+    }
+
+    /// Bakery's images in this region, with the parameters naming them, who may launch them
+    /// and when they are deprecated.
+    pub(super) fn catalog_here(&self) -> Result<Vec<crate::cloud::CatalogEntry>> {
+        let out = self
+            .block(
+                self.clients
+                    .ec2
+                    .describe_images()
+                    .owners("self")
+                    .filters(filter(
+                        &format!("tag:{}", super::CREATED_BY_TAG),
+                        [super::CREATED_BY],
+                    ))
+                    .send(),
+            )
+            .map_err(|e| api_error("ec2:DescribeImages", e))?;
+        let described = out.images.unwrap_or_default();
+        let images: Vec<Image> = described.iter().map(super::to_image).collect();
+        let uses = self.uses_of(&images)?;
+        let mut entries = Vec::new();
+        for (d, image) in described.iter().zip(images) {
+            let out = self
+                .block(
+                    self.clients
+                        .ec2
+                        .describe_image_attribute()
+                        .image_id(&image.id)
+                        .attribute(ec2t::ImageAttributeName::LaunchPermission)
+                        .send(),
+                )
+                .map_err(|e| api_error("ec2:DescribeImageAttribute", e))?;
+            let shared_with = out
+                .launch_permissions()
+                .iter()
+                .filter_map(|p| {
+                    if let Some(a) = p.user_id() {
+                        Some(format!("account {a}"))
+                    } else if let Some(o) = p.organization_arn() {
+                        Some(format!("organization {o}"))
+                    } else if let Some(u) = p.organizational_unit_arn() {
+                        Some(format!("ou {u}"))
+                    } else {
+                        p.group().map(|g| g.as_str().to_string())
+                    }
+                })
+                .collect();
+            let pointers = uses
+                .get(&image.id)
+                .map(|u| {
+                    u.iter()
+                        .filter_map(|x| x.strip_prefix("parameter ").map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.push(crate::cloud::CatalogEntry {
+                region: self.clients.region.clone(),
+                pointers,
+                shared_with,
+                deprecation: d.deprecation_time.clone(),
+                image,
+            });
+        }
+        entries
+            .sort_by(|a, b| (&a.image.created, &a.image.id).cmp(&(&b.image.created, &b.image.id)));
+        Ok(entries)
     }
 
     /// Sets the image's deprecation time unless it has that time already; returns it (RFC 3339).

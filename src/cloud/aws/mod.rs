@@ -489,6 +489,10 @@ impl Provider for AwsProvider {
         self.regional(region).uses_of(images)
     }
 
+    fn catalog(&self, region: &str) -> Result<Vec<super::CatalogEntry>> {
+        self.regional(region).catalog_here()
+    }
+
     fn delete_image_in(&self, region: &str, id: &str) -> Result<()> {
         self.regional(region).delete_image_by_id(id)
     }
