@@ -581,10 +581,9 @@ mod tests {
         assert_eq!(p[1].kms_key, None);
         assert_eq!(p[1].tags.get("app").map(String::as_str), Some("web"));
         assert_eq!(p[1].tags.get(POINTER_TAG).map(String::as_str), Some("/p"));
-        assert_eq!(
-            p[1].tags.get(STATUS_TAG).map(String::as_str),
-            Some("promoted")
-        );
+        // The copies start with the source's status (none here); promoted comes last.
+        assert_eq!(p[1].tags.get(STATUS_TAG), None);
+        assert_eq!(p[1].status, "promoted");
     }
 
     #[test]
