@@ -385,8 +385,7 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
 fn each_refused_call_fails_its_region_and_a_rerun_finishes_without_duplicates() {
     let _g = serial();
     for (action, nth) in [
-        ("ec2:CopyImage", 1),
-        ("ec2:CopyImage", 3),
+        ("ec2:CopyImage", 2),
         ("ec2:CreateTags", 2),
         ("ec2:ModifyImageAttribute", 1),
         ("ec2:ModifySnapshotAttribute", 2),
@@ -694,4 +693,64 @@ fn retention_never_deletes_an_image_in_use() {
     }
     assert_eq!(pointer_in(&e, HOME).0, newest);
     assert_policy_covers(&e);
+}
+
+/// The GitHub Action in `promote` mode (`bakery action`, as the runner starts it): the `images`
+/// output maps each region to its image, and the job summary has a row per region.
+#[test]
+fn the_action_outputs_each_regions_image_and_summarises_every_region() {
+    let _g = serial();
+    let e = Endpoint::start();
+    let root = tempfile::tempdir().unwrap();
+    let file = pipeline(root.path());
+    let source = verified_image(&e);
+    let output = root.path().join("output");
+    let summary = root.path().join("summary");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
+        .arg("action")
+        .current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", root.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", repo())
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("INPUT_MODE", "promote")
+        .env("INPUT_IMAGE", &source)
+        .env("INPUT_PIPELINE", file.strip_prefix(repo()).unwrap())
+        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    eprintln!("the action took {:.1} s", started.elapsed().as_secs_f64());
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let images = outputs
+        .split_once("images<<")
+        .and_then(|(_, rest)| rest.lines().nth(1))
+        .unwrap_or_else(|| panic!("an images output: {outputs}"));
+    let images: std::collections::BTreeMap<String, String> = serde_json::from_str(images).unwrap();
+    assert_eq!(
+        images.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["ap-southeast-2", "eu-west-1", "us-east-1"]
+    );
+    for (region, image) in &images {
+        assert_eq!(pointer_in(&e, region).0, *image, "{region}");
+        assert_eq!(copies_in(&e, region, &source), vec![image.clone()]);
+    }
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    for (region, image) in &images {
+        assert!(
+            summary.contains(&format!(
+                "| `{region}` | `{image}` | copied, 3 permission(s) granted | `{POINTER}` → version 1 |"
+            )),
+            "{summary}"
+        );
+    }
 }
