@@ -218,6 +218,12 @@ pub fn promote(
         .get(STATUS_TAG)
         .map(String::as_str)
         .unwrap_or("untagged");
+    if let Some(source) = image.tags.get(crate::cloud::COPIED_FROM_TAG) {
+        return Err(Error::Config(format!(
+            "image {} is a copy that promotion made of {source}; promote {source} instead (`bakery promote --image {source}`), which publishes it in every region",
+            image.id
+        )));
+    }
     if current != status::VERIFIED && current != status::PROMOTED {
         return Err(Error::Build(format!(
             "image {} has {STATUS_TAG}={current}: only an image that passed every gate is promoted; run `bakery verify --image {}` first",

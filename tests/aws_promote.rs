@@ -375,6 +375,20 @@ fn promotion_copies_shares_and_points_in_three_regions_and_a_second_run_changes_
         serde_json::json!([]),
         "the source itself is not published"
     );
+
+    // A copy (here the baking region's re-encrypted one) is not promoted itself: its source is.
+    let out = bakery(&e, data.path())
+        .args(["promote", "-f"])
+        .arg(&file)
+        .args(["--image", &images[0]])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("promote {source} instead")),
+        "{stderr}"
+    );
     assert_policy_covers(&e);
 }
 
