@@ -11,8 +11,7 @@ use crate::progress::{self, Spinner};
 use crate::run::Run;
 use crate::transport::{shell_quote, Stream, Transport};
 
-/// The tag recording the image a baked image was built from.
-pub const SOURCE_TAG: &str = "bakery:source";
+pub use crate::cloud::SOURCE_TAG;
 
 /// Bakes the pipeline's image and returns it; the builder is gone when this returns.
 pub fn bake(run: &Run) -> Result<Image> {

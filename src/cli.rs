@@ -129,6 +129,10 @@ pub enum Command {
         /// The image to promote.
         #[arg(long, value_name = "ID")]
         image: String,
+        /// Print what promotion would do in each region and what retention would delete
+        /// (and keep because it is in use), and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
     /// ledger on disk, and this finishes their cleanup.
@@ -156,6 +160,10 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// With `provider: aws`: list the images of the regions this pipeline file promotes
+        /// to (its region and `promote.regions`), with pointers, sharing and deprecation.
+        #[arg(short, long, value_name = "PATH")]
+        file: Option<PathBuf>,
     },
     /// Manage local base images.
     #[command(subcommand)]
@@ -272,9 +280,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                 pipeline_command(&file.file, &data_dir, mode)
             }
         }
-        Command::Promote { file, image } => {
-            pipeline_command(&file.file, &data_dir, Mode::Promote { image })
-        }
+        Command::Promote {
+            file,
+            image,
+            dry_run,
+        } => pipeline_command(&file.file, &data_dir, Mode::Promote { image, dry_run }),
         Command::Cleanup {
             dry_run,
             provider,
@@ -297,7 +307,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(code)
         }
-        Command::Images { json } => images(&data_dir, json),
+        Command::Images {
+            json,
+            file: Some(file),
+        } => regional_images(&file, &data_dir, json),
+        Command::Images { json, file: None } => images(&data_dir, json),
         Command::Image(ImageCommand::Bootstrap { distro }) => bootstrap(&data_dir, &distro),
         Command::Image(ImageCommand::Delete { id }) => delete_image(&data_dir, &id),
         Command::Outdated { file } => {
@@ -427,13 +441,49 @@ pub fn print_outcome(outcome: &Outcome) {
         crate::say!("  {name:<16} {:>7.1}s", took.as_secs_f64());
     }
     match &outcome.promotion {
+        Some(p) if p.dry_run => {
+            crate::say!(
+                "\nDRY RUN: image {} was not promoted and nothing was deleted",
+                image.id
+            );
+        }
+        Some(p) if !p.failed().is_empty() => {
+            let failed: Vec<&str> = p.failed().iter().map(|r| r.region.as_str()).collect();
+            crate::say!(
+                "\nPROMOTION INCOMPLETE: image {} failed in {} of {} regions ({}); the others are done. Run `{}` again: it reuses what is done and finishes the rest",
+                image.id,
+                failed.len(),
+                p.regions.len(),
+                failed.join(", "),
+                p.rerun.as_deref().unwrap_or("bakery promote")
+            );
+        }
         Some(p) => {
+            // With regions, the pointer of the image's own region may name a copy of it.
+            let named = p
+                .regions
+                .first()
+                .and_then(|r| r.image.as_deref())
+                .unwrap_or(&image.id);
             let pointer = p
                 .pointer
                 .as_ref()
-                .map(|(name, v)| format!("; pointer {name} -> {} (version {v})", image.id))
+                .map(|(name, v)| format!("; pointer {name} -> {named} (version {v})"))
                 .unwrap_or_default();
-            crate::say!("\nPROMOTED: image {} ({}){pointer}", image.id, image.name);
+            let regions = match p.regions.len() {
+                0 | 1 => String::new(),
+                n => format!(" in {n} regions"),
+            };
+            let unchanged = if p.unchanged() {
+                "; it was complete already: nothing changed"
+            } else {
+                ""
+            };
+            crate::say!(
+                "\nPROMOTED: image {} ({}){regions}{pointer}{unchanged}",
+                image.id,
+                image.name
+            );
         }
         None if outcome.verification.is_some() => {
             crate::say!(
@@ -620,6 +670,69 @@ fn images(data_dir: &Path, json: bool) -> Result<i32> {
             i.size_bytes as f64 / (1024.0 * 1024.0),
             i.created,
             tags.join(",")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `bakery images -f FILE`: the images of every region the pipeline promotes to.
+fn regional_images(file: &Path, data_dir: &Path, json: bool) -> Result<i32> {
+    let loaded = config::load(file)?;
+    let provider = crate::cloud::open_for(&loaded, data_dir)?;
+    let Some(home) = provider.home_region() else {
+        return images(data_dir, json);
+    };
+    let mut regions = vec![home.clone()];
+    if let Some(p) = &loaded.pipeline.promote {
+        regions.extend(
+            p.regions
+                .iter()
+                .map(|r| r.region.0.clone())
+                .filter(|r| *r != home),
+        );
+    }
+    let mut entries = Vec::new();
+    for region in &regions {
+        entries.extend(provider.catalog(region)?);
+    }
+    if json {
+        crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("images are JSON")
+        );
+        return Ok(EXIT_OK);
+    }
+    if entries.is_empty() {
+        crate::say!("no images made by Bakery in {}", regions.join(", "));
+        return Ok(EXIT_OK);
+    }
+    crate::out!(
+        "{:<21}  {:<36}  {:<14}  {:<9}  {:<28}  {:<20}  SHARED WITH",
+        "ID",
+        "NAME",
+        "REGION",
+        "STATUS",
+        "POINTERS",
+        "DEPRECATION"
+    );
+    for e in entries {
+        crate::out!(
+            "{:<21}  {:<36}  {:<14}  {:<9}  {:<28}  {:<20}  {}",
+            e.image.id,
+            e.image.name,
+            e.region,
+            e.image.tags.get(STATUS_TAG).map_or("-", String::as_str),
+            if e.pointers.is_empty() {
+                "-".to_string()
+            } else {
+                e.pointers.join(",")
+            },
+            e.deprecation.as_deref().unwrap_or("-"),
+            if e.shared_with.is_empty() {
+                "-".to_string()
+            } else {
+                e.shared_with.join(", ")
+            }
         );
     }
     Ok(EXIT_OK)

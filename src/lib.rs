@@ -7,6 +7,8 @@
 //! The front ends stack the same way: [`action`] → [`cli`] → [`pipeline`] and [`outdated`].
 
 pub mod action;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod bake;
 pub mod chaos;
 pub mod cli;

@@ -30,8 +30,8 @@ pub enum Mode {
         /// Vars for the templates of `goss` (`--vars`, `--vars-inline`).
         goss_vars: crate::suites::GossVars,
     },
-    /// Promote an image that passed verification.
-    Promote { image: String },
+    /// Promote an image that passed verification; a dry run prints the plan only.
+    Promote { image: String, dry_run: bool },
 }
 
 /// What a run produced.
@@ -45,10 +45,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when every gate that ran passed, 1 when one failed.
+    /// 0 when every gate that ran passed, 1 when one failed, 3 when promotion failed in a
+    /// region.
     pub fn exit_code(&self) -> i32 {
         match &self.verification {
             Some(v) if !v.verdict.passed => EXIT_GATE_FAILED,
+            _ if self
+                .promotion
+                .as_ref()
+                .is_some_and(|p| !p.failed().is_empty()) =>
+            {
+                crate::error::EXIT_INFRA
+            }
             _ => EXIT_OK,
         }
     }
@@ -145,7 +153,7 @@ fn stages(run: &Run, mode: &Mode, suites: Option<Vec<crate::suites::Suite>>) -> 
             verify_stage(run, &image, &suites, &mut outcome)?;
             return Ok(outcome);
         }
-        Mode::Promote { image } => {
+        Mode::Promote { image, .. } => {
             let image = provider.image(image)?;
             outcome.image = Some(image.clone());
             image
@@ -158,8 +166,29 @@ fn stages(run: &Run, mode: &Mode, suites: Option<Vec<crate::suites::Suite>>) -> 
     let wanted = !matches!(mode, Mode::Run { promote: false });
     if passed && wanted {
         let stage = Stage::start("promote");
-        let promotion = promote::promote(provider, &image, run.loaded.pipeline.promote.as_ref())?;
+        let dry_run = matches!(mode, Mode::Promote { dry_run: true, .. });
+        let mut promotion = promote::promote(
+            provider,
+            &image,
+            run.loaded.pipeline.promote.as_ref(),
+            dry_run,
+        )?;
         run.timings.record("promote", stage.finish());
+        if !promotion.failed().is_empty() {
+            promotion.rerun = Some(format!(
+                "bakery promote -f {} --image {}",
+                run.loaded.path.display(),
+                image.id
+            ));
+        }
+        if !promotion.regions.is_empty() && !dry_run {
+            let results = run
+                .loaded
+                .resolve(&run.loaded.pipeline.verify.junit)
+                .with_extension("json");
+            let verified_now = outcome.verification.as_ref().map(|v| v.json.clone());
+            crate::report::json::write_promotion(&results, &promotion, verified_now.as_deref())?;
+        }
         outcome.promotion = Some(promotion);
     }
     Ok(outcome)

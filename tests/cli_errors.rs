@@ -464,3 +464,62 @@ fn two_cis_entries_get_a_suite_name_each_or_a_clear_error() {
     assert_eq!(code, 2, "{stderr}");
     assert_located(&stderr, "10:7", &["cis.name: `no ssh` is not a suite name"]);
 }
+
+const AWS: &str = "provider: aws\nsource:\n  image: ami-0123456789abcdef0\nimage:\n  name: web-{{timestamp}}\nverify:\n  suites: [smoke.yml]\n";
+
+#[test]
+fn a_bad_account_id_in_promote_share_is_located() {
+    let (code, stderr) = bake(&format!(
+        "{AWS}promote:\n  pointer: /golden/web\n  share:\n    accounts: ['01234567890']\n"
+    ));
+    assert_eq!(code, 2);
+    assert_located(
+        &stderr,
+        "11:16",
+        &["01234567890", "not an account id", "12 digits"],
+    );
+}
+
+#[test]
+fn a_bad_ou_arn_and_a_bad_region_are_located() {
+    let (code, stderr) = bake(&format!(
+        "{AWS}promote:\n  pointer: /golden/web\n  share:\n    organizational_units:\n      - arn:aws:organizations::111122223333:ou/ou-ab12-cdefgh34\n"
+    ));
+    assert_eq!(code, 2);
+    assert_located(
+        &stderr,
+        "12:9",
+        &["not an organizational unit ARN", "ou/o-"],
+    );
+    let (code, stderr) = bake(&format!(
+        "{AWS}promote:\n  pointer: /golden/web\n  regions:\n    - eu-west-1\n    - region: euwest2\n"
+    ));
+    assert_eq!(code, 2);
+    assert_located(&stderr, "12:15", &["euwest2", "not a region name"]);
+}
+
+#[test]
+fn sharing_without_a_customer_managed_key_in_a_region_is_refused_before_anything_starts() {
+    let (code, stderr) = bake(&format!(
+        "{AWS}promote:\n  pointer: /golden/web\n  regions:\n    - region: eu-west-1\n      kms_key: alias/golden\n    - us-west-2\n  share:\n    accounts: ['111122223333']\n"
+    ));
+    assert_eq!(code, 2);
+    assert_located(
+        &stderr,
+        "13:7",
+        &["us-west-2", "aws/ebs", "customer-managed key"],
+    );
+}
+
+#[test]
+fn promote_regions_with_the_local_provider_are_refused() {
+    let (code, stderr) = bake(&format!(
+        "{GOOD}promote:\n  pointer: web\n  regions: [eu-west-1]\n"
+    ));
+    assert_eq!(code, 2);
+    assert_located(
+        &stderr,
+        "9:3",
+        &["promote.regions", "`local` provider", "provider: aws"],
+    );
+}

@@ -283,7 +283,11 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
                 },
             },
         ),
-        Command::Promote { file, image } => (file.file, Mode::Promote { image }),
+        Command::Promote {
+            file,
+            image,
+            dry_run,
+        } => (file.file, Mode::Promote { image, dry_run }),
         Command::Cleanup { .. } => {
             let code = cli::run(parsed)?;
             report.result = if code == 0 {
@@ -348,8 +352,9 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
     state.loaded = Some(loaded.clone());
 
     let mode = match mode {
-        Mode::Promote { image } if image.is_empty() => Mode::Promote {
+        Mode::Promote { image, dry_run } if image.is_empty() => Mode::Promote {
             image: release_image(&loaded, &data_dir, ctx, report)?,
+            dry_run,
         },
         other => other,
     };
@@ -414,7 +419,24 @@ fn record(outcome: &Outcome, ctx: &Context, report: &mut Report) {
     if let Some(p) = &outcome.promotion {
         report.promoted = true;
         report.pointer = p.pointer.clone();
+        report.regions = p.regions.clone();
         report.warnings.extend(p.warnings.iter().cloned());
+        if !p.failed().is_empty() {
+            report.promoted = false;
+            report.result = RunResult::Error;
+            let failed: Vec<String> = p
+                .failed()
+                .iter()
+                .map(|r| format!("{}: {}", r.region, r.error.as_deref().unwrap_or("")))
+                .collect();
+            report.error = Some(format!(
+                "promotion failed in {} of {} regions; the others are done. Run `{}` again: it reuses what is done and finishes the rest.\n{}",
+                failed.len(),
+                p.regions.len(),
+                p.rerun.as_deref().unwrap_or("bakery promote"),
+                failed.join("\n")
+            ));
+        }
     }
 }
 

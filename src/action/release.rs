@@ -5,17 +5,19 @@
 //! newest image of the commit that passed every gate, and refuses when the commit's images
 //! all failed or were never verified.
 
-use crate::cloud::{Image, Tags, COMMIT_TAG, STATUS_TAG};
+use crate::cloud::{Image, Tags, COMMIT_TAG, COPIED_FROM_TAG, STATUS_TAG};
 use crate::error::{Error, Result};
 use crate::promote::status;
 
 /// The image to promote for `commit`: the newest available image baked from it (and carrying
-/// `tags`) whose status is `verified` (or already `promoted`). Refuses, naming what it found,
-/// when none passed every gate.
+/// `tags`) whose status is `verified` (or already `promoted`). Regional copies that promotion
+/// made carry the commit too, but are not candidates: their source is. Refuses, naming what it
+/// found, when none passed every gate.
 pub fn image_for_commit(images: &[Image], commit: &str, tags: &Tags) -> Result<Image> {
     let mut candidates: Vec<&Image> = images
         .iter()
         .filter(|i| i.tags.get(COMMIT_TAG).map(String::as_str) == Some(commit))
+        .filter(|i| !i.tags.contains_key(COPIED_FROM_TAG))
         .filter(|i| tags.iter().all(|(k, v)| i.tags.get(k) == Some(v)))
         .collect();
     candidates.sort_by(|a, b| (&b.created, &b.id).cmp(&(&a.created, &a.id)));
@@ -94,6 +96,18 @@ mod tests {
         ];
         let found = image_for_commit(&images, "abc", &Tags::new()).unwrap();
         assert_eq!(found.id, "ami-2");
+    }
+
+    #[test]
+    fn a_regional_copy_is_never_the_image_to_promote() {
+        let mut copy = image("ami-9", "abc", "promoted", "2026-11-05T00:00:00Z");
+        copy.tags.insert(COPIED_FROM_TAG.into(), "ami-1".into());
+        let images = [
+            image("ami-1", "abc", "promoted", "2026-11-01T00:00:00Z"),
+            copy,
+        ];
+        let found = image_for_commit(&images, "abc", &Tags::new()).unwrap();
+        assert_eq!(found.id, "ami-1");
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Report {
     pub promoted: bool,
     /// The pointer moved by promotion and its new version.
     pub pointer: Option<(String, u64)>,
+    /// Promotion's outcome in each region (a provider with regions).
+    pub regions: Vec<crate::promote::RegionResult>,
     /// The suites' results, when a verify stage finished.
     pub results: Vec<SuiteResult>,
     /// The JUnit file, as shown to the user (relative to the workspace when inside it).
@@ -84,6 +86,7 @@ impl Report {
             image: None,
             promoted: false,
             pointer: None,
+            regions: Vec::new(),
             results: Vec::new(),
             junit: None,
             timings: Vec::new(),
@@ -106,6 +109,7 @@ impl Report {
             ("image-id", image(|i| &i.id)),
             ("image-name", image(|i| &i.name)),
             ("promoted", self.promoted.to_string()),
+            ("images", self.images_output()),
             ("junit-path", self.junit.clone().unwrap_or_default()),
             ("summary-path", summary_path),
             (
@@ -113,6 +117,17 @@ impl Report {
                 self.outdated.map(|o| o.to_string()).unwrap_or_default(),
             ),
         ]
+    }
+
+    /// The `images` output: a JSON map region → image id of the regions promotion finished
+    /// (`{}` when nothing was promoted to a region).
+    pub fn images_output(&self) -> String {
+        let map: std::collections::BTreeMap<&str, &str> = self
+            .regions
+            .iter()
+            .filter_map(|r| Some((r.region.as_str(), r.image.as_deref()?)))
+            .collect();
+        serde_json::to_string(&map).expect("a map serializes")
     }
 
     /// Failed and errored checks, with their suite.
@@ -186,6 +201,48 @@ pub fn render(report: &Report, limit: usize) -> String {
             (None, false) => "no".to_string(),
         };
         let _ = writeln!(head, "| Promoted | {promoted} |");
+    }
+    if !report.regions.is_empty() {
+        let pointer = report
+            .pointer
+            .as_ref()
+            .map(|(p, _)| p.as_str())
+            .unwrap_or("");
+        let _ = writeln!(
+            head,
+            "\n| Region | Image | Outcome | Pointer |\n|---|---|---|---|"
+        );
+        for r in &report.regions {
+            let outcome = match (&r.error, r.origin) {
+                (Some(e), _) => format!("failed: {}", cell(e, 400)),
+                (None, o) => {
+                    let origin = match o {
+                        Some(crate::cloud::ImageOrigin::Copied) => "copied",
+                        Some(crate::cloud::ImageOrigin::Reused) => "reused",
+                        _ => "the image itself",
+                    };
+                    match r.granted.len() {
+                        0 => origin.to_string(),
+                        n => format!("{origin}, {n} permission(s) granted"),
+                    }
+                }
+            };
+            let version = match (r.pointer_version, r.pointer_changed) {
+                (Some(v), true) => format!("{} → version {v}", code(pointer, 200)),
+                (Some(v), false) => format!("{} unchanged (version {v})", code(pointer, 200)),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                head,
+                "| {} | {} | {outcome} | {version} |",
+                code(&r.region, 40),
+                r.image
+                    .as_deref()
+                    .map(|i| code(i, 40))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        head.push('\n');
     }
     if let Some(o) = report.outdated {
         let _ = writeln!(head, "| Outdated | {} |", if o { "yes" } else { "no" });
@@ -426,5 +483,42 @@ mod tests {
     fn cells_cannot_break_the_table() {
         assert_eq!(cell("a|b\nc<d>", 100), "a\\|b<br>c&lt;d&gt;");
         assert_eq!(cell("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn each_region_is_in_the_images_output_and_the_summary() {
+        use crate::cloud::ImageOrigin;
+        use crate::promote::RegionResult;
+        let mut r = Report::new("promote");
+        assert_eq!(r.images_output(), "{}");
+        let region = |name: &str, image: Option<&str>, error: Option<&str>| RegionResult {
+            region: name.into(),
+            status: if error.is_some() { "failed" } else { "done" },
+            image: image.map(String::from),
+            origin: image.map(|_| ImageOrigin::Copied),
+            granted: vec!["launch: account 111122223333".into()],
+            pointer_version: image.map(|_| 4),
+            pointer_changed: true,
+            deprecate_at: None,
+            error: error.map(String::from),
+        };
+        r.pointer = Some(("/golden/web".into(), 4));
+        r.regions = vec![
+            region("us-east-1", Some("ami-1"), None),
+            region("eu-west-1", Some("ami-2"), None),
+            region("ap-southeast-2", None, Some("AWS refused ec2:CopyImage")),
+        ];
+        let outputs = r.step_outputs(String::new());
+        let images = &outputs.iter().find(|(k, _)| *k == "images").unwrap().1;
+        assert_eq!(images, r#"{"eu-west-1":"ami-2","us-east-1":"ami-1"}"#);
+        let md = render(&r, JOB_SUMMARY_LIMIT);
+        assert!(
+            md.contains("| `eu-west-1` | `ami-2` | copied, 1 permission(s) granted | `/golden/web` → version 4 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `ap-southeast-2` | - | failed: AWS refused ec2:CopyImage | - |"),
+            "{md}"
+        );
     }
 }

@@ -27,6 +27,8 @@ pub const STATUS_TAG: &str = "bakery:status";
 pub const RUN_ID_TAG: &str = "bakery:run-id";
 /// The tag that records the commit an image was baked from.
 pub const COMMIT_TAG: &str = "bakery:commit";
+/// The tag recording the image a baked image was built from.
+pub const SOURCE_TAG: &str = "bakery:source";
 
 /// A machine image in a provider's store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +120,77 @@ impl PowerAction {
     }
 }
 
+/// The tag on a copy naming the image it was copied from; promotion finds earlier copies by it.
+pub const COPIED_FROM_TAG: &str = "bakery:copied-from";
+
+/// What promotion asks of one region: an image there (the image itself, or a copy encrypted
+/// with the region's key), shared, deprecated in time, and named by the pointer.
+#[derive(Debug, Clone)]
+pub struct RegionPlan {
+    pub region: String,
+    /// The key the region's copy is encrypted with (`alias/…`, a key id or ARN).
+    pub kms_key: Option<String>,
+    pub share: crate::config::Share,
+    pub pointer: String,
+    /// When the region's image is deprecated (EnableImageDeprecation).
+    pub deprecate_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Tags the region's image and its snapshots carry (the source image's).
+    pub tags: Tags,
+    /// The [`STATUS_TAG`] the region's image gets last, once the pointer names it.
+    pub status: String,
+}
+
+/// Where a region's image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageOrigin {
+    /// The promoted image itself (its own region, no other key).
+    Source,
+    /// Copied by this promotion.
+    Copied,
+    /// A copy an earlier run made of the same image, found by its tag.
+    Reused,
+}
+
+/// What promotion did in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionOutcome {
+    pub region: String,
+    /// The region's image.
+    pub image: String,
+    pub origin: ImageOrigin,
+    /// Permissions granted now (`account 111122223333`, `organization arn:…`, `ou arn:…`,
+    /// `snapshot snap-… account …`); ones granted before are not repeated.
+    pub granted: Vec<String>,
+    /// The pointer's version naming the image.
+    pub pointer_version: u64,
+    /// False when the pointer named the image already.
+    pub pointer_changed: bool,
+    /// When the image is deprecated (RFC 3339), if a deprecation is set.
+    pub deprecate_at: Option<String>,
+}
+
+impl RegionOutcome {
+    /// True when the region was already complete and nothing changed.
+    pub fn unchanged(&self) -> bool {
+        self.origin != ImageOrigin::Copied && self.granted.is_empty() && !self.pointer_changed
+    }
+}
+
+/// An image as `bakery images` lists it for a provider with regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogEntry {
+    pub region: String,
+    #[serde(flatten)]
+    pub image: Image,
+    /// Parameters naming the image now (pointers, and any other parameter whose value it is).
+    pub pointers: Vec<String>,
+    /// Who may launch it: `account 111122223333`, `organization arn:…`, `ou arn:…`, `public`.
+    pub shared_with: Vec<String>,
+    /// When it is deprecated (RFC 3339), if it is.
+    pub deprecation: Option<String>,
+}
+
 /// A place where instances run and images are kept.
 pub trait Provider: Release + Send + Sync {
     /// Finds (or, for a local base image, builds) the image a builder starts from.
@@ -206,6 +279,52 @@ pub trait Provider: Release + Send + Sync {
 
     /// Every pointer and the image it names now.
     fn pointers(&self) -> Result<BTreeMap<String, String>>;
+
+    /// The region this provider's images live in; `None` for a provider without regions (it
+    /// promotes through [`Provider::set_pointer`] alone).
+    fn home_region(&self) -> Option<String> {
+        None
+    }
+
+    /// Publishes `image` in one region as `plan` says, looking before it creates: an earlier
+    /// copy is reused, permissions already granted are not granted again, a pointer already
+    /// naming the image is left alone. Safe to call for several regions at once.
+    fn distribute(&self, image: &Image, plan: &RegionPlan) -> Result<RegionOutcome> {
+        let _ = image;
+        Err(self.no_regions(&plan.region))
+    }
+
+    /// Every image Bakery made in `region`.
+    fn images_in(&self, region: &str) -> Result<Vec<Image>> {
+        Err(self.no_regions(region))
+    }
+
+    /// What still uses each of `images` of `region` (image id → uses in words): pointers and
+    /// other parameters naming it, instances, launch templates, Auto Scaling groups. An image
+    /// without an entry is used by nothing Bakery can find.
+    fn uses_in(&self, region: &str, images: &[Image]) -> Result<BTreeMap<String, Vec<String>>> {
+        let _ = images;
+        Err(self.no_regions(region))
+    }
+
+    /// Every image Bakery made in `region`, with its pointers, sharing and deprecation.
+    fn catalog(&self, region: &str) -> Result<Vec<CatalogEntry>> {
+        Err(self.no_regions(region))
+    }
+
+    /// Deletes an image of `region` and its storage.
+    fn delete_image_in(&self, region: &str, id: &str) -> Result<()> {
+        let _ = id;
+        Err(self.no_regions(region))
+    }
+
+    /// The error for a region asked of a provider without regions.
+    fn no_regions(&self, region: &str) -> crate::Error {
+        crate::Error::Config(format!(
+            "the `{}` provider has no regions; promotion to {region} needs `provider: aws`",
+            self.provider_name()
+        ))
+    }
 }
 
 /// The last `lines` non-empty lines of a console log, control characters removed.

@@ -3,6 +3,7 @@
 pub mod duration;
 pub mod locate;
 pub mod model;
+pub mod promote;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 pub use duration::HumanDuration;
 pub use model::*;
+pub use promote::{
+    AccountId, KmsKey, OrganizationArn, OuArn, Promote, Region, RegionTarget, Share,
+};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -198,6 +202,8 @@ pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
     let p = &loaded.pipeline;
     let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
     let mut out = Vec::new();
+    // Problems that come located already (the distribution settings').
+    let mut located = Vec::new();
     let mut err = |key: String, msg: String| out.push(at(&loaded.path, &text, &key, &msg));
     for (i, step) in p.build.provisioners.iter().enumerate() {
         match step {
@@ -302,6 +308,9 @@ pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
                 "must not be empty; name the pointer (`/golden/web`)".into(),
             );
         }
+        if let Err(e) = validate_distribution(loaded, promote) {
+            located.push(e.to_string());
+        }
     }
     if let Err(m) = template::check(&p.image.name) {
         err("image.name".into(), m);
@@ -311,6 +320,7 @@ pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
             err(format!("image.tags.{k}"), m);
         }
     }
+    out.extend(located);
     out.sort_by_key(|m| position_of(m));
     out
 }
@@ -329,6 +339,70 @@ pub fn at(path: &Path, text: &str, key: &str, msg: &str) -> String {
     match locate::position(text, &locate::parse_path(key)) {
         Some((line, col)) => format!("{}:{line}:{col}: {key}: {msg}", path.display()),
         None => format!("{}: {key}: {msg}", path.display()),
+    }
+}
+
+/// What the file can say about regions, keys and sharing without asking AWS: the local
+/// provider has no regions, a region is listed once, and an image shared with anyone is
+/// encrypted with a key of the user's in every listed region.
+fn validate_distribution(loaded: &LoadedPipeline, promote: &Promote) -> Result<()> {
+    let path = &loaded.path;
+    let aws_only = [
+        ("regions", !promote.regions.is_empty()),
+        ("share", !promote.share.is_empty()),
+        ("deprecate_after", promote.deprecate_after.is_some()),
+    ];
+    if loaded.pipeline.provider == ProviderKind::Local {
+        if let Some((key, _)) = aws_only.iter().find(|(_, set)| *set) {
+            return Err(Error::Config(format!(
+                "{}: promote.{key}: the `local` provider keeps one store on this machine, with no regions, accounts or deprecation; remove `{key}`, or use `provider: aws`",
+                locate(path, key, 1)
+            )));
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, target) in promote.regions.iter().enumerate() {
+        let region = target.region.0.as_str();
+        if seen.contains(&region) {
+            return Err(Error::Config(format!(
+                "{}: promote.regions[{i}]: region {region} is listed twice; list each region once",
+                locate_value(path, region, 2)
+            )));
+        }
+        seen.push(region);
+        if promote.share.is_empty() {
+            continue;
+        }
+        let why = match &target.kms_key {
+            None => "has no `kms_key`, so its copy would be encrypted with the region's default EBS key, usually the AWS-managed `aws/ebs` key",
+            Some(k) if k.is_aws_managed() => "names the AWS-managed `aws/ebs` key",
+            Some(_) => continue,
+        };
+        return Err(Error::Config(format!(
+            "{}: promote.regions[{i}]: {region} {why}, and an image encrypted with that key cannot be shared with other accounts; set `kms_key` to a customer-managed key of {region} (`alias/…` or its ARN) whose key policy lets the accounts in `promote.share` use it (README, \"Sharing across accounts\")",
+            locate_value(path, region, 1)
+        )));
+    }
+    Ok(())
+}
+
+/// `file:line:col` of the `nth` line of the `promote:` block that holds `value` (outside
+/// comments); `file` alone when it cannot be found.
+fn locate_value(path: &Path, value: &str, nth: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let found = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| !l.starts_with("promote:"))
+        .filter(|(_, l)| !l.trim_start().starts_with('#'))
+        .filter_map(|(i, l)| {
+            let code = l.split(" #").next().unwrap_or(l);
+            code.find(value).map(|c| (i + 1, c + 1))
+        })
+        .nth(nth.saturating_sub(1));
+    match found {
+        Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+        None => path.display().to_string(),
     }
 }
 

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::duration::HumanDuration;
+use super::promote::Promote;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -501,21 +502,6 @@ impl Default for Verify {
             concurrency: default_concurrency(),
         }
     }
-}
-
-/// The promote stage.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Promote {
-    /// The pointer set to the promoted image (the local equivalent of an SSM parameter).
-    pub pointer: String,
-    /// How many promoted images of this pointer to keep; older ones are deleted.
-    #[serde(default = "default_keep")]
-    pub keep: usize,
-}
-
-fn default_keep() -> usize {
-    3
 }
 
 /// The `aws:` block: how the `aws` provider creates builder and probe instances.

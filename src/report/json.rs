@@ -79,6 +79,41 @@ pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String
     std::fs::write(path, render(results, properties) + "\n").at("writing", path)
 }
 
+/// Writes the promotion's outcome: `promotion.json` beside the results document, and, when
+/// this run verified the image (`verified`, the results document it wrote), a `promotion`
+/// object in that document too.
+pub fn write_promotion(
+    results: &Path,
+    promotion: &crate::promote::Promotion,
+    verified: Option<&Path>,
+) -> Result<()> {
+    let value = serde_json::json!({
+        "format_version": FORMAT_VERSION,
+        "complete": promotion.failed().is_empty(),
+        "image": promotion.image,
+        "images": promotion.images(),
+        "regions": promotion.regions,
+        "deleted": promotion.deleted,
+        "warnings": promotion.warnings,
+        "rerun": promotion.rerun,
+    });
+    let own = results.with_file_name("promotion.json");
+    if let Some(dir) = own.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).at("creating", dir)?;
+    }
+    let text = serde_json::to_string_pretty(&value).expect("a promotion serializes");
+    std::fs::write(&own, text + "\n").at("writing", &own)?;
+    if let Some(doc) = verified {
+        let text = std::fs::read_to_string(doc).at("reading", doc)?;
+        if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(&text) {
+            map.insert("promotion".into(), value);
+            let text = serde_json::to_string_pretty(&map).expect("a document serializes");
+            std::fs::write(doc, text + "\n").at("writing", doc)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

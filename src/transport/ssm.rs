@@ -16,8 +16,8 @@ use aws_sdk_ssm::Client;
 use base64::Engine;
 
 use super::{shell_quote, ExecOutput, Stream, Transport};
-use crate::cloud::aws::wait::{self, Backoff, OnSignal, Poll};
-use crate::cloud::aws::{ssm_code, ssm_error};
+use crate::aws::wait::{self, Backoff, OnSignal, Poll};
+use crate::aws::{ssm_code, ssm_error};
 use crate::error::{Error, Result};
 
 /// The most stdout characters `GetCommandInvocation` returns.

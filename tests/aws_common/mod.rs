@@ -17,6 +17,7 @@
 
 #![allow(dead_code)]
 
+pub mod images;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -764,6 +765,8 @@ pub struct Endpoint {
     baseline: Vec<String>,
     pub faults: Arc<Faults>,
     pub instances: Arc<Instances>,
+    /// The image calls moto lacks (deprecation), and a record of copies and permissions.
+    pub images: Arc<images::Images>,
     _dir: tempfile::TempDir,
 }
 
@@ -775,16 +778,26 @@ impl Endpoint {
         let dir = tempfile::tempdir().unwrap();
         let faults = Arc::new(Faults::default());
         let instances = Instances::new(&dir.path().join("instances"));
+        let images = Arc::new(images::Images::default());
         let (f, i, o) = (faults.clone(), instances.clone(), instances.clone());
+        let (im, io) = (images.clone(), images.clone());
         let server = Server::start(
             Some(moto),
-            Arc::new(move |req| f.apply(req).or_else(|| i.handle(req))),
-            Arc::new(move |req, resp| o.observe(req, resp)),
+            Arc::new(move |req| {
+                f.apply(req)
+                    .or_else(|| i.handle(req))
+                    .or_else(|| im.handle(req))
+            }),
+            Arc::new(move |req, resp| {
+                o.observe(req, resp);
+                io.observe(req, resp);
+            }),
         );
         let mut e = Endpoint {
             server,
             faults,
             instances,
+            images,
             baseline: Vec::new(),
             _dir: dir,
         };
@@ -811,6 +824,27 @@ impl Endpoint {
     /// Calls moto directly (no faults) with a query-protocol EC2 action.
     pub fn ec2(&self, params: &str) -> String {
         query("ec2", &format!("{params}&Version=2016-11-15"))
+    }
+
+    /// Calls moto's EC2 of `region` directly (no faults).
+    pub fn ec2_in(&self, region: &str, params: &str) -> String {
+        query_in(region, "ec2", &format!("{params}&Version=2016-11-15"))
+    }
+
+    /// Calls moto's SSM of `region` directly.
+    pub fn ssm_in(&self, region: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = http(
+            moto(),
+            "POST",
+            "/",
+            &[
+                ("Content-Type".into(), "application/x-amz-json-1.1".into()),
+                ("X-Amz-Target".into(), format!("AmazonSSM.{action}")),
+                ("Authorization".into(), authorization_in(region, "ssm")),
+            ],
+            body.to_string().as_bytes(),
+        );
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("ssm {action}: {}", r.text()))
     }
 
     /// Calls moto directly with a query-protocol IAM action.
@@ -883,6 +917,31 @@ fn authorization(service: &str) -> String {
     format!(
         "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
     )
+}
+
+fn authorization_in(region: &str, service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+/// Calls moto's `service` of `region` with a query-protocol body.
+pub fn query_in(region: &str, service: &str, body: &str) -> String {
+    let r = http(
+        moto(),
+        "POST",
+        "/",
+        &[
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("Authorization".into(), authorization_in(region, service)),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{service} {region} {body}: {}", r.text());
+    r.text()
 }
 
 fn query(service: &str, body: &str) -> String {

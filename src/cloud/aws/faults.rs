@@ -2,8 +2,8 @@
 //! (RebootInstances) and a stop and start (StopInstances, then StartInstances: on EC2 the
 //! instance usually lands on another host).
 
-use super::wait::OnSignal;
 use super::{api_error, AwsProvider, STOP_TIMEOUT};
+use crate::aws::wait::OnSignal;
 use crate::cloud::{Instance, PowerAction};
 use crate::error::{Error, Result};
 
