@@ -638,28 +638,7 @@ fn suite_keys() -> &'static [&'static str] {
         }
         let mut keys = std::collections::BTreeSet::new();
         walk(&crate::suites::schema(), &mut keys);
-        keys.extend(
-            [
-                "equal",
-                "contains",
-                "contain-element",
-                "contains-all",
-                "consist-of",
-                "regex",
-                "have-prefix",
-                "have-suffix",
-                "have-len",
-                "not",
-                "and",
-                "or",
-                "lt",
-                "le",
-                "gt",
-                "ge",
-                "semver",
-            ]
-            .map(str::to_string),
-        );
+        keys.extend(crate::suites::matcher::KEYS.iter().map(|k| k.to_string()));
         keys.into_iter()
             .map(|k| &*Box::leak(k.into_boxed_str()))
             .collect()
@@ -689,23 +668,18 @@ fn fuzz_suite() {
     fuzz("suite", yaml_input(SUITE_SEEDS, keys, 5));
 }
 
-const GOSS_KEYS: &[&str] = &[
-    "addr",
-    "command",
-    "dns",
-    "file",
-    "gossfile",
-    "group",
-    "http",
-    "interface",
-    "kernel-param",
-    "matching",
-    "mount",
-    "package",
-    "port",
-    "process",
-    "service",
-    "user",
+/// The keys of a Goss file: its resource types, then attributes, unsupported ones, resource
+/// names and template text.
+fn goss_keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut keys = crate::suites::goss::RESOURCE_TYPES.to_vec();
+        keys.extend_from_slice(GOSS_ATTRIBUTE_KEYS);
+        keys
+    })
+}
+
+const GOSS_ATTRIBUTE_KEYS: &[&str] = &[
     "registry",
     "exists",
     "mode",
@@ -910,8 +884,8 @@ fn goss(input: &str) {
 #[test]
 fn fuzz_goss() {
     let doc = prop_oneof![
-        3 => seeded(&[GOSS_SEED], GOSS_KEYS),
-        1 => document(GOSS_KEYS, 4),
+        3 => seeded(&[GOSS_SEED], goss_keys()),
+        1 => document(goss_keys(), 4),
     ];
     let templated = (
         doc,

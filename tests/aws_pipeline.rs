@@ -11,29 +11,8 @@
 mod aws_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use aws_common::{repo, serial, Endpoint, Fault};
-
-fn bakery(e: &Endpoint, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bakery"));
-    cmd.current_dir(repo())
-        .env("BAKERY_DATA_DIR", data)
-        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-fn show(out: &Output) {
-    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
-}
+use aws_common::{bakery, example_copy, repo, serial, show, Endpoint, Fault};
 
 fn example(name: &str) -> PathBuf {
     repo().join("examples/aws").join(name)
@@ -42,13 +21,7 @@ fn example(name: &str) -> PathBuf {
 /// A copy of the example next to it, with `edit` applied (relative paths keep working).
 fn variant(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempPath {
     let text = std::fs::read_to_string(example("bakery.yml")).unwrap();
-    let f = tempfile::Builder::new()
-        .prefix(&format!(".test-{name}-"))
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/aws"))
-        .unwrap();
-    std::fs::write(f.path(), edit(text)).unwrap();
-    f.into_temp_path()
+    example_copy(&format!(".test-{name}-"), &edit(text))
 }
 
 /// What a finished run may leave: its image (and the image's snapshots) and nothing else; no

@@ -9,9 +9,11 @@
 mod aws_common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use aws_common::{repo, serial, tags_in, xml_values, Endpoint, Fault, AL2023};
+use aws_common::{
+    bakery, example_copy, repo, serial, show, tags_in, xml_values, Endpoint, Fault, AL2023,
+};
 
 const HOME: &str = "us-east-1";
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
@@ -24,26 +26,6 @@ fn key_of(region: &str) -> String {
         "eu-west-1" => "arn:aws:kms:eu-west-1:123456789012:alias/golden".into(),
         _ => "alias/golden".into(),
     }
-}
-
-fn bakery(e: &Endpoint, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bakery"));
-    cmd.current_dir(repo())
-        .env("BAKERY_DATA_DIR", data)
-        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-fn show(out: &Output) {
-    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The AWS example as it is (three regions with a key each, shared with an account and an OU,
@@ -61,38 +43,12 @@ fn pipeline(dir: &Path) -> tempfile::TempPath {
         );
     }
     assert!(text.contains(ACCOUNT) && text.contains(OU) && text.contains("deprecate_after: 180d"));
-    let f = tempfile::Builder::new()
-        .prefix(".test-promote-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/aws"))
-        .unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f.into_temp_path()
+    example_copy(".test-promote-", &text)
 }
 
 /// A verified image in us-east-1, made directly in moto as a bake would leave it.
 fn verified_image(e: &Endpoint) -> String {
-    verified_image_named(e, "golden-al2023-test")
-}
-
-fn verified_image_named(e: &Endpoint, name: &str) -> String {
-    let base = e.ssm("GetParameter", serde_json::json!({"Name": AL2023}));
-    let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
-    let run = e.ec2(&format!(
-        "Action=RunInstances&ImageId={base}&MinCount=1&MaxCount=1&InstanceType=t3.micro"
-    ));
-    let instance = xml_values(&run, "instanceId").remove(0);
-    let created = e.ec2(&format!(
-        "Action=CreateImage&InstanceId={instance}&Name={name}"
-    ));
-    let image = xml_values(&created, "imageId").remove(0);
-    e.ec2(&format!(
-        "Action=CreateTags&ResourceId.1={image}&Tag.1.Key=bakery:status&Tag.1.Value=verified&Tag.2.Key=bakery:created-by&Tag.2.Value=bakery&Tag.3.Key=app&Tag.3.Value=baseline"
-    ));
-    e.ec2(&format!(
-        "Action=TerminateInstances&InstanceId.1={instance}"
-    ));
-    image
+    aws_common::verified_image(e, "golden-al2023-test")
 }
 
 /// The images of this account in `region` copied from `source`.
@@ -484,13 +440,7 @@ fn two_regions(dir: &Path, keep: usize) -> tempfile::TempPath {
     text.push_str(&format!(
         "\npromote:\n  pointer: {POINTER}\n  keep: {keep}\n  regions: [eu-west-1]\n"
     ));
-    let f = tempfile::Builder::new()
-        .prefix(".test-retention-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/aws"))
-        .unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f.into_temp_path()
+    example_copy(".test-retention-", &text)
 }
 
 fn autoscaling(region: &str, params: &str) -> String {
@@ -522,7 +472,7 @@ fn retention_never_deletes_an_image_in_use() {
     // generation → (home image, eu-west-1 copy)
     let mut gens: Vec<(String, String)> = Vec::new();
     for n in 0..7 {
-        let source = verified_image_named(&e, &format!("golden-gen-{n}"));
+        let source = aws_common::verified_image(&e, &format!("golden-gen-{n}"));
         if n == 6 {
             gens.push((source, String::new()));
             break;

@@ -20,11 +20,16 @@ struct Case {
 
 impl Case {
     fn name(&self) -> String {
-        format!(
-            "{}/{}",
-            self.format,
-            self.file.file_name().unwrap().to_string_lossy()
-        )
+        format!("{}/{}", self.format, self.file_name())
+    }
+
+    /// The name of the case's file, without its folder.
+    fn file_name(&self) -> String {
+        self.file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -156,12 +161,7 @@ const IMAGE_ID: &str = "ami-0123456789abcdef0";
 
 /// Sets up a store holding the case's damaged file; returns the command that reads it.
 fn damaged_store(case: &Case, data: &Path) -> Vec<String> {
-    let name = case
-        .file
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let name = case.file_name();
     let image_dir = data.join("images").join(IMAGE_ID);
     std::fs::create_dir_all(&image_dir).unwrap();
     std::fs::write(image_dir.join("disk.qcow2"), b"").unwrap();
@@ -226,12 +226,7 @@ fn check(case: &Case) -> Option<String> {
     let work = tempfile::tempdir().unwrap();
     let cwd = std::fs::canonicalize(work.path()).unwrap();
     let data = cwd.join("data");
-    let name = case
-        .file
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let name = case.file_name();
     let mut before = Vec::new();
     let (ran, expected_code, got) = match case.format.as_str() {
         "store" => {

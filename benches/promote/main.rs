@@ -16,10 +16,9 @@
 mod aws_common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_common::{repo, xml_values, Endpoint, AL2023};
+use aws_common::{bakery, example_copy, repo, Endpoint};
 
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
 
@@ -35,33 +34,7 @@ fn pipeline(dir: &Path, regions: usize) -> tempfile::TempPath {
         text.push_str(&format!("    - {{region: {r}, kms_key: alias/golden}}\n"));
     }
     text.push_str("  share: {accounts: ['111122223333']}\n  deprecate_after: 90d\n");
-    let f = tempfile::Builder::new()
-        .prefix(".bench-promote-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/aws"))
-        .unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f.into_temp_path()
-}
-
-fn verified_image(e: &Endpoint) -> String {
-    let base = e.ssm("GetParameter", serde_json::json!({"Name": AL2023}));
-    let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
-    let run = e.ec2(&format!(
-        "Action=RunInstances&ImageId={base}&MinCount=1&MaxCount=1&InstanceType=t3.micro"
-    ));
-    let instance = xml_values(&run, "instanceId").remove(0);
-    let image = xml_values(
-        &e.ec2(&format!(
-            "Action=CreateImage&InstanceId={instance}&Name=golden-bench"
-        )),
-        "imageId",
-    )
-    .remove(0);
-    e.ec2(&format!(
-        "Action=CreateTags&ResourceId.1={image}&Tag.1.Key=bakery:status&Tag.1.Value=verified&Tag.2.Key=bakery:created-by&Tag.2.Value=bakery"
-    ));
-    image
+    example_copy(".bench-promote-", &text)
 }
 
 /// One timed promotion to `regions` regions.
@@ -71,22 +44,12 @@ fn run_once(regions: usize, delay: Duration) -> Duration {
     let results = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let file = pipeline(results.path(), regions);
-    let image = verified_image(&e);
+    let image = aws_common::verified_image(&e, "golden-bench");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_bakery"))
-        .current_dir(repo())
+    let out = bakery(&e, data.path())
         .args(["promote", "-f"])
         .arg(&file)
         .args(["--image", &image])
-        .env("BAKERY_DATA_DIR", data.path())
-        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let took = started.elapsed();

@@ -253,7 +253,8 @@ impl Matcher {
     }
 }
 
-const KEYS: &[&str] = &[
+/// The keys a matcher may start with.
+pub(crate) const KEYS: &[&str] = &[
     "equal",
     "contains",
     "contain-element",

@@ -24,13 +24,49 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `bakery` binary built for this test, run in the repository root with its data in
+/// `data`, talking to `e` with moto's credentials, and nothing from the caller's environment
+/// that would point it elsewhere or change its output.
+pub fn bakery(e: &Endpoint, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bakery"));
+    cmd.current_dir(repo())
+        .env("BAKERY_DATA_DIR", data)
+        .env("BAKERY_AWS_ENDPOINT_URL", e.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Prints a run's stdout and stderr (shown when the test fails).
+pub fn show(out: &Output) {
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `text` as a pipeline file next to the AWS example (so its relative paths keep working),
+/// named `<prefix>…yml`; removed when dropped.
+pub fn example_copy(prefix: &str, text: &str) -> tempfile::TempPath {
+    let f = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/aws"))
+        .unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f.into_temp_path()
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -914,9 +950,7 @@ impl Endpoint {
 
 /// A fake SigV4 header: moto picks the service from its credential scope.
 fn authorization(service: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-    )
+    authorization_in("us-east-1", service)
 }
 
 fn authorization_in(region: &str, service: &str) -> String {
@@ -945,21 +979,7 @@ pub fn query_in(region: &str, service: &str, body: &str) -> String {
 }
 
 fn query(service: &str, body: &str) -> String {
-    let r = http(
-        moto(),
-        "POST",
-        "/",
-        &[
-            (
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("Authorization".into(), authorization(service)),
-        ],
-        body.as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{service} {body}: {}", r.text());
-    r.text()
+    query_in("us-east-1", service, body)
 }
 
 /// `key -> value` of every tag in an XML text.
@@ -1018,4 +1038,27 @@ pub fn launch(
         key,
         instance,
     }
+}
+
+/// An image named `name` in us-east-1, made directly in moto as a bake would leave it: from
+/// Amazon Linux 2023, tagged verified, created by Bakery and `app=baseline`, its builder
+/// terminated (so nothing uses it).
+pub fn verified_image(e: &Endpoint, name: &str) -> String {
+    let base = e.ssm("GetParameter", serde_json::json!({"Name": AL2023}));
+    let base = base["Parameter"]["Value"].as_str().unwrap().to_string();
+    let run = e.ec2(&format!(
+        "Action=RunInstances&ImageId={base}&MinCount=1&MaxCount=1&InstanceType=t3.micro"
+    ));
+    let instance = xml_values(&run, "instanceId").remove(0);
+    let created = e.ec2(&format!(
+        "Action=CreateImage&InstanceId={instance}&Name={name}"
+    ));
+    let image = xml_values(&created, "imageId").remove(0);
+    e.ec2(&format!(
+        "Action=CreateTags&ResourceId.1={image}&Tag.1.Key=bakery:status&Tag.1.Value=verified&Tag.2.Key=bakery:created-by&Tag.2.Value=bakery&Tag.3.Key=app&Tag.3.Value=baseline"
+    ));
+    e.ec2(&format!(
+        "Action=TerminateInstances&InstanceId.1={instance}"
+    ));
+    image
 }

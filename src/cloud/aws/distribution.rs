@@ -315,20 +315,7 @@ impl AwsProvider {
     /// Bakery's images in this region, with the parameters naming them, who may launch them
     /// and when they are deprecated.
     pub(super) fn catalog_here(&self) -> Result<Vec<crate::cloud::CatalogEntry>> {
-        let out = self
-            .block(
-                self.clients
-                    .ec2
-                    .describe_images()
-                    .owners("self")
-                    .filters(filter(
-                        &format!("tag:{}", super::CREATED_BY_TAG),
-                        [super::CREATED_BY],
-                    ))
-                    .send(),
-            )
-            .map_err(|e| api_error("ec2:DescribeImages", e))?;
-        let described = out.images.unwrap_or_default();
+        let described = self.described_bakery_images()?;
         let images: Vec<Image> = described.iter().map(super::to_image).collect();
         let uses = self.uses_of(&images)?;
         let mut entries = Vec::new();
@@ -467,6 +454,17 @@ impl AwsProvider {
     }
 
     pub(super) fn all_pointers(&self) -> Result<BTreeMap<String, String>> {
+        let pointers = self.ssm_parameters(|p| p.data_type.as_deref() == Some("aws:ec2:image"))?;
+        Ok(pointers.into_iter().collect())
+    }
+
+    /// The name and value of every SSM parameter of the account in this region that `listed`
+    /// keeps, as DescribeParameters lists them (at most 200 pages of 50), values read by
+    /// GetParameters ten names at a time.
+    pub(super) fn ssm_parameters(
+        &self,
+        listed: impl Fn(&aws_sdk_ssm::types::ParameterMetadata) -> bool,
+    ) -> Result<Vec<(String, String)>> {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..200 {
@@ -480,18 +478,18 @@ impl AwsProvider {
                         .send(),
                 )
                 .map_err(|e| ssm_error("ssm:DescribeParameters", e))?;
-            for p in out.parameters() {
-                let is_image = p.data_type.as_deref() == Some("aws:ec2:image");
-                if let (Some(n), true) = (p.name.clone(), is_image) {
-                    names.push(n);
-                }
-            }
+            names.extend(
+                out.parameters()
+                    .iter()
+                    .filter(|p| listed(p))
+                    .filter_map(|p| p.name.clone()),
+            );
             token = out.next_token.clone();
             if token.is_none() {
                 break;
             }
         }
-        let mut found = BTreeMap::new();
+        let mut found = Vec::new();
         for chunk in names.chunks(10) {
             let out = self
                 .block(
@@ -504,7 +502,7 @@ impl AwsProvider {
                 .map_err(|e| ssm_error("ssm:GetParameters", e))?;
             for p in out.parameters() {
                 if let (Some(n), Some(v)) = (p.name.clone(), p.value.clone()) {
-                    found.insert(n, v);
+                    found.push((n, v));
                 }
             }
         }

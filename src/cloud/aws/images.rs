@@ -25,17 +25,27 @@ impl AwsProvider {
     }
 
     pub(super) fn image_by_name(&self, name: &str) -> Result<Option<ec2t::Image>> {
+        Ok(self.described_own("name", name)?.into_iter().next())
+    }
+
+    /// The images this account owns whose `key` (a DescribeImages filter name) is `value`.
+    fn described_own(&self, key: &str, value: &str) -> Result<Vec<ec2t::Image>> {
         let out = self
             .block(
                 self.clients
                     .ec2
                     .describe_images()
                     .owners("self")
-                    .filters(filter("name", [name]))
+                    .filters(filter(key, [value]))
                     .send(),
             )
             .map_err(|e| api_error("ec2:DescribeImages", e))?;
-        Ok(out.images.unwrap_or_default().into_iter().next())
+        Ok(out.images.unwrap_or_default())
+    }
+
+    /// The images this account owns that Bakery created (tagged with the created-by tag).
+    pub(super) fn described_bakery_images(&self) -> Result<Vec<ec2t::Image>> {
+        self.described_own(&format!("tag:{CREATED_BY_TAG}"), CREATED_BY)
     }
 
     pub(super) fn resolve_filter(&self, f: &crate::config::ImageFilter) -> Result<Image> {
@@ -261,17 +271,8 @@ impl AwsProvider {
     }
 
     pub(super) fn own_images(&self) -> Result<Vec<Image>> {
-        let out = self
-            .block(
-                self.clients
-                    .ec2
-                    .describe_images()
-                    .owners("self")
-                    .filters(filter(&format!("tag:{CREATED_BY_TAG}"), [CREATED_BY]))
-                    .send(),
-            )
-            .map_err(|e| api_error("ec2:DescribeImages", e))?;
-        let mut images: Vec<Image> = out.images().iter().map(to_image).collect();
+        let described = self.described_bakery_images()?;
+        let mut images: Vec<Image> = described.iter().map(to_image).collect();
         images.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
         Ok(images)
     }

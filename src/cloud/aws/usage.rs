@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{api_error, filter, ssm_error, AwsProvider};
+use super::{api_error, filter, AwsProvider};
 use crate::cloud::Image;
 use crate::error::Result;
 
@@ -40,44 +40,8 @@ impl AwsProvider {
 
     /// Every SSM parameter of the account in this region whose value is an image id.
     fn parameters(&self) -> Result<Vec<(String, String)>> {
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..200 {
-            let out = self
-                .block(
-                    self.clients
-                        .ssm
-                        .describe_parameters()
-                        .set_next_token(token.clone())
-                        .max_results(50)
-                        .send(),
-                )
-                .map_err(|e| ssm_error("ssm:DescribeParameters", e))?;
-            names.extend(out.parameters().iter().filter_map(|p| p.name.clone()));
-            token = out.next_token.clone();
-            if token.is_none() {
-                break;
-            }
-        }
-        let mut found = Vec::new();
-        for chunk in names.chunks(10) {
-            let out = self
-                .block(
-                    self.clients
-                        .ssm
-                        .get_parameters()
-                        .set_names(Some(chunk.to_vec()))
-                        .send(),
-                )
-                .map_err(|e| ssm_error("ssm:GetParameters", e))?;
-            for p in out.parameters() {
-                if let (Some(n), Some(v)) = (p.name.clone(), p.value.clone()) {
-                    if crate::cloud::is_id("ami", &v) {
-                        found.push((n, v));
-                    }
-                }
-            }
-        }
+        let mut found = self.ssm_parameters(|_| true)?;
+        found.retain(|(_, v)| crate::cloud::is_id("ami", v));
         Ok(found)
     }
 
