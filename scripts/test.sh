@@ -45,7 +45,7 @@ cargo test --no-run --lib --bins --tests
 # listed here; lane `rest` runs the library and every test binary that boots no guest first,
 # then the other guest tests. The lists keep the lanes about equally long (BENCHMARKS.md,
 # "Test suite"). Each line of output names its lane.
-guest_lane=(chaos_guest cis_guest action_verify)
+guest_lane=(chaos_guest cis_guest)
 light=()
 heavy=()
 for file in tests/*.rs; do
