@@ -869,17 +869,7 @@ impl Endpoint {
 
     /// Calls moto's SSM of `region` directly.
     pub fn ssm_in(&self, region: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
-        let r = http(
-            moto(),
-            "POST",
-            "/",
-            &[
-                ("Content-Type".into(), "application/x-amz-json-1.1".into()),
-                ("X-Amz-Target".into(), format!("AmazonSSM.{action}")),
-                ("Authorization".into(), authorization_in(region, "ssm")),
-            ],
-            body.to_string().as_bytes(),
-        );
+        let r = ssm_call(region, action, &body);
         serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("ssm {action}: {}", r.text()))
     }
 
@@ -890,17 +880,7 @@ impl Endpoint {
 
     /// Calls moto directly with an SSM JSON action.
     pub fn ssm(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
-        let r = http(
-            moto(),
-            "POST",
-            "/",
-            &[
-                ("Content-Type".into(), "application/x-amz-json-1.1".into()),
-                ("X-Amz-Target".into(), format!("AmazonSSM.{action}")),
-                ("Authorization".into(), authorization("ssm")),
-            ],
-            body.to_string().as_bytes(),
-        );
+        let r = ssm_call("us-east-1", action, &body);
         assert!(
             r.status == 200 || r.status == 400,
             "ssm {action}: {} {}",
@@ -949,6 +929,21 @@ impl Endpoint {
 }
 
 /// A fake SigV4 header: moto picks the service from its credential scope.
+/// One SSM JSON action sent straight to moto in `region`.
+fn ssm_call(region: &str, action: &str, body: &serde_json::Value) -> Response {
+    http(
+        moto(),
+        "POST",
+        "/",
+        &[
+            ("Content-Type".into(), "application/x-amz-json-1.1".into()),
+            ("X-Amz-Target".into(), format!("AmazonSSM.{action}")),
+            ("Authorization".into(), authorization_in(region, "ssm")),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
 fn authorization(service: &str) -> String {
     authorization_in("us-east-1", service)
 }

@@ -351,30 +351,27 @@ pub(crate) fn command_bytes(r: &Resource) -> usize {
 
 /// Whether `checks` are several command lines run one after the other in one exec.
 pub(crate) fn is_command_batch(checks: &[&Resource]) -> bool {
-    let typed: Vec<&CommandCheck> = checks
+    commands_only(checks).is_some_and(|typed| command::is_batch(&typed))
+}
+
+/// `checks` as command checks, when every one of them is one.
+fn commands_only<'a>(checks: &[&'a Resource]) -> Option<Vec<&'a CommandCheck>> {
+    checks
         .iter()
-        .filter_map(|r| match r {
+        .map(|r| match r {
             Resource::Command(c) => Some(c),
             _ => None,
         })
-        .collect();
-    typed.len() == checks.len() && command::is_batch(&typed)
+        .collect()
 }
 
 /// The outcomes of a batch of commands whose exec failed part way with `why`, from the
 /// standard output it printed before: finished commands are judged, the others are errors.
 pub(crate) fn evaluate_cut(checks: &[&Resource], stdout: &str, why: &str) -> Vec<Outcome> {
-    let typed: Vec<&CommandCheck> = checks
-        .iter()
-        .filter_map(|r| match r {
-            Resource::Command(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    if typed.len() != checks.len() {
-        return checks.iter().map(|_| Outcome::error(why, stdout)).collect();
+    match commands_only(checks) {
+        Some(typed) => command::evaluate_cut(&typed, stdout, why),
+        None => checks.iter().map(|_| Outcome::error(why, stdout)).collect(),
     }
-    command::evaluate_cut(&typed, stdout, why)
 }
 
 /// The script gathering the facts for `checks`, which are all of one kind, within `timeout`.
