@@ -18,6 +18,8 @@ pub struct VmSlot(std::fs::File);
 /// waits out its fault, so two tests side by side finish sooner than one after the other;
 /// more would slow each boot past its deadlines on two cores. `scripts/test.sh` gives each of
 /// its two lanes one place of its own, so neither lane waits for the other's guests.
+/// `BAKERY_TEST_VM_SLOTS` names the directory of the place files (default: the target's
+/// temporary directory), so test runs from several checkouts can share the same places.
 pub fn vm_lock() -> VmSlot {
     let places: Vec<String> = std::env::var("BAKERY_TEST_VM_PLACES")
         .ok()
@@ -29,7 +31,9 @@ pub fn vm_lock() -> VmSlot {
         })
         .filter(|v: &Vec<String>| !v.is_empty())
         .unwrap_or_else(|| vec!["0".into(), "1".into()]);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-slots");
+    let dir = std::env::var_os("BAKERY_TEST_VM_SLOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-slots"));
     std::fs::create_dir_all(&dir).unwrap();
     // No guest test runs for an hour: waiting longer means a place's holder hangs.
     let deadline = Instant::now() + Duration::from_secs(3600);
