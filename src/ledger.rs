@@ -258,7 +258,11 @@ impl Ledger {
     fn save(&self, state: &LedgerFile) -> Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(state).expect("a ledger serializes");
-        std::fs::write(&tmp, text).at("writing", &tmp)?;
+        if let Err(e) = std::fs::write(&tmp, text) {
+            // A full disk leaves the ledger as last written; no half-written copy beside it.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("writing", &tmp, e));
+        }
         std::fs::rename(&tmp, &self.path).at("writing", &self.path)
     }
 }
