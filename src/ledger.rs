@@ -198,6 +198,7 @@ impl Ledger {
 
     /// Releases one entry now.
     pub fn release(&self, token: Token, cloud: Option<&dyn Release>) -> Result<()> {
+        crate::signals::releasing();
         let entry = {
             let state = self.lock();
             state
@@ -214,6 +215,7 @@ impl Ledger {
     /// Releases every entry still active, newest first. Keeps going past failures and returns
     /// them; removes the ledger file once everything is released.
     pub fn unwind(&self, cloud: Option<&dyn Release>) -> Vec<Error> {
+        crate::signals::releasing();
         let pending: Vec<Entry> = {
             let state = self.lock();
             state

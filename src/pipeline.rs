@@ -116,7 +116,7 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
                     "internal error (a bug in Bakery): {what}"
                 )))
             });
-    crate::progress::announce("cleanup");
+    signals::releasing();
     let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
     signals::clear_emergency_cleanup();
     for e in &cleanup_errors {

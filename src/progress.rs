@@ -46,8 +46,8 @@ pub const ANNOUNCE_VAR: &str = "BAKERY_ANNOUNCE_STAGES";
 
 /// With `BAKERY_ANNOUNCE_STAGES` set, prints `bakery-stage: <stage> <unix ms>` on stderr as a
 /// run enters a stage (`builder-boot`, `provisioner-0`, `capture`, `probe-boot`, `suites`,
-/// `fault`, `promote-copies`, ...), receives a signal (`signal-SIGINT`) and starts releasing
-/// its resources (`cleanup`). Tests use it to interrupt a run at a given stage and to measure,
+/// `fault`, `promote-copies`, ...), receives a signal (`signal-SIGINT`) and, after it, starts
+/// releasing resources (`cleanup`, see [`crate::signals::releasing`]). Tests use it to interrupt a run at a given stage and to measure,
 /// from the run's own clock, how soon after a signal its cleanup began.
 pub fn announce(stage: &str) {
     if std::env::var_os(ANNOUNCE_VAR).is_some() {

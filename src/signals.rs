@@ -93,6 +93,17 @@ pub fn check() -> Result<()> {
     }
 }
 
+static RELEASING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called where resources start being released (an instance terminated, a ledger entry
+/// released or unwound): the first such call after a signal is announced as `cleanup`
+/// ([`crate::progress::announce`]), which is when the run's cleanup began.
+pub fn releasing() {
+    if SIGNAL.load(Ordering::SeqCst) != 0 && !RELEASING.swap(true, Ordering::SeqCst) {
+        crate::progress::announce("cleanup");
+    }
+}
+
 /// When a release must give up: [`RELEASE_WINDOW`] after the first signal, if one arrived,
 /// with that signal's name.
 pub fn release_deadline() -> Option<(std::time::Instant, &'static str)> {

@@ -187,6 +187,16 @@ const STAGES: [&str; 9] = [
     "promote-copies",
 ];
 
+/// A regional copy made by promotion (moto drops the tags a copy is made with, so it is known
+/// by the description Bakery gives it).
+fn is_copy(e: &Endpoint, image: &str) -> bool {
+    let xml = e.ec2(&format!("Action=DescribeImages&ImageId.1={image}"));
+    e.image_tags(image).contains_key("bakery:copied-from")
+        || aws_common::xml_values(&xml, "description")
+            .iter()
+            .any(|d| d.starts_with("Copy of "))
+}
+
 /// The status an image left by a run stopped at `stage` must carry: it failed to be verified
 /// (rejected), or it passed and its promotion was cut short (verified).
 fn status_after(stage: &str) -> &'static str {
@@ -211,7 +221,7 @@ fn sigint_and_sigterm_at_every_stage_release_everything_and_cleanup_starts_withi
             assert_eq!(r.status.code(), Some(128 + sig), "{context}");
             assert_cleanup_started_within_1s(&r, sig, &context);
             for image in assert_only_images_left(&e, data.path()) {
-                if e.image_tags(&image).contains_key("bakery:copied-from") {
+                if is_copy(&e, &image) {
                     assert_ne!(status_of(&e, &image), "promoted", "{context}: copy {image}");
                 } else {
                     assert_eq!(status_of(&e, &image), status_after(stage), "{context}");
@@ -237,12 +247,12 @@ fn after_sigkill_at_a_stage_bakery_cleanup_leaves_only_the_image_tagged_as_it_wa
         let r = run_acting_at(&e, data.path(), &file, stage, false, signal(libc::SIGKILL));
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{stage}");
-        assert!(!pending_kinds(data.path()).is_empty(), "{stage}");
+        assert_eq!(ledgers(data.path()).len(), 1, "{stage}: the ledger stays");
         cleanup(&e, data.path());
         let images = assert_only_images_left(&e, data.path());
         let own: Vec<_> = images
             .iter()
-            .filter(|i| !e.image_tags(i).contains_key("bakery:copied-from"))
+            .filter(|i| !is_copy(&e, i))
             .collect();
         match status {
             None => assert!(own.is_empty(), "{stage}: no image yet: {images:?}"),
@@ -266,7 +276,8 @@ fn a_security_group_still_in_use_after_the_runners_window_is_left_to_the_post_st
         let e = Endpoint::start();
         let data = tempfile::tempdir().unwrap();
         let faults = e.faults.clone();
-        let r = run_acting_at(&e, data.path(), &file, "suites", true, move |pid| {
+        // At image capture the builder, its group and its key pair exist.
+        let r = run_acting_at(&e, data.path(), &file, "capture", true, move |pid| {
             faults.busy_for("ec2:DeleteSecurityGroup", Duration::from_secs(busy));
             signal(libc::SIGINT)(pid);
         });
