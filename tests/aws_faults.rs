@@ -171,7 +171,11 @@ fn pending_kinds(data: &Path) -> Vec<String> {
 fn cleanup(e: &Endpoint, data: &Path) {
     let out = bakery(e, data).arg("cleanup").output().unwrap();
     aws_common::show(&out);
-    assert_eq!(out.status.code(), Some(0), "bakery cleanup finishes the job");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bakery cleanup finishes the job"
+    );
 }
 
 /// The stages of the AWS example, in order ("source" stands for bootstrap: the base image).
@@ -250,10 +254,7 @@ fn after_sigkill_at_a_stage_bakery_cleanup_leaves_only_the_image_tagged_as_it_wa
         assert_eq!(ledgers(data.path()).len(), 1, "{stage}: the ledger stays");
         cleanup(&e, data.path());
         let images = assert_only_images_left(&e, data.path());
-        let own: Vec<_> = images
-            .iter()
-            .filter(|i| !is_copy(&e, i))
-            .collect();
+        let own: Vec<_> = images.iter().filter(|i| !is_copy(&e, i)).collect();
         match status {
             None => assert!(own.is_empty(), "{stage}: no image yet: {images:?}"),
             Some(s) => {
@@ -294,12 +295,16 @@ fn a_security_group_still_in_use_after_the_runners_window_is_left_to_the_post_st
             continue;
         }
         assert!(
-            r.text().contains("left on the run ledger for `bakery cleanup`"),
+            r.text()
+                .contains("left on the run ledger for `bakery cleanup`"),
             "{}",
             r.text()
         );
         assert_eq!(pending_kinds(data.path()), vec!["security-group"]);
-        assert!(e.leftovers().iter().any(|l| l.starts_with("security-group")));
+        assert!(e
+            .leftovers()
+            .iter()
+            .any(|l| l.starts_with("security-group")));
         // The action's post step, once the group is free.
         e.faults.busy_for("ec2:DeleteSecurityGroup", Duration::ZERO);
         let out = bakery(&e, data.path())

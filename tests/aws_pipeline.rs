@@ -42,7 +42,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-
 #[test]
 fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_image() {
     let _g = serial();

@@ -51,14 +51,25 @@ where
         ))),
         _ => {
             let raw = e.raw_response()?;
-            let raw = (raw as &dyn std::any::Any).downcast_ref::<aws_sdk_ec2::config::http::HttpResponse>()?;
+            let raw = (raw as &dyn std::any::Any)
+                .downcast_ref::<aws_sdk_ec2::config::http::HttpResponse>()?;
             let status = raw.status().as_u16();
-            let content_type = raw.headers().get("content-type").unwrap_or("").to_ascii_lowercase();
+            let content_type = raw
+                .headers()
+                .get("content-type")
+                .unwrap_or("")
+                .to_ascii_lowercase();
             let body = raw.body().bytes().unwrap_or_default();
-            let start = String::from_utf8_lossy(&body[..body.len().min(200)]).trim_start().to_ascii_lowercase();
-            let html = content_type.contains("html") || start.starts_with("<!doctype html") || start.starts_with("<html");
+            let start = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim_start()
+                .to_ascii_lowercase();
+            let html = content_type.contains("html")
+                || start.starts_with("<!doctype html")
+                || start.starts_with("<html");
             let code = e.code().unwrap_or("");
-            if code == "NotImplemented" || (matches!(status, 500 | 501) && (html || code.is_empty())) {
+            if code == "NotImplemented"
+                || (matches!(status, 500 | 501) && (html || code.is_empty()))
+            {
                 return Some(Error::Endpoint(format!(
                     "the AWS endpoint does not implement `{action}` (it answered HTTP {status} without an AWS error); use an endpoint that does, such as AWS itself"
                 )));

@@ -402,7 +402,12 @@ mod tests {
         other.lock().unwrap();
         std::io::Write::write_all(&mut other, b"4242").unwrap();
         let err = store
-            .set_pointer_waiting("golden", "ami-2", "t2", std::time::Duration::from_millis(300))
+            .set_pointer_waiting(
+                "golden",
+                "ami-2",
+                "t2",
+                std::time::Duration::from_millis(300),
+            )
             .unwrap_err()
             .to_string();
         assert!(err.contains("locked by another run (pid 4242)"), "{err}");
