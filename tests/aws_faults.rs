@@ -503,3 +503,48 @@ fn an_unwritable_junit_path_stops_the_run_before_anything_is_created() {
     assert_eq!(e.server.actions(), Vec::<String>::new(), "no call was made");
     assert!(ledgers(data.path()).is_empty());
 }
+
+#[test]
+fn sigint_and_sigterm_during_a_fault_on_the_probe_release_it_and_cleanup_starts_within_1s() {
+    let _g = serial();
+    // A reboot through EC2, whose recovery (a new boot id) never comes in the stand-in's
+    // chroot: the run is inside the fault when the signal arrives.
+    let suite = tempfile::Builder::new()
+        .prefix(".test-fault-")
+        .suffix(".yml")
+        .tempfile_in(aws_common::repo().join("examples/aws"))
+        .unwrap()
+        .into_temp_path();
+    std::fs::write(
+        &suite,
+        "name: interrupted-fault\nexperiments:\n  - id: reboot\n    steady-state:\n      - {id: kernel, command: {run: uname -s, stdout: Linux}}\n    fault: {reboot: {}}\n    recover-within: 120s\n",
+    )
+    .unwrap();
+    let suite_name = suite.file_name().unwrap().to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(aws_common::repo().join(EXAMPLE))
+        .unwrap()
+        .replace(
+            "    - baseline.yml\n",
+            &format!("    - baseline.yml\n    - {suite_name}\n"),
+        );
+    let file = example_copy(".test-fault-run-", &text);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let context = format!("{} during a fault", name(sig));
+        eprintln!("=== {context}");
+        let e = Endpoint::start();
+        let data = tempfile::tempdir().unwrap();
+        let r = run_acting_at(&e, data.path(), &file, "fault", false, signal(sig));
+        assert_eq!(r.status.code(), Some(128 + sig), "{context}");
+        assert_cleanup_started_within_1s(&r, sig, &context);
+        assert!(
+            e.server
+                .actions()
+                .iter()
+                .any(|a| a == "ec2:RebootInstances"),
+            "the fault was injected"
+        );
+        for image in assert_only_images_left(&e, data.path()) {
+            assert_eq!(status_of(&e, &image), "rejected", "{context}");
+        }
+    }
+}
