@@ -579,8 +579,8 @@ struct StandIn {
     image_of: HashMap<String, String>,
     /// image -> layer directory
     layers: HashMap<String, PathBuf>,
-    /// command id -> (instance, exit, stdout, stderr, polls so far)
-    invocations: HashMap<String, (String, i32, String, String, u32)>,
+    /// command id -> (instance, exit, stdout, stderr, polls so far, finished)
+    invocations: HashMap<String, (String, i32, String, String, u32, bool)>,
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
 
@@ -641,7 +641,7 @@ impl Instances {
     }
 
     /// Answers the Run Command actions; everything else goes to moto.
-    pub fn handle(&self, req: &Request) -> Option<Response> {
+    pub fn handle(self: &Arc<Self>, req: &Request) -> Option<Response> {
         if let Some(answer) = self.relay.handle(req) {
             return Some(answer);
         }
@@ -683,13 +683,19 @@ impl Instances {
                     .lock()
                     .unwrap()
                     .push((instance.clone(), script.clone()));
-                let (code, out, err) = self.execute(&instance, &script);
                 let id = format!("{:08x}-0000-4000-8000-{:012x}", rand_u32(), rand_u32());
-                self.state
-                    .lock()
-                    .unwrap()
-                    .invocations
-                    .insert(id.clone(), (instance.clone(), code, out, err, 0));
+                self.state.lock().unwrap().invocations.insert(
+                    id.clone(),
+                    (instance.clone(), -1, String::new(), String::new(), 0, false),
+                );
+                // SendCommand returns at once, as the service's does; the script runs beside.
+                let (me, id2, instance2) = (self.clone(), id.clone(), instance.clone());
+                std::thread::spawn(move || {
+                    let (code, out, err) = me.execute(&instance2, &script);
+                    if let Some(inv) = me.state.lock().unwrap().invocations.get_mut(&id2) {
+                        (inv.1, inv.2, inv.3, inv.5) = (code, out, err, true);
+                    }
+                });
                 Some(Response::json(
                     200,
                     serde_json::json!({"Command": {"CommandId": id, "DocumentName": "AWS-RunShellScript",
@@ -704,7 +710,7 @@ impl Instances {
                 };
                 inv.4 += 1;
                 // The first poll sees it running, as the service's would.
-                if inv.4 == 1 {
+                if inv.4 == 1 || !inv.5 {
                     return Some(Response::json(
                         200,
                         serde_json::json!({"CommandId": id, "InstanceId": inv.0,
