@@ -379,6 +379,7 @@ fn inject_and_hold(
         }
     }
     let injected_at = Instant::now();
+    crate::progress::announce("fault");
     if !kind.sustained() {
         return Ok(Held {
             ended: injected_at,
