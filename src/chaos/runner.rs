@@ -245,13 +245,14 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     // What a restart must bring back: the boot id, and the services enabled and active now,
     // read in one round trip.
     let (units, boot_before) = if kind.restarts() || exp.restores_units {
-        let state = probe_state(t.transport.as_ref(), SCRIPT_TIMEOUT).map_err(|e| {
-            (
-                Status::Error,
-                Phase::SteadyStateBefore,
-                format!("reading the boot id and the active services: {e}"),
-            )
-        })?;
+        let state =
+            probe_state(t.transport.as_ref(), exp.restores_units, SCRIPT_TIMEOUT).map_err(|e| {
+                (
+                    Status::Error,
+                    Phase::SteadyStateBefore,
+                    format!("reading the boot id and the active services: {e}"),
+                )
+            })?;
         let units = if exp.restores_units {
             let units = state.enabled_active();
             j.note(format!(
@@ -633,7 +634,7 @@ fn recover(
             Some(remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT)),
         );
         let restarted = if boot_before.is_some() || !units.is_empty() {
-            match probe_state(t.transport.as_ref(), POLL_TIMEOUT) {
+            match probe_state(t.transport.as_ref(), !units.is_empty(), POLL_TIMEOUT) {
                 Ok(state) if boot_before == Some(state.boot_id.as_str()) => {
                     Err("the instance did not restart (same boot id)".to_string())
                 }
@@ -769,20 +770,29 @@ impl ProbeState {
     }
 }
 
-/// Reads the boot id and every loaded service's state in one round trip: the boot id on the
-/// first line, then one `systemctl show` for every loaded service (blocks of `Key=value`
-/// lines, one block a unit; the unit tables' columns vary between systemd versions).
-fn probe_state(transport: &dyn Transport, timeout: Duration) -> Result<ProbeState> {
-    let out = transport.run(
+/// Reads the boot id and, with `services`, every loaded service's state in one round trip:
+/// the boot id on the first line, then one `systemctl show` for every loaded service (blocks
+/// of `Key=value` lines, one block a unit; the unit tables' columns vary between systemd
+/// versions). Without `services`, systemd is not asked: an experiment that does not restore
+/// units must not need it.
+fn probe_state(transport: &dyn Transport, services: bool, timeout: Duration) -> Result<ProbeState> {
+    let script = if services {
         "cat /proc/sys/kernel/random/boot_id && \
-         systemctl show --no-pager -p Id -p ActiveState -p UnitFileState '*.service'",
-        timeout,
-    )?;
+         systemctl show --no-pager -p Id -p ActiveState -p UnitFileState '*.service'"
+    } else {
+        "cat /proc/sys/kernel/random/boot_id"
+    };
+    let out = transport.run(script, timeout)?;
     let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
     let boot_id = first.trim().to_string();
     if out.exit_code != 0 || boot_id.is_empty() {
         return Err(Error::Infra(format!(
-            "reading /proc/sys/kernel/random/boot_id and `systemctl show` failed (exit {}): {}",
+            "reading {} failed (exit {}): {}",
+            if services {
+                "/proc/sys/kernel/random/boot_id and `systemctl show`"
+            } else {
+                "/proc/sys/kernel/random/boot_id"
+            },
             out.exit_code,
             out.stderr.trim()
         )));
