@@ -321,21 +321,32 @@ fn a_security_group_still_in_use_after_the_runners_window_is_left_to_the_post_st
     }
 }
 
+/// `bakery run` of the example with every AWS call sent to `url`; it must end with exit 3.
+/// Returns its stderr and the `error: ` line in it.
+fn run_against(e: &Endpoint, data: &Path, url: &str) -> (String, String) {
+    let out = bakery(e, data)
+        .env("BAKERY_AWS_ENDPOINT_URL", url)
+        .args(["run", "-f", EXAMPLE])
+        .output()
+        .unwrap();
+    aws_common::show(&out);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap()
+        .to_string();
+    (stderr, error)
+}
+
 #[test]
 fn a_plain_moto_server_is_named_as_lacking_the_call_in_one_sentence() {
     let _g = serial();
     let e = Endpoint::start();
     let data = tempfile::tempdir().unwrap();
     // Straight to moto, without the proxy's Run Command stand-in.
-    let out = bakery(&e, data.path())
-        .env("BAKERY_AWS_ENDPOINT_URL", format!("http://{}", moto()))
-        .args(["run", "-f", EXAMPLE])
-        .output()
-        .unwrap();
-    aws_common::show(&out);
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    let (stderr, error) = run_against(&e, data.path(), &format!("http://{}", moto()));
     assert_eq!(
         error,
         "error: the AWS endpoint does not implement `ssm:DescribeInstanceInformation` (it answered HTTP 500 without an AWS error); use an endpoint that does, such as AWS itself"
@@ -363,15 +374,7 @@ fn an_endpoint_answering_html_is_named_in_one_sentence_and_nothing_is_created() 
     );
     let data = tempfile::tempdir().unwrap();
     let e = Endpoint::start();
-    let out = bakery(&e, data.path())
-        .env("BAKERY_AWS_ENDPOINT_URL", portal.url())
-        .args(["run", "-f", EXAMPLE])
-        .output()
-        .unwrap();
-    aws_common::show(&out);
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    let (stderr, error) = run_against(&e, data.path(), &portal.url());
     assert!(
         error.contains("the endpoint answered HTTP 200 with a web page, not an AWS API response"),
         "{error}"
