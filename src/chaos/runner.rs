@@ -216,10 +216,16 @@ type Failure = (Status, Phase, String);
 
 fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failure> {
     let kind = &exp.fault.kind;
-    // 1. Steady state before.
+    // 1. Steady state before, then what a restart must bring back: the boot id and the
+    // services enabled and active now.
     let began = Instant::now();
     j.note("checking the steady state before the fault");
-    let mut before = checks(&exp.steady_state, t, None);
+    let query = match (exp.restores_units, kind.restarts()) {
+        (true, _) => Some(StateQuery::ActiveServices),
+        (false, true) => Some(StateQuery::BootId),
+        (false, false) => None,
+    };
+    let (mut before, mut state) = checks_then_state(exp, t, query, None, SCRIPT_TIMEOUT);
     if before.iter().any(|r| r.status == Status::Error) {
         // The probe may still be booting after an earlier experiment that did not recover:
         // wait for it (within its boot timeout) and look again.
@@ -227,7 +233,7 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         match t.provider.connect(t.instance, t.key, t.settings) {
             Ok(fresh) => {
                 *t.transport = crate::transport::as_root(fresh, &t.settings.ssh_user);
-                before = checks(&exp.steady_state, t, None);
+                (before, state) = checks_then_state(exp, t, query, None, SCRIPT_TIMEOUT);
             }
             Err(e) => j.note(format!("it did not: {e}")),
         }
@@ -236,38 +242,34 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         j.phase(Phase::SteadyStateBefore, status, why.clone(), began);
         return Err((status, Phase::SteadyStateBefore, why));
     }
+    let (units, boot_before) = match state {
+        None => (Vec::new(), None),
+        Some(Err(e)) => {
+            let why = format!("reading the boot id and the active services: {e}");
+            j.phase(Phase::SteadyStateBefore, Status::Error, why.clone(), began);
+            return Err((Status::Error, Phase::SteadyStateBefore, why));
+        }
+        Some(Ok(state)) => {
+            let units = if exp.restores_units {
+                let units = state.enabled_active();
+                j.note(format!(
+                    "{} enabled services are active: {}",
+                    units.len(),
+                    units.join(" ")
+                ));
+                units
+            } else {
+                Vec::new()
+            };
+            (units, kind.restarts().then_some(state.boot_id))
+        }
+    };
     j.phase(
         Phase::SteadyStateBefore,
         Status::Passed,
         format!("{} checks passed", before.len()),
         began,
     );
-    // What a restart must bring back: the boot id, and the services enabled and active now,
-    // read in one round trip.
-    let (units, boot_before) = if kind.restarts() || exp.restores_units {
-        let state =
-            probe_state(t.transport.as_ref(), exp.restores_units, SCRIPT_TIMEOUT).map_err(|e| {
-                (
-                    Status::Error,
-                    Phase::SteadyStateBefore,
-                    format!("reading the boot id and the active services: {e}"),
-                )
-            })?;
-        let units = if exp.restores_units {
-            let units = state.enabled_active();
-            j.note(format!(
-                "{} enabled services are active: {}",
-                units.len(),
-                units.join(" ")
-            ));
-            units
-        } else {
-            Vec::new()
-        };
-        (units, kind.restarts().then_some(state.boot_id))
-    } else {
-        (Vec::new(), None)
-    };
 
     // 2. Inject, with the rollback placed first; 3. hold and end the fault.
     let deadline = exp
@@ -277,18 +279,23 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         + t.grace;
     let tag = format!("bakery-chaos-{}", &crate::cloud::new_id("x")[2..12]);
     let plan = guest::plan(kind, &tag, deadline, control(t.transport.as_ref()));
-    let token = t
-        .ledger
-        .record(
-            Resource::Fault {
-                instance: t.instance.id.clone(),
-                fault: format!("{} ({tag})", kind.name()),
-                until: (chrono::Utc::now()
-                    + chrono::Duration::from_std(deadline).unwrap_or_default())
-                .to_rfc3339(),
-            },
-            &format!("experiment {}", exp.id),
-        )
+    // A fault that leaves nothing on the probe (a signal) has nothing to roll back, so nothing
+    // for the ledger either: the recovery's last poll is the steady state after it.
+    let nothing_to_undo = plan.as_ref().is_some_and(|p| p.leaves_nothing);
+    let token = (!nothing_to_undo)
+        .then(|| {
+            t.ledger.record(
+                Resource::Fault {
+                    instance: t.instance.id.clone(),
+                    fault: format!("{} ({tag})", kind.name()),
+                    until: (chrono::Utc::now()
+                        + chrono::Duration::from_std(deadline).unwrap_or_default())
+                    .to_rfc3339(),
+                },
+                &format!("experiment {}", exp.id),
+            )
+        })
+        .transpose()
         .map_err(|e| (Status::Error, Phase::Inject, e.to_string()))?;
     let held = inject_and_hold(exp, t, j, plan.as_ref());
     // 4. Recovery, measured from the fault's end (a sustained fault has ended by now).
@@ -301,6 +308,14 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     // unless it already ran and was verified when the fault ended.
     let rollback = crate::signals::shielded(|| {
         let began = Instant::now();
+        if nothing_to_undo {
+            let detail = format!(
+                "nothing to undo: {} leaves nothing on the probe",
+                kind.name()
+            );
+            j.phase(Phase::Rollback, Status::Passed, detail.clone(), began);
+            return Ok(detail);
+        }
         if rolled_back {
             let detail = "rolled back and verified when the fault ended".to_string();
             j.phase(Phase::Rollback, Status::Passed, detail.clone(), began);
@@ -317,23 +332,31 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     if let Err(e) = rollback {
         return Err((Status::Failed, Phase::Rollback, e.to_string()));
     }
-    let _ = t.ledger.forget(token);
+    if let Some(token) = token {
+        let _ = t.ledger.forget(token);
+    }
     held?;
     if let Some(recovered) = recovered {
         recovered?;
     }
     check_signal()?;
 
-    // 6. Steady state after. When the rollback ended the fault, the recovery's last poll
-    // found the steady state holding after it: that poll is this phase's check.
+    // 6. Steady state after. When the rollback ended the fault, or there was nothing to roll
+    // back, the recovery's last poll found the steady state holding after it: that poll is
+    // this phase's check.
     let began = Instant::now();
-    if rolled_back {
+    if rolled_back || nothing_to_undo {
         j.phase(
             Phase::SteadyStateAfter,
             Status::Passed,
             format!(
-                "{} checks passed at the recovery's last poll, after the rollback",
-                exp.steady_state.len()
+                "{} checks passed at the recovery's last poll, {}",
+                exp.steady_state.len(),
+                if rolled_back {
+                    "after the rollback"
+                } else {
+                    "with nothing to roll back"
+                }
             ),
             began,
         );
@@ -382,8 +405,10 @@ fn inject_and_hold(
     let injected_at = Instant::now();
     crate::progress::announce("fault");
     if !kind.sustained() {
+        // A restart's downtime begins when it is asked for: the guest's shutdown (the time a
+        // stop-start's power-off waits for it) is the image's, as its boot is.
         return Ok(Held {
-            ended: injected_at,
+            ended: if kind.restarts() { began } else { injected_at },
             rolled_back: false,
         });
     }
@@ -483,11 +508,13 @@ fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> R
             "the probe lacks {tool}, which this fault needs"
         )));
     }
-    j.note(format!("rollback written to {}", plan.rollback_path));
-    j.note(format!(
-        "dead-man's switch armed: {}-deadman.timer",
-        plan.tag
-    ));
+    if !plan.leaves_nothing {
+        j.note(format!("rollback written to {}", plan.rollback_path));
+        j.note(format!(
+            "dead-man's switch armed: {}-deadman.timer",
+            plan.tag
+        ));
+    }
     if let Some(tool) = guest::missing_tool(injected) {
         return Err(Error::Infra(format!(
             "the probe lacks {tool}, which this fault needs"
@@ -628,21 +655,20 @@ fn recover(
         check_signal()?;
         let remaining = limit.saturating_duration_since(Instant::now());
         polls += 1;
-        let results = checks(
-            &exp.steady_state,
-            t,
-            Some(remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT)),
-        );
-        let restarted = if boot_before.is_some() || !units.is_empty() {
-            match probe_state(t.transport.as_ref(), !units.is_empty(), POLL_TIMEOUT) {
-                Ok(state) if boot_before == Some(state.boot_id.as_str()) => {
-                    Err("the instance did not restart (same boot id)".to_string())
-                }
-                Ok(state) => state.all_active(units),
-                Err(e) => Err(format!("reading the boot id and the services: {e}")),
+        let query = match (units.is_empty(), boot_before.is_some()) {
+            (false, _) => Some(StateQuery::Units(units)),
+            (true, true) => Some(StateQuery::BootId),
+            (true, false) => None,
+        };
+        let limit_poll = remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT);
+        let (results, state) = checks_then_state(exp, t, query, Some(limit_poll), POLL_TIMEOUT);
+        let restarted = match state {
+            None => Ok(()),
+            Some(Ok(state)) if boot_before == Some(state.boot_id.as_str()) => {
+                Err("the instance did not restart (same boot id)".to_string())
             }
-        } else {
-            Ok(())
+            Some(Ok(state)) => state.all_active(units),
+            Some(Err(e)) => Err(format!("reading the boot id and the services: {e}")),
         };
         match (not_passed(&results), restarted) {
             (None, Ok(())) => {
@@ -708,6 +734,22 @@ fn checks(list: &[Check], t: &Target, timeout: Option<Duration>) -> Vec<CheckRes
     suites::run_suite(&suite, t.transport.as_ref(), &opts).results
 }
 
+/// The steady state's checks, then the boot id and the services `query` names (see
+/// [`probe_state`]) on the same connection. Side by side they would need a second SSH login,
+/// and a restart leaves a fresh transport with one connection: under emulation that login
+/// costs more than the read it would hide.
+fn checks_then_state(
+    exp: &Experiment,
+    t: &Target,
+    query: Option<StateQuery>,
+    timeout: Option<Duration>,
+    state_timeout: Duration,
+) -> (Vec<CheckResult>, Option<Result<ProbeState>>) {
+    let results = checks(&exp.steady_state, t, timeout);
+    let state = query.map(|q| probe_state(t.transport.as_ref(), q, state_timeout));
+    (results, state)
+}
+
 /// The first result that did not pass, as (status, "id: message").
 fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
     let bad: Vec<&CheckResult> = results
@@ -770,19 +812,46 @@ impl ProbeState {
     }
 }
 
-/// Reads the boot id and, with `services`, every loaded service's state in one round trip:
-/// the boot id on the first line, then one `systemctl show` for every loaded service (blocks
-/// of `Key=value` lines, one block a unit; the unit tables' columns vary between systemd
-/// versions). Without `services`, systemd is not asked: an experiment that does not restore
-/// units must not need it.
-fn probe_state(transport: &dyn Transport, services: bool, timeout: Duration) -> Result<ProbeState> {
-    let script = if services {
-        "cat /proc/sys/kernel/random/boot_id && \
-         systemctl show --no-pager -p Id -p ActiveState -p UnitFileState '*.service'"
-    } else {
-        "cat /proc/sys/kernel/random/boot_id"
+/// What [`probe_state`] reads besides the boot id.
+#[derive(Clone, Copy)]
+enum StateQuery<'a> {
+    /// Only the boot id: systemd is not asked, so an experiment that does not restore units
+    /// does not need it.
+    BootId,
+    /// Every active service, with its enabled state (before a fault).
+    ActiveServices,
+    /// These services' states (while recovering).
+    Units(&'a [String]),
+}
+
+/// Reads the boot id and the services `query` names in one round trip: the boot id on the
+/// first line, then one `systemctl show` for the services (blocks of `Key=value` lines, one
+/// block a unit; the unit tables' columns vary between systemd versions). `systemctl show`
+/// asks systemd for each unit separately, so it is given only the units that matter: the
+/// active ones (one listing finds them), or those a recovery waits for.
+fn probe_state(
+    transport: &dyn Transport,
+    query: StateQuery,
+    timeout: Duration,
+) -> Result<ProbeState> {
+    const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
+    const SHOW: &str = "systemctl show --no-pager -p Id -p ActiveState -p UnitFileState";
+    let script = match query {
+        StateQuery::BootId => BOOT_ID.to_string(),
+        StateQuery::ActiveServices => format!(
+            "{BOOT_ID} && units=$(systemctl list-units --no-pager --plain --no-legend --type=service --state=active | while read -r u _; do printf '%s ' \"$u\"; done) && if [ -n \"$units\" ]; then {SHOW} $units; fi"
+        ),
+        StateQuery::Units(units) => format!(
+            "{BOOT_ID} && {SHOW} {}",
+            units
+                .iter()
+                .map(|u| crate::transport::shell_quote(u))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     };
-    let out = transport.run(script, timeout)?;
+    let services = !matches!(query, StateQuery::BootId);
+    let out = transport.run(&script, timeout)?;
     let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
     let boot_id = first.trim().to_string();
     if out.exit_code != 0 || boot_id.is_empty() {
@@ -863,6 +932,91 @@ fn control(transport: &dyn Transport) -> Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::testing::LocalShell;
+    use crate::transport::{ExecOutput, Stream};
+
+    /// This host's shell with a stand-in `systemctl` first on the PATH, which logs its
+    /// arguments to `dir/calls`.
+    struct FakeSystemd {
+        dir: std::path::PathBuf,
+    }
+
+    impl Transport for FakeSystemd {
+        fn exec(
+            &self,
+            command: &str,
+            timeout: Duration,
+            on_line: &mut dyn FnMut(Stream, &str),
+        ) -> Result<ExecOutput> {
+            let command = format!("PATH={}:$PATH\n{command}", self.dir.display());
+            LocalShell.exec(&command, timeout, on_line)
+        }
+
+        fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
+            LocalShell.upload(contents, remote_path, mode)
+        }
+
+        fn endpoint(&self) -> String {
+            LocalShell.endpoint()
+        }
+    }
+
+    #[test]
+    fn the_services_are_read_with_the_boot_id_and_only_those_that_matter_are_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let fake = format!(
+            r#"#!/bin/sh
+echo "$*" >> {calls}
+case "$1" in
+  list-units) printf 'ssh.service loaded active running OpenSSH\nnginx.service loaded active running nginx\nsystemd-fsck@dev-disk-by\\x2duuid-1.service loaded active exited fsck\n' ;;
+  show) for u in "$@"; do case "$u" in *.service) printf 'Id=%s\nActiveState=active\nUnitFileState=%s\n\n' "$u" "$([ "$u" = nginx.service ] && echo disabled || echo enabled)" ;; esac; done ;;
+esac
+"#,
+            calls = calls.display()
+        );
+        let systemctl = dir.path().join("systemctl");
+        std::fs::write(&systemctl, fake).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = FakeSystemd {
+            dir: dir.path().to_path_buf(),
+        };
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+
+        let before = probe_state(&t, StateQuery::ActiveServices, Duration::from_secs(10)).unwrap();
+        assert_eq!(before.boot_id, boot_id.trim());
+        assert_eq!(
+            before.enabled_active(),
+            ["ssh.service", "systemd-fsck@dev-disk-by\\x2duuid-1.service"]
+        );
+        let log = std::fs::read_to_string(&calls).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines[0].starts_with("list-units "), "{log}");
+        assert!(lines[0].contains("--state=active"), "{log}");
+        assert!(
+            lines[1].ends_with(
+                "UnitFileState ssh.service nginx.service systemd-fsck@dev-disk-by\\x2duuid-1.service"
+            ),
+            "{log}"
+        );
+        std::fs::remove_file(&calls).unwrap();
+
+        let units = vec!["ssh.service".to_string(), "it's.service".to_string()];
+        let during = probe_state(&t, StateQuery::Units(&units), Duration::from_secs(10)).unwrap();
+        assert_eq!(during.all_active(&units), Ok(()));
+        let log = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(
+            log.trim_end().ends_with("ssh.service it's.service"),
+            "{log}"
+        );
+        std::fs::remove_file(&calls).unwrap();
+
+        let only = probe_state(&t, StateQuery::BootId, Duration::from_secs(10)).unwrap();
+        assert_eq!(only.boot_id, boot_id.trim());
+        assert!(!calls.exists(), "systemd was asked for the boot id alone");
+    }
 
     #[test]
     fn a_restart_must_bring_back_every_unit_that_ran_before() {
