@@ -392,7 +392,7 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
         _ => return None,
     };
     let rollback_path = format!("{dir}/rollback.sh");
-    let leaves_nothing = matches!(kind, FaultKind::KillProcess(_));
+    let leaves_nothing = kind.leaves_nothing();
     let preflight = format!(
         "for t in {}; do command -v $t >/dev/null 2>&1 || {{ echo \"{MISSING_TOOL} $t\"; exit {MISSING_TOOL_EXIT}; }}; done\n[ \"$(id -u)\" = 0 ] || {{ echo 'faults need root on the probe (ssh_user root, or sudo)' >&2; exit 3; }}\n{}",
         tools.join(" "),
@@ -422,7 +422,8 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
 
 impl Plan {
     /// One script that readies the fault in a single round trip, in the safe order: the
-    /// preflight (only that, for a fault that [leaves nothing](Plan::leaves_nothing)), then the rollback written to the probe (under a temporary name, moved into
+    /// preflight (only that, for a fault that [leaves nothing](Plan::leaves_nothing)), then
+    /// the rollback written to the probe (under a temporary name, moved into
     /// place whole), then the dead-man's switch armed to run it. Exit status 127 with a
     /// [`MISSING_TOOL`] line: a tool is missing; any other failure exits non-zero with the
     /// reason on stderr.

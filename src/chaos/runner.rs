@@ -281,7 +281,7 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     let plan = guest::plan(kind, &tag, deadline, control(t.transport.as_ref()));
     // A fault that leaves nothing on the probe (a signal) has nothing to roll back, so nothing
     // for the ledger either: the recovery's last poll is the steady state after it.
-    let nothing_to_undo = plan.as_ref().is_some_and(|p| p.leaves_nothing);
+    let nothing_to_undo = kind.leaves_nothing();
     let token = (!nothing_to_undo)
         .then(|| {
             t.ledger.record(
