@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod outdated;
 pub mod pipeline;
 pub mod progress;
+pub mod provision;
 pub mod promote;
 pub mod report;
 pub mod run;
