@@ -72,7 +72,11 @@ fn walk(dir: &Path, files: &mut BTreeSet<String>) {
             Ok(t) if t.is_dir() => walk(&p, files),
             Ok(t) if t.is_file() => {
                 let text = std::fs::read(&p).unwrap_or_default();
-                files.insert(format!("{}: {}", p.display(), String::from_utf8_lossy(&text)));
+                files.insert(format!(
+                    "{}: {}",
+                    p.display(),
+                    String::from_utf8_lossy(&text)
+                ));
             }
             _ => {}
         }
@@ -87,10 +91,15 @@ fn assert_key_safe(seen: &Seen, tmp: &Path) {
         .iter()
         .find(|p| p.contains("ansible-playbook") && !p.starts_with("ssh"))
         .unwrap_or_else(|| panic!("ansible-playbook was seen running: {seen:#?}"));
-    assert!(playbook.contains("ANSIBLE_HOST_KEY_CHECKING=True"), "{playbook}");
+    assert!(
+        playbook.contains("ANSIBLE_HOST_KEY_CHECKING=True"),
+        "{playbook}"
+    );
     assert!(playbook.contains("SSH_AUTH_SOCK="), "{playbook}");
     assert!(
-        seen.processes.iter().any(|p| p.starts_with("ssh-agent -D -a ")),
+        seen.processes
+            .iter()
+            .any(|p| p.starts_with("ssh-agent -D -a ")),
         "the run's ssh-agent was seen: {seen:#?}"
     );
     let ssh: Vec<&String> = seen
@@ -125,7 +134,10 @@ fn assert_key_safe(seen: &Seen, tmp: &Path) {
             }
         }
     }
-    assert!(!seen.files.is_empty(), "the watcher saw the Ansible directory");
+    assert!(
+        !seen.files.is_empty(),
+        "the watcher saw the Ansible directory"
+    );
     assert!(
         seen.files
             .iter()
@@ -194,7 +206,11 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
 
     let (out, seen, tmp) = run_watched(&data, &repo().join("examples/local/ansible.yml"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "the Ansible example passes and is promoted");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the Ansible example passes and is promoted"
+    );
     let image_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(image_id.starts_with("ami-"), "{image_id}");
     // The play streamed, with the provisioners' prefix.
@@ -211,7 +227,11 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
     let shell = std::fs::read_to_string(repo().join("examples/local/bakery.yml")).unwrap();
     let ansible = std::fs::read_to_string(repo().join("examples/local/ansible.yml")).unwrap();
     let suites = |t: &str| t[t.find("verify:").unwrap()..t.find("  junit:").unwrap()].to_string();
-    assert_eq!(suites(&shell), suites(&ansible), "the examples verify alike");
+    assert_eq!(
+        suites(&shell),
+        suites(&ansible),
+        "the examples verify alike"
+    );
     assert!(cases.len() >= 10, "{} testcases", cases.len());
     for c in &cases {
         assert!(
@@ -278,7 +298,12 @@ fn a_bake_goes_on_after_reboots_and_stops_at_a_failing_task() {
     let ids: Vec<&str> = boots.iter().map(|(_, id, _)| id.as_str()).collect();
     assert_eq!(
         boots.iter().map(|(f, _, _)| f.as_str()).collect::<Vec<_>>(),
-        ["/root/boot-1", "/root/boot-2", "/root/boot-3", "/root/boot-4"],
+        [
+            "/root/boot-1",
+            "/root/boot-2",
+            "/root/boot-3",
+            "/root/boot-4"
+        ],
         "{stderr}"
     );
     let distinct: BTreeSet<&str> = ids.iter().copied().collect();
@@ -289,12 +314,19 @@ fn a_bake_goes_on_after_reboots_and_stops_at_a_failing_task() {
         stderr.contains("SHOUT LOGIN=DEPLOY TASKS=ROOT"),
         "logged in as deploy, tasks as root: {stderr}"
     );
-    assert!(stderr.contains("bakery_test.local:1.0.0 was installed successfully"), "{stderr}");
+    assert!(
+        stderr.contains("bakery_test.local:1.0.0 was installed successfully"),
+        "{stderr}"
+    );
 
     // A failed bake leaves no image, no instance and nothing of Ansible's.
     let images = bakery(&data).args(["images", "--json"]).output().unwrap();
     let images: serde_json::Value = serde_json::from_slice(&images.stdout).unwrap();
-    assert_eq!(images.as_array().unwrap().len(), 1, "only the base image: {images}");
+    assert_eq!(
+        images.as_array().unwrap().len(),
+        1,
+        "only the base image: {images}"
+    );
     assert_key_safe(&seen, &tmp);
     assert_nothing_left(&data);
     let _ = std::fs::remove_dir_all(&data);

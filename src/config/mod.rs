@@ -242,7 +242,9 @@ pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
         }
     }
     let ssm = p.provider == ProviderKind::Aws
-        && p.aws.as_ref().is_some_and(|a| a.transport == AwsTransport::Ssm);
+        && p.aws
+            .as_ref()
+            .is_some_and(|a| a.transport == AwsTransport::Ssm);
     if ssm {
         if let Some(i) = p
             .build

@@ -42,17 +42,44 @@ const FORBIDDEN: &[(&str, &str)] = &[
 
 /// `ansible-playbook` arguments Bakery owns, and what to write instead.
 const OWNED_ARGUMENTS: &[(&str, &str)] = &[
-    ("-i", "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`"),
-    ("--inventory", "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`"),
-    ("--inventory-file", "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`"),
-    ("--private-key", "the run's key is held in an ssh-agent, never in a file"),
-    ("--key-file", "the run's key is held in an ssh-agent, never in a file"),
+    (
+        "-i",
+        "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`",
+    ),
+    (
+        "--inventory",
+        "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`",
+    ),
+    (
+        "--inventory-file",
+        "Bakery writes the inventory (the host `builder`); put the builder in groups with `groups`",
+    ),
+    (
+        "--private-key",
+        "the run's key is held in an ssh-agent, never in a file",
+    ),
+    (
+        "--key-file",
+        "the run's key is held in an ssh-agent, never in a file",
+    ),
     ("-u", "use the step's `user`"),
     ("--user", "use the step's `user`"),
-    ("-k", "nobody can answer a password prompt during a bake; the run's key logs in"),
-    ("--ask-pass", "nobody can answer a password prompt during a bake; the run's key logs in"),
-    ("-K", "nobody can answer a password prompt during a bake; the builder's sudo needs no password"),
-    ("--ask-become-pass", "nobody can answer a password prompt during a bake; the builder's sudo needs no password"),
+    (
+        "-k",
+        "nobody can answer a password prompt during a bake; the run's key logs in",
+    ),
+    (
+        "--ask-pass",
+        "nobody can answer a password prompt during a bake; the run's key logs in",
+    ),
+    (
+        "-K",
+        "nobody can answer a password prompt during a bake; the builder's sudo needs no password",
+    ),
+    (
+        "--ask-become-pass",
+        "nobody can answer a password prompt during a bake; the builder's sudo needs no password",
+    ),
 ];
 
 /// Environment variables Bakery sets for `ansible-playbook` itself.
@@ -207,9 +234,12 @@ pub fn preflight(loaded: &LoadedPipeline, first: usize) -> Result<()> {
             "{at}: `ansible-playbook` is not on PATH; {INSTALL_ANSIBLE}"
         )));
     }
-    let galaxy = loaded.pipeline.build.provisioners.iter().any(
-        |s| matches!(s, Provisioner::Ansible(a) if a.requirements.is_some()),
-    );
+    let galaxy = loaded
+        .pipeline
+        .build
+        .provisioners
+        .iter()
+        .any(|s| matches!(s, Provisioner::Ansible(a) if a.requirements.is_some()));
     if galaxy && galaxy_program().is_none() {
         return Err(Error::Config(format!(
             "{at}: `ansible-galaxy`, which installs the step's `requirements`, is neither beside `ansible-playbook` nor on PATH; it comes with ansible-core: {INSTALL_ANSIBLE}"
@@ -584,7 +614,8 @@ pub fn run_step(
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let status = stream(cmd, step.timeout.0, &what, &mut |line| outcome.line(line))?;
-    run.timings.record(&format!("ansible [{index}]"), started.elapsed());
+    run.timings
+        .record(&format!("ansible [{index}]"), started.elapsed());
     if status == 0 {
         return Ok(());
     }
@@ -713,15 +744,29 @@ fn stream(
     let (tx, rx) = mpsc::channel::<(bool, String)>();
     let mut readers = Vec::new();
     for (is_err, pipe) in [
-        (false, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
-        (true, child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
+        (
+            false,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            true,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
     ] {
         let Some(pipe) = pipe else { continue };
         let tx = tx.clone();
         readers.push(std::thread::spawn(move || {
             for line in BufReader::new(pipe).split(b'\n') {
                 let Ok(line) = line else { break };
-                let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
                 if tx.send((is_err, text)).is_err() {
                     break;
                 }
@@ -867,14 +912,15 @@ impl Outcome {
         if let Some(e) = &self.error {
             return format!("{what}: ansible-playbook failed (exit {status}): ERROR! {e}");
         }
-        format!("{what}: ansible-playbook exited with {status} after {took:.1}s; its output is above")
+        format!(
+            "{what}: ansible-playbook exited with {status} after {took:.1}s; its output is above"
+        )
     }
 }
 
 /// The message of a task result printed as JSON: `msg`, then the end of `stderr` and `rc`.
 fn result_message(result: &str) -> String {
-    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(result)
-    else {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(result) else {
         let first = result.lines().next().unwrap_or("");
         return first.chars().take(300).collect();
     };
@@ -987,16 +1033,18 @@ mod tests {
     #[test]
     fn host_key_checking_stays_on_and_no_key_file_is_named() {
         // Even a step whose environment tries to change the SSH settings.
-        let s = step(
-            "playbook: site.yml\nenvironment: {ANSIBLE_PIPELINING: 'False', MY_VAR: x}\n",
-        );
+        let s = step("playbook: site.yml\nenvironment: {ANSIBLE_PIPELINING: 'False', MY_VAR: x}\n");
         let inv = invocation(&plan(&s));
         assert_eq!(env(&inv, "ANSIBLE_HOST_KEY_CHECKING"), Some("True"));
         assert_eq!(
             env(&inv, "SSH_AUTH_SOCK"),
             Some("/tmp/bakery-ansible-r-1/agent.sock")
         );
-        assert_eq!(env(&inv, "ANSIBLE_PIPELINING"), Some("False"), "the step's own setting wins");
+        assert_eq!(
+            env(&inv, "ANSIBLE_PIPELINING"),
+            Some("False"),
+            "the step's own setting wins"
+        );
         assert_eq!(env(&inv, "MY_VAR"), Some("x"));
         let ssh = env(&inv, "ANSIBLE_SSH_ARGS").unwrap();
         assert!(ssh.contains("-o StrictHostKeyChecking=yes"), "{ssh}");
@@ -1007,7 +1055,13 @@ mod tests {
         assert!(ssh.contains("-o IdentityFile=none"), "{ssh}");
         assert!(inv.remove_env.contains(&"ANSIBLE_PRIVATE_KEY_FILE"));
         let everything = format!("{:?} {:?} {:?}", inv.args, inv.env, inv.files).to_lowercase();
-        for bad in ["stricthostkeychecking=no", "host_key_checking=false", "private_key", "--private-key", "begin openssh private key"] {
+        for bad in [
+            "stricthostkeychecking=no",
+            "host_key_checking=false",
+            "private_key",
+            "--private-key",
+            "begin openssh private key",
+        ] {
             assert!(!everything.contains(bad), "`{bad}` in {everything}");
         }
     }
@@ -1019,7 +1073,10 @@ mod tests {
         p.installed = Some((PathBuf::from("/t/roles"), PathBuf::from("/t/collections")));
         let inv = invocation(&p);
         assert_eq!(env(&inv, "ANSIBLE_ROLES_PATH"), Some("/t/roles:/opt/roles"));
-        assert_eq!(env(&inv, "ANSIBLE_COLLECTIONS_PATH"), Some("/t/collections"));
+        assert_eq!(
+            env(&inv, "ANSIBLE_COLLECTIONS_PATH"),
+            Some("/t/collections")
+        );
         // Port 22 (an EC2 address) has no brackets.
         p.endpoint.host = "10.0.1.7".into();
         p.endpoint.port = 22;
@@ -1061,12 +1118,20 @@ builder                    : ok=1    changed=0    unreachable=0    failed=1    s
             f.message,
             "non-zero return code; stderr: nginx: configuration file test failed; exit code 1"
         );
-        let msg = o.describe("build.provisioners[0] (ansible: site.yml)", 2, "i-0abc", Duration::from_secs(3));
+        let msg = o.describe(
+            "build.provisioners[0] (ansible: site.yml)",
+            2,
+            "i-0abc",
+            Duration::from_secs(3),
+        );
         assert!(
             msg.starts_with("build.provisioners[0] (ansible: site.yml): task `Check the config` failed on builder (i-0abc) after 3.0s: non-zero return code"),
             "{msg}"
         );
-        assert!(msg.contains("play recap: builder : ok=1 changed=0 unreachable=0 failed=1"), "{msg}");
+        assert!(
+            msg.contains("play recap: builder : ok=1 changed=0 unreachable=0 failed=1"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -1157,7 +1222,11 @@ extra_vars: {ansible_ssh_private_key_file: /k, ansible_port: 22, app: web}
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join(".ssh/authorized_keys");
         std::fs::create_dir_all(keys.parent().unwrap()).unwrap();
-        std::fs::write(&keys, "ssh-ed25519 AAAAother user@laptop\nssh-ed25519 AAAArun bakery\n").unwrap();
+        std::fs::write(
+            &keys,
+            "ssh-ed25519 AAAAother user@laptop\nssh-ed25519 AAAArun bakery\n",
+        )
+        .unwrap();
         // The command as root sees every home directory; here, a stand-in for `getent passwd`.
         let command = revoke_command("ssh-ed25519 AAAArun bakery").replace(
             "getent passwd",

@@ -172,5 +172,11 @@ fn run_shell(
         return Ok(transport);
     }
     drop(transport);
-    reboot::wait_for_new_boot(run, builder, &old, timeout, &format!("build.provisioners[{index}] ({label})"))
+    reboot::wait_for_new_boot(
+        run,
+        builder,
+        &old,
+        timeout,
+        &format!("build.provisioners[{index}] ({label})"),
+    )
 }

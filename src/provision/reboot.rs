@@ -15,7 +15,10 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// The kernel's id of the current boot of the machine behind `transport`.
 pub fn boot_id(transport: &dyn Transport) -> Result<String> {
-    let out = transport.run("cat /proc/sys/kernel/random/boot_id", Duration::from_secs(30))?;
+    let out = transport.run(
+        "cat /proc/sys/kernel/random/boot_id",
+        Duration::from_secs(30),
+    )?;
     let id = out.stdout.trim().to_string();
     if out.exit_code != 0 || id.is_empty() {
         return Err(Error::Transport(format!(
@@ -35,7 +38,8 @@ pub fn reboot(
 ) -> Result<Box<dyn Transport>> {
     let old = boot_id(transport.as_ref())?;
     let root = as_root(transport, &builder.user);
-    run.provider.power(builder, PowerAction::Reboot, root.as_ref())?;
+    run.provider
+        .power(builder, PowerAction::Reboot, root.as_ref())?;
     drop(root);
     wait_for_new_boot(run, builder, &old, timeout, "the reboot step")
 }

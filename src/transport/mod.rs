@@ -195,7 +195,10 @@ mod tests {
             user: "root".into(),
             host_key: "ssh-ed25519 AAAAC3Nza root@i-0".into(),
         };
-        assert_eq!(e.known_hosts_line(), "[127.0.0.1]:2201 ssh-ed25519 AAAAC3Nza\n");
+        assert_eq!(
+            e.known_hosts_line(),
+            "[127.0.0.1]:2201 ssh-ed25519 AAAAC3Nza\n"
+        );
         e.host = "10.0.1.7".into();
         e.port = 22;
         assert_eq!(e.known_hosts_line(), "10.0.1.7 ssh-ed25519 AAAAC3Nza\n");
