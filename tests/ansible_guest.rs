@@ -183,7 +183,12 @@ fn processes_named(tmp: &Path) -> Vec<String> {
 /// Runs `bakery run -f PIPELINE` with ansible on PATH and `TMPDIR` in the data directory,
 /// watching the Ansible side meanwhile.
 fn run_watched(data: &Path, pipeline: &Path) -> (std::process::Output, Seen, PathBuf) {
-    let tmp = data.join("tmp");
+    // Short, as the temporary directories of real machines are: Unix sockets live there.
+    let tmp = std::env::temp_dir().join(format!(
+        "bk-{}",
+        data.file_name().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch(tmp.clone(), stop.clone());
@@ -259,6 +264,7 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
     assert_key_safe(&seen, &tmp);
     assert_nothing_left(&data);
     let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -330,4 +336,5 @@ fn a_bake_goes_on_after_reboots_and_stops_at_a_failing_task() {
     assert_key_safe(&seen, &tmp);
     assert_nothing_left(&data);
     let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&tmp);
 }

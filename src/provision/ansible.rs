@@ -276,7 +276,7 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent and adds the run's key to it, from memory.
     pub fn start(run: &Run) -> Result<Agent> {
-        let dir = std::env::temp_dir().join(format!("bakery-ansible-{}", run.id));
+        let dir = private_dir_base().join(format!("bakery-ansible-{}", run.id));
         let files = run.ledger.record(
             Resource::Path { path: dir.clone() },
             "the ansible provisioner's files (inventory, known_hosts, agent socket)",
@@ -389,6 +389,19 @@ impl Agent {
     }
 }
 
+/// Where the agent's directory goes: the temporary directory, unless its path is so long that
+/// the sockets in it (SSH's control sockets: `cp/` and 40 hex digits) would pass the 108
+/// bytes a Unix socket's path may have; `/tmp` then.
+fn private_dir_base() -> PathBuf {
+    let tmp = std::env::temp_dir();
+    // bakery-ansible-run-YYYYMMDDTHHMMSS-xxxxxx/cp/<40 hex>
+    if tmp.as_os_str().len() + 1 + 41 + 4 + 40 < 104 {
+        tmp
+    } else {
+        PathBuf::from("/tmp")
+    }
+}
+
 /// Everything one `ansible-playbook` run needs, decided before it starts.
 pub struct Plan<'a> {
     pub step: &'a AnsibleStep,
@@ -424,7 +437,8 @@ pub fn invocation(plan: &Plan) -> Invocation {
     let known_hosts = plan.dir.join("known_hosts");
     let inventory = plan.dir.join("inventory.json");
     let vars_file = plan.dir.join("extra-vars.json");
-    let control = plan.dir.join("cp");
+    // Beside the agent's socket, not in the step's directory: a socket's path is short.
+    let control = plan.socket.with_file_name("cp");
 
     let mut host = serde_json::Map::new();
     host.insert("ansible_connection".into(), "ssh".into());
