@@ -183,11 +183,10 @@ fn processes_named(tmp: &Path) -> Vec<String> {
 /// Runs `bakery run -f PIPELINE` with ansible on PATH and `TMPDIR` in the data directory,
 /// watching the Ansible side meanwhile.
 fn run_watched(data: &Path, pipeline: &Path) -> (std::process::Output, Seen, PathBuf) {
-    // Short, as the temporary directories of real machines are: Unix sockets live there.
-    let tmp = std::env::temp_dir().join(format!(
-        "bk-{}",
-        data.file_name().unwrap().to_string_lossy()
-    ));
+    // Short, as the temporary directories of real machines are: SSH's control sockets live
+    // there, and a longer one would make Bakery fall back to /tmp, out of the watcher's sight.
+    let name = data.file_name().unwrap().to_string_lossy();
+    let tmp = PathBuf::from(format!("/tmp/bk-{}", &name[name.len() - 3..]));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
