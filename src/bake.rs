@@ -22,10 +22,12 @@ pub fn bake(run: &Run) -> Result<Image> {
     // A missing `ansible-playbook` fails now, before anything is launched.
     crate::provision::preflight(run)?;
     let started = Instant::now();
+    progress::announce("source");
     let source = run.provider.resolve_source(&p.source, &run.ledger)?;
     run.timings.record("source", started.elapsed());
     progress::note(&format!("source image: {} ({})", source.id, source.name));
 
+    progress::announce("builder-boot");
     let builder = run.provider.launch(
         &LaunchRequest {
             image: &source,
@@ -110,6 +112,7 @@ fn provision_and_capture(
     tags.insert(RUN_ID_TAG.into(), run.id.clone());
 
     let started = Instant::now();
+    progress::announce("capture");
     let spinner = Spinner::start(&format!(
         "shutting down {} and capturing its disk",
         builder.id

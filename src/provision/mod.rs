@@ -39,6 +39,7 @@ fn steps(
 ) -> Result<Box<dyn Transport>> {
     for (i, step) in run.loaded.pipeline.build.provisioners.iter().enumerate() {
         crate::signals::check()?;
+        progress::announce(&format!("provisioner-{i}"));
         match step {
             Provisioner::Shell(shell) => {
                 transport = run_shell(run, builder, transport, i, shell)?;
