@@ -70,8 +70,8 @@ pub enum Command {
     /// Check the pipeline file and every file it names (suites, Goss files and vars, waivers,
     /// attestations, scripts, file sources, playbooks and requirements files, templates)
     /// without booting anything or calling a cloud API; print every problem as
-    /// `file:line:col: ...`, exit 0 or 2. `ansible` steps are refused settings that would turn
-    /// host key checking off or hand Ansible a key file.
+    /// `file:line:col: ...`, exit 0 or 2. Settings of an `ansible` step that would turn host
+    /// key checking off or hand Ansible a key file are refused.
     ///
     /// Example: bakery validate -f examples/local/bakery.yml
     Validate {
