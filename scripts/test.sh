@@ -48,7 +48,10 @@ cargo test --no-run --lib --bins --tests
 # listed here; lane `rest` runs the library and every test binary that boots no guest first,
 # then the other guest tests. The lists keep the lanes about equally long (BENCHMARKS.md,
 # "Test suite"). Each line of output names its lane.
-guest_lane=(chaos_guest cis_guest)
+# ansible_guest (two bakes, the Ansible example's two probes among them) goes with chaos_guest
+# and cis_guest: lane `rest` is the longer one since local_pipeline's interrupt tests and
+# aws_faults came in.
+guest_lane=(chaos_guest cis_guest ansible_guest)
 light=()
 heavy=()
 for file in tests/*.rs; do
