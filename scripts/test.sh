@@ -8,6 +8,9 @@ scripts/setup.sh
 # moto's server for the aws_* tests, in .cache/moto-venv (installed once, idempotent); each
 # test binary starts it on a free 127.0.0.1 port itself.
 scripts/moto.sh install >/dev/null
+# The pinned ansible-core for tests/ansible_guest.rs, in .cache/ansible-venv (installed once,
+# checked after install); the tests put it on PATH themselves.
+scripts/ansible.sh install >/dev/null
 # The GitHub Action's tests (tests/action_*.rs, tests/github_*.rs), each installed once:
 # GitHub's REST description (npm @octokit/openapi) in .cache/github-openapi, junitparser (PyPI)
 # in .cache/junit-venv, the workflow linters (scripts/lint-workflows.sh), and the action's

@@ -68,8 +68,10 @@ pub enum SuitesCommand {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the pipeline file and every file it names (suites, Goss files and vars, waivers,
-    /// attestations, scripts, file sources, templates) without booting anything or calling a
-    /// cloud API; print every problem as `file:line:col: ...`, exit 0 or 2.
+    /// attestations, scripts, file sources, playbooks and requirements files, templates)
+    /// without booting anything or calling a cloud API; print every problem as
+    /// `file:line:col: ...`, exit 0 or 2. Settings of an `ansible` step that would turn host
+    /// key checking off or hand Ansible a key file are refused.
     ///
     /// Example: bakery validate -f examples/local/bakery.yml
     Validate {
@@ -88,7 +90,11 @@ pub enum Command {
     },
     /// Bake an image and print its id; no verification.
     ///
-    /// Example: bakery bake -f examples/local/bakery.yml
+    /// Provisioners: `shell`, `file`, `reboot` and `ansible` (ansible-playbook on this
+    /// machine, on PATH, against the builder over SSH with the run's key in a per-run
+    /// ssh-agent and host key checking on).
+    ///
+    /// Example: bakery bake -f examples/local/ansible.yml
     Bake {
         #[command(flatten)]
         file: FileArg,
@@ -135,7 +141,8 @@ pub enum Command {
         dry_run: bool,
     },
     /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
-    /// ledger on disk, and this finishes their cleanup.
+    /// ledger on disk, and this finishes their cleanup (VMs, files, and the ssh-agent and
+    /// Ansible processes of an `ansible` step).
     ///
     /// Runs whose process is still alive are left alone. With `--provider aws`, also sweeps
     /// the region by tag: instances, security groups and key pairs tagged

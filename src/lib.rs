@@ -23,6 +23,7 @@ pub mod outdated;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;
+pub mod provision;
 pub mod report;
 pub mod run;
 pub mod signals;
