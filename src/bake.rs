@@ -20,10 +20,12 @@ pub fn bake(run: &Run) -> Result<Image> {
     // after the whole bake.
     let (name, tags) = image_name_and_tags(run)?;
     let started = Instant::now();
+    progress::announce("source");
     let source = run.provider.resolve_source(&p.source, &run.ledger)?;
     run.timings.record("source", started.elapsed());
     progress::note(&format!("source image: {} ({})", source.id, source.name));
 
+    progress::announce("builder-boot");
     let builder = run.provider.launch(
         &LaunchRequest {
             image: &source,
@@ -97,6 +99,7 @@ fn provision_and_capture(
     let started = Instant::now();
     for (i, step) in p.build.provisioners.iter().enumerate() {
         crate::signals::check()?;
+        progress::announce(&format!("provisioner-{i}"));
         match step {
             Provisioner::Shell(shell) => run_shell(run, transport.as_ref(), i, shell)?,
             Provisioner::File(file) => {
@@ -140,6 +143,7 @@ fn provision_and_capture(
     tags.insert(RUN_ID_TAG.into(), run.id.clone());
 
     let started = Instant::now();
+    progress::announce("capture");
     let spinner = Spinner::start(&format!(
         "shutting down {} and capturing its disk",
         builder.id

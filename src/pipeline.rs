@@ -75,6 +75,10 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
         } => Some(verify::load_suites(&loaded, goss, goss_vars)?),
         Mode::Bake | Mode::Promote { .. } => None,
     };
+    if suites.is_some() {
+        let junit = loaded.resolve(&loaded.pipeline.verify.junit);
+        crate::report::junit::check_writable(&junit, &loaded.path, "verify.junit")?;
+    }
     let provider = cloud::open_for(&loaded, data_dir)?;
     let started = chrono::Utc::now();
     let id = format!(
@@ -114,6 +118,7 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
                     "internal error (a bug in Bakery): {what}"
                 )))
             });
+    signals::releasing();
     let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
     signals::clear_emergency_cleanup();
     for e in &cleanup_errors {

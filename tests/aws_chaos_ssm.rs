@@ -124,8 +124,8 @@ impl Transport for CutAfterInject {
             return Err(self.lost());
         }
         let out = self.inner.exec(command, timeout, on_line);
-        // Every inject script starts so (src/chaos/guest.rs).
-        if command.starts_with("set -e\ncd /\n") {
+        // The script that readies and injects a fault carries this line between the two.
+        if command.contains(bakery::chaos::guest::INJECT_BEGINS) {
             self.cut.store(true, Ordering::SeqCst);
         }
         out
@@ -231,15 +231,23 @@ fn travelled(sent: &[Sent], tag: &str, inject: &str, rolled_back: bool) -> Resul
             "{tag}: out of order: written at {written}, in place at {placed}, armed at {armed}"
         ));
     }
+    // The injection follows in the same script, after the line that ends the readying.
     let injected = at("injecting", inject)?;
-    if prepare >= injected {
+    if injected != prepare {
         return Err(format!(
-            "{tag}: out of order: readied {prepare}, injected {injected}"
+            "{tag}: readied in SendCommand {prepare}, injected in another ({injected})"
+        ));
+    }
+    let begins = pos(bakery::chaos::guest::INJECT_BEGINS)?;
+    let inject_at = script.rfind(inject).unwrap_or(0);
+    if !(armed < begins && begins < inject_at) {
+        return Err(format!(
+            "{tag}: out of order: armed at {armed}, injection begins at {begins}, injected at {inject_at}"
         ));
     }
     if rolled_back {
-        // The rollback runs when a sustained fault ends, and again, with the check that
-        // nothing is left, in one script after the recovery.
+        // The rollback runs with the check that nothing is left in one script: when a
+        // sustained fault ends, else after the recovery.
         let run = format!("if [ -f {dir}/rollback.sh ]; then /bin/sh {dir}/rollback.sh");
         let rollback = at("running the rollback", &run)?;
         let verified = sent

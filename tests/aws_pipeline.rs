@@ -10,9 +10,11 @@
 
 mod aws_common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aws_common::{bakery, example_copy, repo, serial, show, Endpoint, Fault};
+use aws_common::{
+    assert_only_images_left, bakery, example_copy, repo, serial, show, status_of, Endpoint, Fault,
+};
 
 fn example(name: &str) -> PathBuf {
     repo().join("examples/aws").join(name)
@@ -22,32 +24,6 @@ fn example(name: &str) -> PathBuf {
 fn variant(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempPath {
     let text = std::fs::read_to_string(example("bakery.yml")).unwrap();
     example_copy(&format!(".test-{name}-"), &edit(text))
-}
-
-/// What a finished run may leave: its image (and the image's snapshots) and nothing else; no
-/// ledger either. Returns the images left.
-fn assert_only_images_left(e: &Endpoint, data: &Path) -> Vec<String> {
-    let left = e.leftovers();
-    let images: Vec<String> = left
-        .iter()
-        .filter_map(|l| l.strip_prefix("image ").map(str::to_string))
-        .collect();
-    let mut snaps_of_images = Vec::new();
-    for i in &images {
-        let x = e.ec2(&format!("Action=DescribeImages&ImageId.1={i}"));
-        snaps_of_images.extend(aws_common::xml_values(&x, "snapshotId"));
-    }
-    for l in &left {
-        let ok = l.starts_with("image ")
-            || l.strip_prefix("snapshot ")
-                .is_some_and(|s| snaps_of_images.iter().any(|x| x == s));
-        assert!(ok, "the run left {l} behind; everything left: {left:?}");
-    }
-    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(ledgers.is_empty(), "ledgers left: {ledgers:?}");
-    images
 }
 
 /// The image copied from `source` in us-east-1 (the example re-encrypts the image there with
@@ -64,13 +40,6 @@ fn copy_of(e: &Endpoint, source: &str) -> String {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-fn status_of(e: &Endpoint, image: &str) -> String {
-    e.image_tags(image)
-        .get("bakery:status")
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[test]

@@ -389,3 +389,140 @@ fn cleanup_finishes_a_run_killed_with_sigkill() {
     assert!(out.status.success());
     assert_nothing_left(&data);
 }
+
+/// Runs `bakery` with `args`, its stages announced (`BAKERY_ANNOUNCE_STAGES`), and sends `sig`
+/// the moment it announces `stage`. Returns its exit code and stderr, after checking from the
+/// run's own clock that its cleanup began within 1 s of the signal.
+fn interrupt_at(
+    data: &std::path::Path,
+    args: &[&str],
+    stage: &str,
+    sig: i32,
+) -> (Option<i32>, String) {
+    let mut child = bakery(data)
+        .args(args)
+        .env(bakery::progress::ANNOUNCE_VAR, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wanted = format!("bakery-stage: {stage} ");
+    let mut sent = false;
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        eprintln!("{line}");
+        if !sent && line.starts_with(&wanted) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, sig) };
+            sent = true;
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(sent, "the run never announced {stage}");
+    let stamp = |what: &str| -> u128 {
+        let prefix = format!("bakery-stage: {what} ");
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{what}` line"))
+    };
+    let name = if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    let (got, cleanup) = (stamp(&format!("signal-{name}")), stamp("cleanup"));
+    assert!(
+        cleanup >= got && cleanup - got <= 1000,
+        "{stage}: cleanup began {} ms after {name}",
+        cleanup as i128 - got as i128
+    );
+    (status.code(), stderr)
+}
+
+/// The local side of the interrupt matrix, kept lean (each stage costs a guest boot): SIGINT
+/// or SIGTERM at bootstrap, builder boot, a provisioner, image capture and the suites. Probe
+/// boot (above), a chaos fault (chaos_guest) and verification in the action (action_verify)
+/// are interrupted elsewhere. Afterwards no QEMU, overlay, ledger or scratch directory is
+/// left, and no image but the base.
+#[test]
+fn sigint_and_sigterm_at_each_bake_stage_leave_nothing_behind() {
+    let _vm = vm_lock();
+    // A pipeline that reaches image capture quickly: one small provisioner.
+    let quick = tempfile::Builder::new()
+        .prefix(".test-quick-")
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/local"))
+        .unwrap()
+        .into_temp_path();
+    let text = std::fs::read_to_string(repo().join("examples/local/bakery.yml")).unwrap();
+    let start = text.find("  provisioners:").unwrap();
+    let end = text.find("\nimage:").unwrap();
+    let text = format!(
+        "{}  provisioners:\n    - shell:\n        inline: [\"echo baked > /etc/baked\"]\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(&quick, text).unwrap();
+    let quick = quick.to_str().unwrap().to_string();
+
+    // Bootstrap: a data directory without the base image builds it with mmdebstrap first.
+    let empty =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-interrupt-bootstrap");
+    let _ = std::fs::remove_dir_all(&empty);
+    let (code, _) = interrupt_at(
+        &empty,
+        &["image", "bootstrap", "debian-12"],
+        "bootstrap",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(128 + libc::SIGINT));
+    assert_nothing_left(&empty);
+    assert!(
+        !empty.join("images").exists()
+            || std::fs::read_dir(empty.join("images")).unwrap().count() == 0
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+
+    for (stage, sig, file) in [
+        ("builder-boot", libc::SIGTERM, "examples/local/bakery.yml"),
+        ("provisioner-0", libc::SIGINT, "examples/local/bakery.yml"),
+        ("capture", libc::SIGTERM, quick.as_str()),
+    ] {
+        eprintln!("=== {stage}");
+        let data = data_dir(&format!("interrupt-{stage}"));
+        let base = base_image(&data);
+        let (code, _) = interrupt_at(&data, &["run", "-f", file], stage, sig);
+        assert_eq!(code, Some(128 + sig), "{stage}");
+        assert_nothing_left(&data);
+        let images: Vec<String> = std::fs::read_dir(data.join("images"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(images, vec![base], "{stage}: no image but the base");
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    // The suites, on a probe of the base image (no bake needed to get there).
+    let data = data_dir("interrupt-suites");
+    let base = base_image(&data);
+    let (code, _) = interrupt_at(
+        &data,
+        &[
+            "verify",
+            "-f",
+            "examples/local/bakery.yml",
+            "--image",
+            &base,
+        ],
+        "suites",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(128 + libc::SIGINT));
+    assert_nothing_left(&data);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -157,7 +157,7 @@ echo "$n busy workers in {load}"
             // Memory held in a private tmpfs: the kernel cannot reclaim it without swap, so the
             // pressure stays until the rollback, and the OOM killer must pick a process.
             // (`fallocate` is used where the probe has it, and is not required.)
-            tools.extend(["mount", "umount", "head", "stat"]);
+            tools.extend(["mount", "umount", "head", "stat", "nproc"]);
             let mem = format!("{dir}/mem");
             (
                 format!(
@@ -165,14 +165,23 @@ echo "$n busy workers in {load}"
 bytes=$((kb * {pct} / 100 * 1024))
 mkdir -p {mem}
 mount -t tmpfs -o size=$bytes,mode=0700 bakery-chaos {mem}
-# fallocate commits the pages in one call; copying zeros through `head` is the fallback.
-fallocate -l $bytes {mem}/fill 2>/dev/null || head -c $bytes /dev/zero > {mem}/fill || true
-echo "holding $(( $(stat -c %s {mem}/fill) / 1048576 )) MiB of $((kb / 1024)) MiB available"
+# One file per CPU (at most 4), filled side by side: the kernel zeroes each page it commits,
+# and that is the slow part. fallocate commits the pages in one call; copying zeros through
+# `head` is the fallback.
+n=$(nproc); [ "$n" -le 4 ] || n=4
+part=$((bytes / n / 4096 * 4096)); i=0
+while [ $i -lt $n ]; do
+  fallocate -l $part {mem}/fill$i 2>/dev/null || head -c $part /dev/zero > {mem}/fill$i &
+  i=$((i + 1))
+done
+wait
+held=0; for f in {mem}/fill*; do held=$((held + $(stat -c %s "$f"))); done
+echo "holding $((held / 1048576)) MiB of $((kb / 1024)) MiB available"
 "#,
                     pct = m.percent
                 ),
                 format!(
-                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill; umount {mem}; fi\n"
+                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill*; umount {mem}; fi\n"
                 ),
                 format!(
                     "! grep -q ' {mem} ' /proc/self/mountinfo || {{ echo 'the memory is still held'; exit 1; }}\n"
@@ -413,6 +422,17 @@ impl Plan {
         )
     }
 
+    /// [`Plan::prepare`], then the injection, in one round trip. The line
+    /// [`INJECT_BEGINS`] separates what the preparation printed from what the injection
+    /// printed; without it, the preparation failed with the script's exit status.
+    pub fn prepare_and_inject(&self) -> String {
+        format!(
+            "(\n{prepare}) || exit $?\necho {INJECT_BEGINS}\n{inject}",
+            prepare = self.prepare(),
+            inject = self.inject
+        )
+    }
+
     /// Runs the rollback (again: it is idempotent) and then checks that nothing of the fault
     /// is left, in one round trip. Exit status 0: nothing is left; 5: the rollback itself
     /// failed (its stderr follows); anything else: `verify` found the fault still there and
@@ -442,6 +462,10 @@ fn stop_unit(unit: &str) -> String {
 fn unit_gone(unit: &str) -> String {
     format!("! systemctl is-active -q {unit} || {{ echo '{unit} still runs'; exit 1; }}\n")
 }
+
+/// The line between the preparation's and the injection's output in
+/// [`Plan::prepare_and_inject`].
+pub const INJECT_BEGINS: &str = "BAKERY_CHAOS_INJECT_BEGINS";
 
 /// The tool a script reported missing, from its output.
 pub fn missing_tool(stdout: &str) -> Option<String> {
@@ -499,6 +523,54 @@ mod tests {
             .contains("systemctl stop bakery-chaos-ab12-deadman.timer"));
         assert!(p.verify.contains("[ ! -e /.bakery-chaos-ab12-fill ]"));
         assert!(p.preflight.contains("fallocate"), "{}", p.preflight);
+    }
+
+    /// Runs `plan.prepare_and_inject()` with the host's `sh`.
+    fn run_here(plan: &Plan) -> std::process::Output {
+        std::process::Command::new("sh")
+            .args(["-c", &plan.prepare_and_inject()])
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_injection_runs_after_the_marker_and_only_when_the_preparation_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let rollback_path = dir.path().join("rollback.sh").display().to_string();
+        let ran = dir.path().join("injected").display().to_string();
+        let plan = |preflight: &str, arm: &str| Plan {
+            tag: "bakery-chaos-t1".into(),
+            preflight: preflight.into(),
+            arm: arm.into(),
+            inject: format!("touch {ran}\necho injected\n"),
+            rollback: ": undo\n".into(),
+            verify: "true\n".into(),
+            rollback_path: rollback_path.clone(),
+        };
+
+        let ok = run_here(&plan("", "true"));
+        assert!(ok.status.success(), "{ok:?}");
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert_eq!(stdout, format!("{INJECT_BEGINS}\ninjected\n"));
+        assert_eq!(std::fs::read_to_string(&rollback_path).unwrap(), ": undo\n");
+        std::fs::remove_file(&ran).unwrap();
+
+        // A failed preflight: its exit status, no marker, nothing injected.
+        let missing = run_here(&plan(
+            &format!("echo '{MISSING_TOOL}nft'; exit 2\n"),
+            "true",
+        ));
+        assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+        let stdout = String::from_utf8_lossy(&missing.stdout);
+        assert!(!stdout.contains(INJECT_BEGINS), "{stdout}");
+        assert_eq!(missing_tool(&stdout).as_deref(), Some("nft"));
+        assert!(!std::path::Path::new(&ran).exists());
+
+        // A switch that does not arm: exit 4, nothing injected.
+        let unarmed = run_here(&plan("", "false"));
+        assert_eq!(unarmed.status.code(), Some(4), "{unarmed:?}");
+        assert!(!String::from_utf8_lossy(&unarmed.stdout).contains(INJECT_BEGINS));
+        assert!(!std::path::Path::new(&ran).exists());
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub fn bootstrap(store: &Store, name: &str, work: &Path, ledger: &Ledger) -> Res
         },
         "bootstrap scratch",
     )?;
+    crate::progress::announce("bootstrap");
     std::fs::create_dir_all(work).at("creating", work)?;
     let cfg = work.join("99-bakery.cfg");
     std::fs::write(&cfg, CLOUD_CFG).at("writing", &cfg)?;

@@ -482,6 +482,7 @@ impl Provider for LocalProvider {
     }
 
     fn terminate(&self, instance: &Instance, ledger: &Ledger) -> Result<()> {
+        crate::signals::releasing();
         let Some(mut running) = self.lock().remove(&instance.id) else {
             return Ok(());
         };
