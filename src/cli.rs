@@ -141,8 +141,12 @@ pub enum Command {
     /// With one image, compares it with the image the pipeline's pointer (`promote.pointer`)
     /// names now. Each image's manifest is read when it is baked; it is kept with the image
     /// (local store) or in the results directory, named by the image's bakery:manifest tag
-    /// (AWS).
+    /// (AWS). Without a pipeline file (no -f, no ./bakery.yml), two images of the local store
+    /// are compared.
+    ///
     /// Example: bakery diff -f examples/local/bakery.yml ami-0123456789abcdef0
+    ///
+    /// Example: bakery diff ami-00000000000000001 ami-0123456789abcdef0 --json
     Diff {
         #[command(flatten)]
         file: FileArg,
@@ -420,6 +424,9 @@ fn goss_only_pipeline(provider: Option<&str>) -> Result<config::LoadedPipeline> 
 /// Prints what a pipeline run did: the verdict, failed checks, timings, the image id.
 pub fn print_outcome(outcome: &Outcome) {
     let Some(image) = &outcome.image else { return };
+    if let Some(c) = &outcome.changes {
+        crate::say!("\n{}", crate::progress::continued(&c.headline()));
+    }
     if let Some(v) = &outcome.verification {
         if !v.verdict.passed {
             crate::say!(
@@ -646,14 +653,35 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
     }
 }
 
-/// `bakery diff`: the changes from the older image to the newer one.
+/// `bakery diff`: the changes from the older image to the newer one. Without a pipeline file
+/// (no `-f`, no ./bakery.yml) two images of the local store are compared.
 fn diff(file: &Path, data_dir: &Path, images: &[String], json: bool) -> Result<i32> {
-    let loaded = config::load(file)?;
-    let provider = crate::cloud::open_for(&loaded, data_dir)?;
-    let results = crate::manifest::results_dir(&loaded);
+    let loaded = if file == Path::new("bakery.yml") && !file.exists() {
+        None
+    } else {
+        Some(config::load(file)?)
+    };
+    let (provider, results): (std::sync::Arc<dyn crate::cloud::Provider>, PathBuf) = match &loaded
+    {
+        Some(loaded) => (
+            crate::cloud::open_for(loaded, data_dir)?,
+            crate::manifest::results_dir(loaded),
+        ),
+        None => (
+            std::sync::Arc::new(LocalProvider::new(data_dir)),
+            PathBuf::from("bakery-results"),
+        ),
+    };
     let (old, new) = match images {
         [old, new] => (old.clone(), new.clone()),
         [new] => {
+            let Some(loaded) = &loaded else {
+                return Err(Error::Config(format!(
+                    "bakery diff {new}: with one image, the pipeline file's `promote.pointer` \
+                     names the other, and there is no bakery.yml here; pass -f FILE, or name \
+                     two images (`bakery diff OLD NEW`)"
+                )));
+            };
             let Some(promote) = &loaded.pipeline.promote else {
                 return Err(Error::Config(format!(
                     "bakery diff {new}: {} has no `promote.pointer` to compare with; name two \

@@ -358,6 +358,21 @@ impl Comparison {
         }
     }
 
+    /// One line for the run's closing summary: `image changes against /golden/web/latest
+    /// (ami-…): kernel … → …; packages: 3 added, …`, or why none are shown.
+    pub fn headline(&self) -> String {
+        match (&self.diff, &self.note) {
+            (Some(d), _) => format!(
+                "image changes against {} ({}): {}",
+                self.pointer,
+                d.from,
+                d.headline()
+            ),
+            (None, Some(n)) => format!("image changes against {}: none shown: {n}", self.pointer),
+            (None, None) => format!("image changes against {}: none shown", self.pointer),
+        }
+    }
+
     /// For a job summary or a check run, at most `limit` bytes.
     pub fn markdown(&self, limit: usize) -> String {
         use crate::report::summary::{md, md_code};
