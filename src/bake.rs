@@ -79,8 +79,30 @@ fn provision_and_capture(
     let p = &run.loaded.pipeline;
     let transport = connect(run, builder, &p.build.instance)?;
 
+    // A source image without a manifest (a bootstrapped base) gets one from its builder before
+    // provisioning, where the provider keeps files with images: the first bake's diff then
+    // shows what the provisioners changed.
+    let results = crate::manifest::results_dir(&run.loaded);
+    let provider = run.provider.as_ref();
+    if provider.image_files(&source.id).is_some()
+        && crate::manifest::load(provider, source, &results)?.is_err()
+    {
+        let started = Instant::now();
+        match crate::manifest::capture(transport.as_ref(), "before provisioning") {
+            Ok(m) => crate::manifest::save(provider, source, &m, &results)?,
+            Err(e) => progress::note(&format!(
+                "the source image {} has no manifest, and reading it failed: {e}",
+                source.id
+            )),
+        }
+        run.timings.record("source manifest", started.elapsed());
+    }
+
     let started = Instant::now();
     let transport = crate::provision::provision(run, builder, transport)?;
+    let manifest_started = Instant::now();
+    let manifest = crate::manifest::capture(transport.as_ref(), "after provisioning")?;
+    let manifest_took = manifest_started.elapsed();
     // The run's login key dies with the run; it must not stay authorised in the image
     // (cloud-init appends keys, so a probe would accept it too). An empty machine-id makes
     // every instance of the image generate its own.
@@ -101,7 +123,8 @@ fn provision_and_capture(
         Duration::from_secs(60),
     )?;
     drop(transport);
-    run.timings.record("provision", started.elapsed());
+    run.timings
+        .record("provision", started.elapsed().saturating_sub(manifest_took));
 
     tags.extend(run.resource_tags());
     tags.insert(SOURCE_TAG.into(), source.id.clone());
@@ -122,6 +145,25 @@ fn provision_and_capture(
         .create_image(builder, name, &tags, &run.ledger)?;
     spinner.finish(&format!("image {} ({})", image.id, image.name));
     run.timings.record("image", started.elapsed());
+
+    let started = Instant::now();
+    crate::manifest::save(provider, &image, &manifest, &results)?;
+    // With the tag that names the manifest, where the provider keeps it in one (promotion
+    // copies the image's tags to its regional copies).
+    let image = provider.image(&image.id)?;
+    let junit = run.loaded.resolve(&p.verify.junit);
+    let (_, sbom) = crate::manifest::export(&manifest, &image, &junit)?;
+    progress::note(&format!(
+        "manifest: {}, kernel {}, {} packages, {} enabled units, {} listening sockets; SBOM: {}",
+        manifest.os.pretty_name,
+        manifest.kernel.boots,
+        manifest.packages.len(),
+        manifest.units.len(),
+        manifest.ports.len(),
+        sbom.display()
+    ));
+    run.timings
+        .record("manifest", manifest_took + started.elapsed());
     Ok(image)
 }
 

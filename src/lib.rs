@@ -19,6 +19,7 @@ pub mod error;
 pub mod gate;
 pub mod git;
 pub mod ledger;
+pub mod manifest;
 pub mod outdated;
 pub mod pipeline;
 pub mod progress;

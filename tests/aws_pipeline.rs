@@ -76,6 +76,17 @@ fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_imag
         commands.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(instances.len(), 2, "a builder and a probe");
     assert!(commands.iter().any(|(_, c)| c.contains("90-bakery.conf")));
+    // The image's manifest is in the results directory, named by the image's tag (its
+    // digest), and the copy carries the tag too.
+    let results = example("bakery-results");
+    let manifest_file = results.join("manifests").join(format!("{image}.json"));
+    let manifest = std::fs::read_to_string(&manifest_file).unwrap();
+    let tag = e.image_tags(&image)["bakery:manifest"].clone();
+    assert!(tag.starts_with("sha256:"), "{tag}");
+    assert_eq!(e.image_tags(&copy).get("bakery:manifest"), Some(&tag));
+    let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(parsed["image"], image.as_str());
+    assert!(!parsed["packages"].as_array().unwrap().is_empty());
 
     let out = bakery(&e, data.path())
         .args(["run", "-f", "examples/aws/failing.yml"])
@@ -85,6 +96,24 @@ fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_imag
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REJECTED"), "{stderr}");
+    // The new image was compared with the pointer's (the copy, which holds what its source
+    // holds); both ran the same machine's packages, so the diff is of two real manifests.
+    assert!(
+        stderr.contains(&format!(
+            "changes against /golden/al2023/latest: {image} → ami-"
+        )),
+        "{stderr}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("failing-junit.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["changes"]["against"], copy.as_str());
+    assert_eq!(doc["changes"]["diff"]["from"], image.as_str());
+    assert!(
+        doc["changes"]["diff"]["added"].is_array(),
+        "{}",
+        doc["changes"]
+    );
     assert!(
         stderr.contains("site"),
         "the failed check is named: {stderr}"

@@ -47,7 +47,13 @@ fn example_bakes_verifies_and_promotes() {
     let _vm = vm_lock();
     let data = data_dir("example");
     let junit = repo().join("examples/local/bakery-results/junit.xml");
-    let _ = std::fs::remove_file(&junit);
+    for file in [
+        &junit,
+        &junit.with_extension("cdx.json"),
+        &junit.with_extension("manifest.json"),
+    ] {
+        let _ = std::fs::remove_file(file);
+    }
 
     let out = run(bakery(&data).args(["run", "-f", "examples/local/bakery.yml"]));
     assert_eq!(
@@ -97,7 +103,108 @@ fn example_bakes_verifies_and_promotes() {
     let image = image(&data, &image_id);
     assert_eq!(image["tags"]["bakery:status"], "promoted");
     assert_eq!(image["tags"]["app"], "web");
+    assert_manifest_and_diffs(&data, &junit, &image_id);
     assert_nothing_left(&data);
+}
+
+/// Reads a JSON file.
+fn json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The names in a list of packages (or of units) of a manifest or a diff.
+fn names(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().or(p.as_str()).unwrap().to_string())
+        .collect()
+}
+
+/// The example's image has its manifest and a valid SBOM beside the JUnit file, and `bakery
+/// diff` shows what its provisioners changed against the base image (whose manifest the bake
+/// read on the builder before provisioning) and nothing against itself.
+fn assert_manifest_and_diffs(data: &std::path::Path, junit: &std::path::Path, image_id: &str) {
+    let sbom = junit.with_extension("cdx.json");
+    validate_cyclonedx(&sbom).unwrap_or_else(|e| panic!("{}: {e}", sbom.display()));
+    let manifest = json(&junit.with_extension("manifest.json"));
+    assert_eq!(manifest["image"], image_id);
+    assert_eq!(manifest["os"]["id"], "debian");
+    assert!(names(&manifest["packages"]).contains(&"nginx-light".to_string()));
+    assert!(names(&manifest["units"]).contains(&"nginx.service".to_string()));
+    assert!(
+        manifest["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["protocol"] == "tcp" && p["port"] == 80),
+        "{}",
+        manifest["ports"]
+    );
+    let stored = json(&data.join("images").join(image_id).join("manifest.json"));
+    assert_eq!(stored, manifest, "the store keeps the same manifest");
+
+    // The run compared the image with the pointer's, which named none yet.
+    let results = json(&junit.with_extension("json"));
+    let note = results["changes"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("names no image yet"),
+        "{}",
+        results["changes"]
+    );
+
+    let base = base_image(data);
+    let base_manifest = json(&data.join("images").join(&base).join("manifest.json"));
+    assert_eq!(base_manifest["captured_on"], "before provisioning");
+    let out = run(bakery(data).args([
+        "diff",
+        "-f",
+        "examples/local/bakery.yml",
+        "--json",
+        &base,
+        image_id,
+    ]));
+    assert!(out.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (d["from"].as_str(), d["to"].as_str()),
+        (Some(base.as_str()), Some(image_id))
+    );
+    assert!(
+        names(&d["added"]).contains(&"nginx-light".to_string()),
+        "{d}"
+    );
+    assert!(
+        names(&d["units_enabled"]).contains(&"nginx.service".to_string()),
+        "{d}"
+    );
+    assert!(
+        d["ports_opened"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 80),
+        "{d}"
+    );
+    assert!(d["removed"].as_array().unwrap().is_empty(), "{d}");
+    // `apt-get upgrade` may have brought a new kernel: the diff shows it exactly when the
+    // kernel the image boots changed.
+    let (was, is) = (
+        &base_manifest["kernel"]["boots"],
+        &manifest["kernel"]["boots"],
+    );
+    if was == is {
+        assert!(d.get("kernel").is_none(), "{d}");
+    } else {
+        assert_eq!((&d["kernel"]["from"], &d["kernel"]["to"]), (was, is));
+    }
+
+    // One image: compared with the one the pointer names, itself now.
+    let out = run(bakery(data).args(["diff", "-f", "examples/local/bakery.yml", image_id]));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("{image_id} → {image_id}: no changes"));
 }
 
 #[test]
@@ -119,6 +226,36 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
     assert_eq!(out.status.code(), Some(1), "a failed gate exits 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REJECTED"), "{stderr}");
+    // The run compared the new image with the pointer's (the base, whose manifest the bake
+    // read on its builder before provisioning): two real images.
+    assert!(
+        stderr.contains(&format!(
+            "changes against /golden/web/latest: {base} → ami-"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  + nginx-light "), "{stderr}");
+    assert!(
+        stderr.contains("  + unit nginx.service enabled"),
+        "{stderr}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(junit.with_extension("json")).unwrap())
+            .unwrap();
+    let changes = &results["changes"];
+    assert_eq!(changes["pointer"], "/golden/web/latest");
+    assert_eq!(changes["against"], base.as_str());
+    let added: Vec<&str> = changes["diff"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(added.contains(&"nginx-light"), "{changes}");
+    assert!(
+        changes["diff"]["removed"].as_array().unwrap().is_empty(),
+        "{changes}"
+    );
     // Every check passes; the SIGKILL experiment fails, in its recovery phase.
     let failed_line = stderr
         .lines()

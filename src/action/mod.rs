@@ -405,6 +405,7 @@ fn release_image(
 fn record(outcome: &Outcome, ctx: &Context, report: &mut Report) {
     report.image = outcome.image.clone().or(report.image.take());
     report.timings = outcome.timings.clone();
+    report.changes = outcome.changes.clone().or(report.changes.take());
     if let Some(v) = &outcome.verification {
         report.results = v.results.clone();
         report.junit = Some(ctx.display(&v.junit));

@@ -220,3 +220,33 @@ pub fn image(data: &Path, id: &str) -> serde_json::Value {
         .cloned()
         .unwrap_or_else(|| panic!("no image {id}"))
 }
+
+/// Validates a CycloneDX JSON file against the published CycloneDX 1.5 schema (vendored in
+/// tests/schemas/cyclonedx, its references resolved there, offline) with check-jsonschema from
+/// .cache/lint-venv (scripts/lint-workflows.sh install); the error names what does not conform.
+pub fn validate_cyclonedx(file: &Path) -> Result<(), String> {
+    let tool = repo().join(".cache/lint-venv/bin/check-jsonschema");
+    assert!(
+        tool.exists(),
+        "{}: missing; scripts/lint-workflows.sh install (run by scripts/test.sh) installs it",
+        tool.display()
+    );
+    let schemas = repo().join("tests/schemas/cyclonedx");
+    let out = Command::new(tool)
+        .arg("--base-uri")
+        .arg(format!("file://{}/", schemas.display()))
+        .arg("--schemafile")
+        .arg(schemas.join("bom-1.5.schema.json"))
+        .arg(file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Err(text.chars().take(4_000).collect())
+}

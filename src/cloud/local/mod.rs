@@ -492,6 +492,10 @@ impl Provider for LocalProvider {
         ledger.release(running.files, None)
     }
 
+    fn image_files(&self, id: &str) -> Option<PathBuf> {
+        Some(self.store.image_dir(id))
+    }
+
     fn reach(&self, instance: &Instance) -> Option<super::Reach> {
         let running = self.lock();
         let r = running.get(&instance.id)?;

@@ -5,6 +5,7 @@
 //! images/<ami-id>/image.json   metadata (written last: a directory without it is incomplete)
 //! images/<ami-id>/disk.qcow2   the disk; a baked image is an overlay on its parent's disk
 //! images/<ami-id>/boot/        kernel and initrd of a base image booted directly
+//! images/<ami-id>/manifest.json what the image holds (src/manifest), when it was read
 //! pointers.json                pointer name -> versions
 //! ```
 
