@@ -40,22 +40,23 @@ cargo clippy --quiet --no-default-features --lib --bins -- -D warnings
 # for minutes.
 cargo test --no-run --lib --bins --tests
 
-# The tests then run in three lanes side by side, because most of the suite's time is spent in
+# The tests then run in four lanes side by side, because most of the suite's time is spent in
 # tests that boot QEMU guests and then wait: for a fault to last, a service to recover, a
-# probe to reboot. Lanes `guests` and `rest` each have one VM place of their own (`vm_lock()`
-# in tests/common), so two guests run at once, one per lane; on two cores that finishes sooner
-# than one guest at a time, and neither lane waits for the other's guests. Lane `guests` holds
-# the guest tests listed here, lane `rest` the other guest tests, and lane `light` the library
-# and every test binary that boots no guest (moto, the container, the linters: mostly waiting
-# on other processes, so they fill the time the guests leave the processors idle). The lists
-# keep the guest lanes about equally long (BENCHMARKS.md, "Test suite"). Each line of output
-# names its lane.
+# probe to reboot. Lanes `guests`, `rest` and `bakes` each have one VM place of their own
+# (`vm_lock()` in tests/common), so three guests run at once, one per lane, and no lane waits
+# for another's guests; on two cores that finishes sooner than fewer at a time, because a
+# guest spends much of a test waiting (BENCHMARKS.md, "Test suite"). Lanes `guests` and
+# `bakes` hold the guest tests listed here, lane `rest` the other guest tests, and lane `light`
+# the library and every test binary that boots no guest (moto, the container, the linters:
+# mostly waiting on other processes, so they fill the time the guests leave the processors
+# idle). Each line of output names its lane.
 guest_lane=(chaos_guest cis_guest)
+bakes_lane=(ansible_guest)
 light=()
 heavy=()
 for file in tests/*.rs; do
   name=$(basename "$file" .rs)
-  case " ${guest_lane[*]} " in *" $name "*) continue ;; esac
+  case " ${guest_lane[*]} ${bakes_lane[*]} " in *" $name "*) continue ;; esac
   if grep -q 'vm_lock()' "$file"; then heavy+=("$name"); else light+=("$name"); fi
 done
 lane() {
@@ -69,17 +70,20 @@ lane() {
   cargo test --no-fail-fast "${args[@]}" -- --test-threads=2 "$@" 2>&1 | sed -u "s/^/[$name] /"
 }
 trap 'kill -TERM 0' INT TERM
+pids=()
 BAKERY_TEST_VM_PLACES=0 lane guests "${guest_lane[@]}" -- "$@" &
-guests=$!
+pids+=("guests:$!")
+BAKERY_TEST_VM_PLACES=2 lane bakes "${bakes_lane[@]}" -- "$@" &
+pids+=("bakes:$!")
 lane light --lib --bins "${light[@]}" -- "$@" &
-light_pid=$!
-rest=0
-BAKERY_TEST_VM_PLACES=1 lane rest "${heavy[@]}" -- "$@" || rest=$?
-guests_rc=0
-light_rc=0
-wait "$guests" || guests_rc=$?
-wait "$light_pid" || light_rc=$?
-if [ "$rest" -ne 0 ] || [ "$guests_rc" -ne 0 ] || [ "$light_rc" -ne 0 ]; then
-  echo "test.sh: tests failed (lane rest: exit $rest, lane guests: exit $guests_rc, lane light: exit $light_rc); search the log for FAILED or 'panicked'" >&2
+pids+=("light:$!")
+BAKERY_TEST_VM_PLACES=1 lane rest "${heavy[@]}" -- "$@" &
+pids+=("rest:$!")
+failed=()
+for entry in "${pids[@]}"; do
+  wait "${entry#*:}" || failed+=("${entry%%:*} (exit $?)")
+done
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "test.sh: tests failed in lane ${failed[*]}; search the log for FAILED or 'panicked'" >&2
   exit 1
 fi

@@ -14,10 +14,11 @@ pub struct VmSlot(std::fs::File);
 
 /// Waits for a VM place: one of `BAKERY_TEST_VM_PLACES` (a comma-separated list of place
 /// numbers, default `0,1`), shared by every test binary through a lock file per place. Two
-/// places, because a guest's boot keeps about one core busy while a chaos experiment mostly
-/// waits out its fault, so two tests side by side finish sooner than one after the other;
-/// more would slow each boot past its deadlines on two cores. `scripts/test.sh` gives each of
-/// its two lanes one place of its own, so neither lane waits for the other's guests.
+/// places by default, because a guest's boot keeps about one core busy while a chaos
+/// experiment mostly waits out its fault, so two tests side by side finish sooner than one
+/// after the other. `scripts/test.sh` gives each of its three guest lanes one place of its own
+/// (three guests at once, measured in BENCHMARKS.md, "Test suite"), so no lane waits for
+/// another's guests.
 /// `BAKERY_TEST_VM_SLOTS` names the directory of the place files (default: the target's
 /// temporary directory), so test runs from several checkouts can share the same places.
 pub fn vm_lock() -> VmSlot {
