@@ -73,10 +73,13 @@ pub enum Command {
     /// `file:line:col: ...`, exit 0 or 2. Settings of an `ansible` step that would turn host
     /// key checking off or hand Ansible a key file are refused.
     ///
-    /// Example: bakery validate -f examples/local/bakery.yml
+    /// Example: bakery validate examples/local/bakery.yml (or -f PATH, as the other commands)
     Validate {
         #[command(flatten)]
         file: FileArg,
+        /// The pipeline file, as an alternative to -f.
+        #[arg(value_name = "PATH", conflicts_with = "file")]
+        path: Option<PathBuf>,
     },
     /// Bake, verify and promote: the whole pipeline.
     ///
@@ -272,7 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         cli.endpoint_url.clone().filter(|u| !u.is_empty()),
     );
     match cli.command {
-        Command::Validate { file } => crate::validate::run(&file.file),
+        Command::Validate { file, path } => crate::validate::run(path.as_ref().unwrap_or(&file.file)),
         Command::Run { file, no_promote } => pipeline_command(
             &file.file,
             &data_dir,
@@ -668,8 +671,7 @@ fn diff(file: &Path, data_dir: &Path, images: &[String], json: bool) -> Result<i
     } else {
         Some(config::load(file)?)
     };
-    let (provider, results): (std::sync::Arc<dyn crate::cloud::Provider>, PathBuf) = match &loaded
-    {
+    let (provider, results): (std::sync::Arc<dyn crate::cloud::Provider>, PathBuf) = match &loaded {
         Some(loaded) => (
             crate::cloud::open_for(loaded, data_dir)?,
             crate::manifest::results_dir(loaded),

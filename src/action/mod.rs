@@ -297,8 +297,8 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
             };
             return Ok(code);
         }
-        Command::Validate { file } => {
-            let problems = crate::validate::validate(&file.file);
+        Command::Validate { file, path } => {
+            let problems = crate::validate::validate(path.as_ref().unwrap_or(&file.file));
             for (i, p) in problems.iter().enumerate() {
                 crate::say!("{p}");
                 // GitHub shows ten error annotations per step; the summary's is the tenth.
