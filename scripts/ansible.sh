@@ -5,6 +5,7 @@
 #   scripts/ansible.sh install   install once (idempotent), check it, print the venv's bin dir
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 version=2.17.14
 venv=.cache/ansible-venv
 bin="$PWD/$venv/bin"
@@ -17,13 +18,7 @@ install() {
   if installed; then
     return
   fi
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    scripts/apt-install.sh python3-venv
-  fi
-  mkdir -p .cache
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$version" >&2
+  fresh_venv "$venv" "ansible-core==$version"
   if ! installed; then
     echo "ansible.sh: $bin/ansible-playbook does not run as ansible-core $version after installing it:" >&2
     "$bin/ansible-playbook" --version >&2 || true
