@@ -50,8 +50,13 @@ pub const ANNOUNCE_VAR: &str = "BAKERY_ANNOUNCE_STAGES";
 /// releasing resources (`cleanup`, see [`crate::signals::releasing`]). Tests use it to interrupt a run at a given stage and to measure,
 /// from the run's own clock, how soon after a signal its cleanup began.
 pub fn announce(stage: &str) {
+    announce_at(stage, std::time::SystemTime::now());
+}
+
+/// [`announce`] with the time the stage was entered, taken earlier.
+pub fn announce_at(stage: &str, at: std::time::SystemTime) {
     if std::env::var_os(ANNOUNCE_VAR).is_some() {
-        let ms = std::time::SystemTime::now()
+        let ms = at
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         crate::say!("bakery-stage: {stage} {ms}");

@@ -37,9 +37,12 @@ pub fn install() -> Result<()> {
             let Some(first) = signals.forever().next() else {
                 return;
             };
+            // The time is taken before the flag is set: the pipeline may see the flag and
+            // announce its cleanup before this thread announces the signal.
+            let at = std::time::SystemTime::now();
             let _ = RECEIVED_AT.set(std::time::Instant::now());
             SIGNAL.store(first, Ordering::SeqCst);
-            crate::progress::announce(&format!("signal-{}", name(first)));
+            crate::progress::announce_at(&format!("signal-{}", name(first)), at);
             crate::say!(
                 "\nbakery: {} received: stopping and releasing every resource of the run",
                 name(first)

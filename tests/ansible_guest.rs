@@ -213,7 +213,8 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "the Ansible example passes and is promoted"
+        "the Ansible example passes and is promoted; the run's verdicts:\n{}",
+        verdicts(&stderr)
     );
     let image_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(image_id.starts_with("ami-"), "{image_id}");

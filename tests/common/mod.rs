@@ -150,6 +150,22 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// The lines of a run's stderr that tell why it failed (failed checks and experiments, errors),
+/// without the consoles it quotes: for assertion messages, which CI shows when the whole
+/// output is cut.
+pub fn verdicts(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('|'))
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            lower.contains("fail") || lower.contains("error") || lower.contains("rejected")
+        })
+        .collect();
+    let shown = &lines[..lines.len().min(40)];
+    format!("{}\n({} such lines)", shown.join("\n"), lines.len())
+}
+
 /// The id of the base image in a test's data directory.
 pub fn base_image(data: &Path) -> String {
     find_base(data).expect("data_dir() put the base image there")

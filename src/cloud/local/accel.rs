@@ -43,6 +43,36 @@ impl Accel {
     }
 }
 
+/// The variable that caps every local guest's virtual CPUs (a whole number, at least 1).
+pub const MAX_CPUS_VAR: &str = "BAKERY_LOCAL_MAX_CPUS";
+
+/// The virtual CPUs a guest asking for `requested` gets: `requested`, or fewer where
+/// `BAKERY_LOCAL_MAX_CPUS` says so. A host that runs several emulated guests at once (runs side
+/// by side, a test suite) loses time with more virtual CPUs than it has cores: an emulated
+/// guest's processors spin on locks held by a processor the host has descheduled
+/// (BENCHMARKS.md, "Virtual CPUs of emulated guests running side by side").
+pub fn vcpus(requested: u32) -> Result<u32> {
+    capped(
+        requested,
+        std::env::var_os(MAX_CPUS_VAR)
+            .as_deref()
+            .map(|v| v.to_string_lossy())
+            .as_deref(),
+    )
+}
+
+fn capped(requested: u32, max: Option<&str>) -> Result<u32> {
+    let Some(value) = max else {
+        return Ok(requested);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(max) if max >= 1 => Ok(requested.min(max)),
+        _ => Err(crate::Error::Config(format!(
+            "{MAX_CPUS_VAR}={value} is not a number of virtual CPUs; use a whole number of at least 1, or unset it"
+        ))),
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Verdict {
     host: String,
@@ -189,4 +219,22 @@ fn probe(dir: &Path, boot: &DirectBoot) -> Result<(Accel, String)> {
     let _ = child.wait();
     let _ = std::fs::remove_file(&console);
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_lowers_and_never_raises_a_guests_cpus() {
+        assert_eq!(capped(2, None).unwrap(), 2);
+        assert_eq!(capped(2, Some("1")).unwrap(), 1);
+        assert_eq!(capped(1, Some("4")).unwrap(), 1);
+        assert_eq!(capped(4, Some(" 2 ")).unwrap(), 2);
+        for bad in ["0", "", "two", "-1", "1.5"] {
+            let e = capped(2, Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(&format!("BAKERY_LOCAL_MAX_CPUS={bad} ")), "{e}");
+            assert!(e.contains("at least 1"), "{e}");
+        }
+    }
 }

@@ -313,7 +313,7 @@ impl Provider for LocalProvider {
             disk: &disk,
             seed: &seed_path,
             boot: record.boot.as_ref(),
-            cpus: request.settings.cpus,
+            cpus: accel::vcpus(request.settings.cpus)?,
             memory_mb: request.settings.memory_mb,
             forwards: &forwards,
             accel,
