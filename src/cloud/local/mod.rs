@@ -100,6 +100,23 @@ impl LocalProvider {
             .rfind(|i| i.state == "available" && pick(i)))
     }
 
+    /// True if `record` is a base image Bakery bootstrapped or baked from one (its boot loader
+    /// and kernel print to the serial console).
+    fn from_a_base(&self, record: &ImageRecord) -> Result<bool> {
+        let mut record = record.clone();
+        // Bakes are not this deep: a longer chain is a loop in damaged records.
+        for _ in 0..1000 {
+            if record.image.tags.contains_key(bootstrap::BASE_TAG) {
+                return Ok(true);
+            }
+            match &record.image.parent {
+                Some(parent) => record = self.store.record(parent)?,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
     /// Imports a disk image file once; later runs reuse the import while the file is unchanged.
     fn import_file(&self, path: &Path, ledger: &Ledger) -> Result<Image> {
         let abs = std::fs::canonicalize(path)
@@ -295,7 +312,14 @@ impl Provider for LocalProvider {
         }
         .write_iso(&seed_path)?;
 
-        let accel = accel::choose(&self.store.root().join("accel.json"), record.boot.as_ref())?;
+        let probe = match &record.boot {
+            Some(boot) => Some(accel::ProbeBoot::Kernel(boot)),
+            None if self.from_a_base(&record)? => Some(accel::ProbeBoot::Disk(&disk)),
+            // An imported image may print nothing on the serial console: a KVM probe could not
+            // tell that from a hang.
+            None => None,
+        };
+        let accel = accel::choose(&self.store.root().join("accel.json"), probe)?;
         let mut forwards = vec![(qemu::free_port()?, 22)];
         for &guest in &request.settings.forward_ports {
             forwards.push((qemu::free_port()?, guest));

@@ -14,6 +14,8 @@ pub struct Machine<'a> {
     pub dir: &'a Path,
     pub disk: &'a Path,
     pub seed: &'a Path,
+    /// A kernel to boot directly (base images of earlier Bakery versions); `None` boots the
+    /// disk through its own boot loader.
     pub boot: Option<&'a DirectBoot>,
     pub cpus: u32,
     pub memory_mb: u32,
@@ -68,11 +70,14 @@ impl Machine<'_> {
             push("-append");
             push(&boot.append);
         }
+        // The disk is what the BIOS boots (through the image's own boot loader), not the seed.
         push("-drive");
         push(&format!(
-            "file={},if=virtio,format=qcow2,discard=unmap",
+            "file={},if=none,id=disk0,format=qcow2,discard=unmap",
             self.disk.display()
         ));
+        push("-device");
+        push("virtio-blk-pci,drive=disk0,bootindex=1");
         push("-drive");
         push(&format!(
             "file={},if=virtio,format=raw,media=cdrom,readonly=on",
