@@ -673,4 +673,41 @@ mod tests {
             matches!(provider.image("ami-0123456789abcdef0"), Err(Error::Config(m)) if m.contains("bakery images"))
         );
     }
+
+    #[test]
+    fn only_images_descending_from_a_bootstrapped_base_count_as_printing_to_the_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(dir.path());
+        let record = |id: &str, parent: Option<&str>, tags: &[(&str, &str)]| ImageRecord {
+            image: Image {
+                id: id.into(),
+                name: id.into(),
+                parent: parent.map(Into::into),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                state: "available".into(),
+                created: "2026-12-01T00:00:00Z".into(),
+                size_bytes: 0,
+            },
+            boot: None,
+        };
+        let base = record("ami-base", None, &[(bootstrap::BASE_TAG, "debian-12")]);
+        let baked = record("ami-baked", Some("ami-base"), &[]);
+        let rebaked = record("ami-rebaked", Some("ami-baked"), &[]);
+        let imported = record("ami-imported", None, &[(SOURCE_FILE_TAG, "x")]);
+        for r in [&base, &baked, &rebaked, &imported] {
+            provider.store().save(r).unwrap();
+        }
+        assert!(provider.from_a_base(&base).unwrap());
+        assert!(provider.from_a_base(&rebaked).unwrap());
+        assert!(!provider.from_a_base(&imported).unwrap());
+        // Damaged records whose parents form a loop end the walk.
+        let a = record("ami-a", Some("ami-b"), &[]);
+        let b = record("ami-b", Some("ami-a"), &[]);
+        provider.store().save(&a).unwrap();
+        provider.store().save(&b).unwrap();
+        assert!(!provider.from_a_base(&a).unwrap());
+    }
 }
