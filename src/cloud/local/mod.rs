@@ -102,7 +102,7 @@ impl LocalProvider {
 
     /// True if `record` is a base image Bakery bootstrapped or baked from one (its boot loader
     /// and kernel print to the serial console).
-    fn from_a_base(&self, record: &ImageRecord) -> Result<bool> {
+    fn descends_from_a_base(&self, record: &ImageRecord) -> Result<bool> {
         let mut record = record.clone();
         // Bakes are not this deep: a longer chain is a loop in damaged records.
         for _ in 0..1000 {
@@ -314,7 +314,7 @@ impl Provider for LocalProvider {
 
         let probe = match &record.boot {
             Some(boot) => Some(accel::ProbeBoot::Kernel(boot)),
-            None if self.from_a_base(&record)? => Some(accel::ProbeBoot::Disk(&disk)),
+            None if self.descends_from_a_base(&record)? => Some(accel::ProbeBoot::Disk(&disk)),
             // An imported image may print nothing on the serial console: a KVM probe could not
             // tell that from a hang.
             None => None,
@@ -700,14 +700,14 @@ mod tests {
         for r in [&base, &baked, &rebaked, &imported] {
             provider.store().save(r).unwrap();
         }
-        assert!(provider.from_a_base(&base).unwrap());
-        assert!(provider.from_a_base(&rebaked).unwrap());
-        assert!(!provider.from_a_base(&imported).unwrap());
+        assert!(provider.descends_from_a_base(&base).unwrap());
+        assert!(provider.descends_from_a_base(&rebaked).unwrap());
+        assert!(!provider.descends_from_a_base(&imported).unwrap());
         // Damaged records whose parents form a loop end the walk.
         let a = record("ami-a", Some("ami-b"), &[]);
         let b = record("ami-b", Some("ami-a"), &[]);
         provider.store().save(&a).unwrap();
         provider.store().save(&b).unwrap();
-        assert!(!provider.from_a_base(&a).unwrap());
+        assert!(!provider.descends_from_a_base(&a).unwrap());
     }
 }
