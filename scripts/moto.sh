@@ -4,19 +4,14 @@
 #   scripts/moto.sh run PORT  run it on 127.0.0.1:PORT in the foreground
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 venv=.cache/moto-venv
 bin="$PWD/$venv/bin/moto_server"
 install() {
   if [ -x "$bin" ] && "$venv/bin/python" -c 'import moto.server, flask' 2>/dev/null; then
     return
   fi
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    scripts/apt-install.sh python3-venv
-  fi
-  mkdir -p .cache
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
+  fresh_venv "$venv" 'moto[server]>=5,<6'
 }
 case "${1:-install}" in
   install) install; echo "$bin" ;;

@@ -18,11 +18,17 @@
 #       action.yml and whose parent is SOURCE, then points the tags TAG (vX.Y.Z) and its major
 #       (vX) at it, creating or moving them. REPOSITORY is OWNER/NAME. Prints `commit=SHA`.
 #       No git credentials on disk, and the commit is made (and signed) by GitHub.
-#   scripts/release.sh dry-run [OUT_DIR]
-#       What of the release can run on this machine (no registry, no arm64 runner): the static
-#       musl binary and the image's final stage built by scripts/container-test.sh (the
-#       BAKERY_CONTAINER_PROFILE it reads; the release uses `release`), the binary named as the
-#       release names it, its checksum, and the release's action.yml for the image built.
+#   scripts/release.sh dry-run [--full] [OUT_DIR]
+#       What of the release can run on this machine (no registry, no arm64 runner), into OUT_DIR
+#       (default .cache/release-dry-run): the static musl binary and the image's final stage
+#       built by scripts/container-test.sh, the binary named, checked and measured as the
+#       build job does (OUT_DIR/summary.txt stands in for the job summary), the release's
+#       action.yml pinned to the image's digest, and SHA256SUMS over both, in OUT_DIR/dist.
+#       Without --full: this machine's architecture, in the profile BAKERY_CONTAINER_PROFILE
+#       names (default dev, minutes; tests/action_release.rs runs this). With --full: what the
+#       release builds, the `dist` profile for linux/amd64 and linux/arm64 (cross-compiled with
+#       Zig, see scripts/container-test.sh; its binary cannot be run here): from cold, over an
+#       hour per architecture on two cores (BENCHMARKS.md), so scripts/test.sh does not run it.
 #
 # Exit codes: 0 done, 1 GitHub refused a request, 2 bad arguments or a file that is not as
 # expected.
@@ -155,24 +161,55 @@ release_commit() {
 }
 
 dry_run() {
-  local out="${1:-.cache/release-dry-run}"
-  local image arch
+  local full=
+  if [ "${1:-}" = --full ]; then
+    full=1
+    shift
+  fi
+  [ $# -le 1 ] || die "usage: scripts/release.sh dry-run [--full] [OUT_DIR]"
+  local out="${1:-.cache/release-dry-run}" host arches=()
   case "$(uname -m)" in
-    x86_64) arch=amd64 ;;
-    aarch64) arch=arm64 ;;
+    x86_64) host=amd64 ;;
+    aarch64) host=arm64 ;;
     *) die "no release is built for $(uname -m)" ;;
   esac
-  image=$(scripts/container-test.sh build | tail -1)
+  if [ -n "$full" ]; then
+    [ "$host" = amd64 ] || die "--full cross-compiles linux/arm64 from x86_64 only"
+    arches=(amd64 arm64)
+    export BAKERY_CONTAINER_PROFILE=dist
+  else
+    arches=("$host")
+  fi
   rm -rf "$out"
   mkdir -p "$out/dist"
-  cp .cache/container-context/bakery "$out/dist/bakery-linux-$arch"
-  "$out/dist/bakery-linux-$arch" --version >&2
+  local arch image context bin start size digest=
+  for arch in "${arches[@]}"; do
+    start=$SECONDS
+    image=$(BAKERY_CONTAINER_ARCH="$arch" scripts/container-test.sh build | tail -1)
+    context=.cache/container-context
+    [ "$arch" = "$host" ] || context=".cache/container-context-$arch"
+    # The build job's checks: static, the right machine, runs (where it can).
+    bin="$out/dist/bakery-linux-$arch"
+    cp "$context/bakery" "$bin"
+    if readelf -l "$bin" | grep -q INTERP; then
+      die "$bin is dynamically linked"
+    fi
+    case "$arch:$(readelf -h "$bin" | awk -F: '/Machine:/ { gsub(/^ +/, "", $2); print $2 }')" in
+      "amd64:Advanced Micro Devices X86-64" | "arm64:AArch64") ;;
+      *) die "$bin is not a linux/$arch binary: $(readelf -h "$bin" | grep Machine:)" ;;
+    esac
+    if [ "$arch" = "$host" ]; then
+      "$bin" --version >&2
+      digest=$(podman image inspect "$image" --format '{{.Digest}}')
+    fi
+    size=$(podman image inspect "$image" --format '{{.Size}}')
+    echo "bakery-linux-$arch: $(stat -c %s "$bin") bytes; image $image (linux/$arch): $size bytes; built in $((SECONDS - start)) s" |
+      tee -a "$out/summary.txt" >&2
+  done
+  # The digest the registry would give is that of the pushed multi-architecture index; the
+  # local image's digest stands in for it. action.yml before the checksums, as in the release.
+  action_yml "ghcr.io/bakery-dry-run/bakery:0.0.0@$digest" >"$out/dist/action.yml"
   checksums "$out/dist"
-  # The digest the registry would give is that of the pushed manifest; the local image's
-  # digest stands in for it.
-  local digest
-  digest=$(podman image inspect "$image" --format '{{.Digest}}')
-  action_yml "ghcr.io/bakery-dry-run/bakery:0.0.0@$digest" >"$out/action.yml"
   echo "$out"
 }
 

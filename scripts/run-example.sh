@@ -7,10 +7,24 @@
 # takes a few minutes, where the full binary with the AWS SDK takes about twenty
 # (BENCHMARKS.md, "Cold start"). `cargo install --path .` and the action build the full one.
 # BAKERY_EXAMPLE_FULL=1 builds and runs the full binary instead.
+#
+# `scripts/run-example.sh ansible` bakes the same image with an Ansible playbook
+# (examples/local/ansible.yml): it installs the pinned ansible-core into .cache/ansible-venv
+# first (scripts/ansible.sh, once) and puts its ansible-playbook on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/target-dir.sh
+pipeline=examples/local/bakery.yml
+if [ "${1:-}" = ansible ]; then
+  shift
+  pipeline=examples/local/ansible.yml
+fi
 scripts/setup.sh
+if [ "$pipeline" = examples/local/ansible.yml ]; then
+  ansible_bin=$(scripts/ansible.sh install)
+  export PATH="$ansible_bin:$PATH"
+  echo "run-example: $("$ansible_bin/ansible-playbook" --version | head -1) from $ansible_bin" >&2
+fi
 
 if [ "${BAKERY_EXAMPLE_FULL:-}" = 1 ]; then
   build=(cargo build --release --quiet)
@@ -27,4 +41,4 @@ if compgen -G "$data/images/*" >/dev/null 2>&1; then base_eta="none (kept from a
 echo "run-example: build $build_eta; Debian 12 base image $base_eta; bake about 3 min; verify about 3 min (two probes; one is rebooted)" >&2
 
 "${build[@]}"
-exec "$bin" run -f examples/local/bakery.yml "$@"
+exec "$bin" run -f "$pipeline" "$@"

@@ -8,6 +8,9 @@ scripts/setup.sh
 # moto's server for the aws_* tests, in .cache/moto-venv (installed once, idempotent); each
 # test binary starts it on a free 127.0.0.1 port itself.
 scripts/moto.sh install >/dev/null
+# The pinned ansible-core for tests/ansible_guest.rs, in .cache/ansible-venv (installed once,
+# checked after install); the tests put it on PATH themselves.
+scripts/ansible.sh install >/dev/null
 # The GitHub Action's tests (tests/action_*.rs, tests/github_*.rs), each installed once:
 # GitHub's REST description (npm @octokit/openapi) in .cache/github-openapi, junitparser (PyPI)
 # in .cache/junit-venv, the workflow linters (scripts/lint-workflows.sh), and the action's
@@ -37,20 +40,28 @@ cargo clippy --quiet --no-default-features --lib --bins -- -D warnings
 # for minutes.
 cargo test --no-run --lib --bins --tests
 
-# The tests then run in two lanes side by side, because most of the suite's time is spent in
+# The tests then run in four lanes side by side, because most of the suite's time is spent in
 # tests that boot QEMU guests and then wait: for a fault to last, a service to recover, a
-# probe to reboot. Each lane has one VM place of its own (`vm_lock()` in tests/common), so two
-# guests run at once, one per lane; on two cores that finishes sooner than one guest at a
-# time, and neither lane waits for the other's guests. Lane `guests` holds the guest tests
-# listed here; lane `rest` runs the library and every test binary that boots no guest first,
-# then the other guest tests. The lists keep the lanes about equally long (BENCHMARKS.md,
-# "Test suite"). Each line of output names its lane.
-guest_lane=(chaos_guest cis_guest)
+# probe to reboot. Lanes `guests`, `rest` and `bakes` each have one VM place of their own
+# (`vm_lock()` in tests/common), so three guests run at once, one per lane, and no lane waits
+# for another's guests; on two cores that finishes sooner than fewer at a time, because a
+# guest spends much of a test waiting (BENCHMARKS.md, "Test suite"). Lanes `guests` and
+# `bakes` hold the guest tests listed here, lane `rest` the other guest tests, and lane `light`
+# the library and every test binary that boots no guest (moto, the container, the linters:
+# mostly waiting on other processes, so they fill the time the guests leave the processors
+# idle). Each line of output names its lane.
+# Every guest gets one virtual CPU (BAKERY_LOCAL_MAX_CPUS): with several emulated guests on
+# two cores, a guest's second processor spins on locks held by a descheduled first one, and
+# three probes booting at once came up after 163 s with two each against 119 s with one
+# (BENCHMARKS.md, "Virtual CPUs of emulated guests running side by side").
+export BAKERY_LOCAL_MAX_CPUS="${BAKERY_LOCAL_MAX_CPUS:-1}"
+guest_lane=(chaos_guest cis_guest engine_guest)
+bakes_lane=(ansible_guest)
 light=()
 heavy=()
 for file in tests/*.rs; do
   name=$(basename "$file" .rs)
-  case " ${guest_lane[*]} " in *" $name "*) continue ;; esac
+  case " ${guest_lane[*]} ${bakes_lane[*]} " in *" $name "*) continue ;; esac
   if grep -q 'vm_lock()' "$file"; then heavy+=("$name"); else light+=("$name"); fi
 done
 lane() {
@@ -63,15 +74,21 @@ lane() {
   shift
   cargo test --no-fail-fast "${args[@]}" -- --test-threads=2 "$@" 2>&1 | sed -u "s/^/[$name] /"
 }
-BAKERY_TEST_VM_PLACES=0 lane guests "${guest_lane[@]}" -- "$@" &
-guests=$!
 trap 'kill -TERM 0' INT TERM
-rest=0
-lane rest --lib --bins "${light[@]}" -- "$@" || rest=$?
-BAKERY_TEST_VM_PLACES=1 lane rest "${heavy[@]}" -- "$@" || rest=$?
-guests_rc=0
-wait "$guests" || guests_rc=$?
-if [ "$rest" -ne 0 ] || [ "$guests_rc" -ne 0 ]; then
-  echo "test.sh: tests failed (lane rest: exit $rest, lane guests: exit $guests_rc); search the log for FAILED or 'panicked'" >&2
+pids=()
+BAKERY_TEST_VM_PLACES=0 lane guests "${guest_lane[@]}" -- "$@" &
+pids+=("guests:$!")
+BAKERY_TEST_VM_PLACES=2 lane bakes "${bakes_lane[@]}" -- "$@" &
+pids+=("bakes:$!")
+lane light --lib --bins "${light[@]}" -- "$@" &
+pids+=("light:$!")
+BAKERY_TEST_VM_PLACES=1 lane rest "${heavy[@]}" -- "$@" &
+pids+=("rest:$!")
+failed=()
+for entry in "${pids[@]}"; do
+  wait "${entry#*:}" || failed+=("${entry%%:*} (exit $?)")
+done
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "test.sh: tests failed in lane ${failed[*]}; search the log for FAILED or 'panicked'" >&2
   exit 1
 fi

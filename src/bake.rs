@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use crate::cloud::{
     Image, Instance, LaunchRequest, Role, Tags, COMMIT_TAG, RUN_ID_TAG, STATUS_TAG,
 };
-use crate::config::{template, Provisioner, ShellStep};
-use crate::error::{Error, IoContext, Result};
+use crate::config::template;
+use crate::error::{Error, Result};
 use crate::progress::{self, Spinner};
 use crate::run::Run;
-use crate::transport::{shell_quote, Stream, Transport};
+use crate::transport::{shell_quote, Transport};
 
 pub use crate::cloud::SOURCE_TAG;
 
@@ -19,11 +19,15 @@ pub fn bake(run: &Run) -> Result<Image> {
     // A template that cannot be filled in (no git commit for `{{git.sha}}`) fails now, not
     // after the whole bake.
     let (name, tags) = image_name_and_tags(run)?;
+    // A missing `ansible-playbook` fails now, before anything is launched.
+    crate::provision::preflight(run)?;
     let started = Instant::now();
+    progress::announce("source");
     let source = run.provider.resolve_source(&p.source, &run.ledger)?;
     run.timings.record("source", started.elapsed());
     progress::note(&format!("source image: {} ({})", source.id, source.name));
 
+    progress::announce("builder-boot");
     let builder = run.provider.launch(
         &LaunchRequest {
             image: &source,
@@ -75,22 +79,30 @@ fn provision_and_capture(
     let p = &run.loaded.pipeline;
     let transport = connect(run, builder, &p.build.instance)?;
 
-    let started = Instant::now();
-    for (i, step) in p.build.provisioners.iter().enumerate() {
-        crate::signals::check()?;
-        match step {
-            Provisioner::Shell(shell) => run_shell(run, transport.as_ref(), i, shell)?,
-            Provisioner::File(file) => {
-                let local = run.loaded.resolve(&file.source);
-                progress::note(&format!(
-                    "[{i}] file: {} -> {}",
-                    local.display(),
-                    file.destination
-                ));
-                transport.upload_path(&local, &file.destination)?;
-            }
+    // A source image without a manifest (a bootstrapped base) gets one from its builder before
+    // provisioning, where the provider keeps files with images: the first bake's diff then
+    // shows what the provisioners changed.
+    let results = crate::manifest::results_dir(&run.loaded);
+    let provider = run.provider.as_ref();
+    if provider.image_files(&source.id).is_some()
+        && crate::manifest::load(provider, source, &results)?.is_err()
+    {
+        let started = Instant::now();
+        match crate::manifest::capture(transport.as_ref(), "before provisioning") {
+            Ok(m) => crate::manifest::save(provider, source, &m, &results)?,
+            Err(e) => progress::note(&format!(
+                "the source image {} has no manifest, and reading it failed: {e}",
+                source.id
+            )),
         }
+        run.timings.record("source manifest", started.elapsed());
     }
+
+    let started = Instant::now();
+    let transport = crate::provision::provision(run, builder, transport)?;
+    let manifest_started = Instant::now();
+    let manifest = crate::manifest::capture(transport.as_ref(), "after provisioning")?;
+    let manifest_took = manifest_started.elapsed();
     // The run's login key dies with the run; it must not stay authorised in the image
     // (cloud-init appends keys, so a probe would accept it too). An empty machine-id makes
     // every instance of the image generate its own.
@@ -99,14 +111,20 @@ fn provision_and_capture(
     } else {
         "sudo -n "
     };
+    // An `ansible` step with its own `user` authorised the key for that account too.
+    let revoke = crate::provision::ansible::revoke_command(&run.key.public_openssh());
     transport.run(
         &format!(
-            "rm -f ~/.ssh/authorized_keys; {sudo}sh -c 'rm -f /root/.ssh/authorized_keys; : > /etc/machine-id; rm -f /var/lib/dbus/machine-id; sync'"
+            "rm -f ~/.ssh/authorized_keys; {sudo}sh -c {}",
+            shell_quote(&format!(
+                "{revoke}; rm -f /root/.ssh/authorized_keys; : > /etc/machine-id; rm -f /var/lib/dbus/machine-id; sync"
+            ))
         ),
         Duration::from_secs(60),
     )?;
     drop(transport);
-    run.timings.record("provision", started.elapsed());
+    run.timings
+        .record("provision", started.elapsed().saturating_sub(manifest_took));
 
     tags.extend(run.resource_tags());
     tags.insert(SOURCE_TAG.into(), source.id.clone());
@@ -117,6 +135,7 @@ fn provision_and_capture(
     tags.insert(RUN_ID_TAG.into(), run.id.clone());
 
     let started = Instant::now();
+    progress::announce("capture");
     let spinner = Spinner::start(&format!(
         "shutting down {} and capturing its disk",
         builder.id
@@ -126,6 +145,25 @@ fn provision_and_capture(
         .create_image(builder, name, &tags, &run.ledger)?;
     spinner.finish(&format!("image {} ({})", image.id, image.name));
     run.timings.record("image", started.elapsed());
+
+    let started = Instant::now();
+    crate::manifest::save(provider, &image, &manifest, &results)?;
+    // With the tag that names the manifest, where the provider keeps it in one (promotion
+    // copies the image's tags to its regional copies).
+    let image = provider.image(&image.id)?;
+    let junit = run.loaded.resolve(&p.verify.junit);
+    let (_, sbom) = crate::manifest::export(&manifest, &image, &junit)?;
+    progress::note(&format!(
+        "manifest: {}, kernel {}, {} packages, {} enabled units, {} listening sockets; SBOM: {}",
+        manifest.os.pretty_name,
+        manifest.kernel.boots,
+        manifest.packages.len(),
+        manifest.units.len(),
+        manifest.ports.len(),
+        sbom.display()
+    ));
+    run.timings
+        .record("manifest", manifest_took + started.elapsed());
     Ok(image)
 }
 
@@ -154,57 +192,4 @@ pub fn connect(
         started.elapsed(),
     );
     Ok(transport)
-}
-
-fn run_shell(run: &Run, transport: &dyn Transport, index: usize, step: &ShellStep) -> Result<()> {
-    let (script, label) = match &step.script {
-        Some(path) => {
-            let local = run.loaded.resolve(path);
-            (
-                std::fs::read(&local).at("reading", &local)?,
-                path.display().to_string(),
-            )
-        }
-        None => {
-            let mut text = step.inline.join("\n");
-            text.push('\n');
-            let first = step.inline.first().map(String::as_str).unwrap_or("");
-            (
-                text.into_bytes(),
-                format!(
-                    "inline: {first}{}",
-                    if step.inline.len() > 1 { " …" } else { "" }
-                ),
-            )
-        }
-    };
-    progress::note(&format!("[{index}] shell: {label}"));
-    let remote = format!("/tmp/bakery-step-{}-{index}.sh", run.id);
-    transport.upload(&script, &remote, 0o700)?;
-    let env: Vec<String> = step
-        .environment
-        .iter()
-        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-        .collect();
-    let sudo = if run.loaded.pipeline.build.instance.ssh_user == "root" {
-        ""
-    } else {
-        "sudo -n -E "
-    };
-    let command = format!(
-        "{sudo}env {} sh -e {remote}; rc=$?; rm -f {remote}; exit $rc",
-        env.join(" ")
-    );
-    let out = transport.exec(&command, step.timeout.0, &mut |stream, line| {
-        let mark = if stream == Stream::Stderr { "!" } else { " " };
-        crate::say!("      {mark}| {line}");
-    })?;
-    if out.exit_code != 0 {
-        return Err(Error::Build(format!(
-            "build.provisioners[{index}] ({label}) failed with exit code {} after {:.1}s; its output is above",
-            out.exit_code,
-            out.duration.as_secs_f64()
-        )));
-    }
-    Ok(())
 }

@@ -68,13 +68,18 @@ pub enum SuitesCommand {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the pipeline file and every file it names (suites, Goss files and vars, waivers,
-    /// attestations, scripts, file sources, templates) without booting anything or calling a
-    /// cloud API; print every problem as `file:line:col: ...`, exit 0 or 2.
+    /// attestations, scripts, file sources, playbooks and requirements files, templates)
+    /// without booting anything or calling a cloud API; print every problem as
+    /// `file:line:col: ...`, exit 0 or 2. Settings of an `ansible` step that would turn host
+    /// key checking off or hand Ansible a key file are refused.
     ///
-    /// Example: bakery validate -f examples/local/bakery.yml
+    /// Example: bakery validate examples/local/bakery.yml (or -f PATH, as the other commands)
     Validate {
         #[command(flatten)]
         file: FileArg,
+        /// The pipeline file, as an alternative to -f.
+        #[arg(value_name = "PATH", conflicts_with = "file")]
+        path: Option<PathBuf>,
     },
     /// Bake, verify and promote: the whole pipeline.
     ///
@@ -88,7 +93,11 @@ pub enum Command {
     },
     /// Bake an image and print its id; no verification.
     ///
-    /// Example: bakery bake -f examples/local/bakery.yml
+    /// Provisioners: `shell`, `file`, `reboot` and `ansible` (ansible-playbook on this
+    /// machine, on PATH, against the builder over SSH with the run's key in a per-run
+    /// ssh-agent and host key checking on).
+    ///
+    /// Example: bakery bake -f examples/local/ansible.yml
     Bake {
         #[command(flatten)]
         file: FileArg,
@@ -134,8 +143,32 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show what changed between two images: packages added, removed, upgraded and downgraded
+    /// (in the package manager's version order), the kernel, enabled units, listening ports
+    /// and local users.
+    ///
+    /// With one image, compares it with the image the pipeline's pointer (`promote.pointer`)
+    /// names now. Each image's manifest is read when it is baked; it is kept with the image
+    /// (local store) or in the results directory, named by the image's bakery:manifest tag
+    /// (AWS). Without a pipeline file (no -f, no ./bakery.yml), two images of the local store
+    /// are compared.
+    ///
+    /// Example: bakery diff -f examples/local/bakery.yml ami-0123456789abcdef0
+    ///
+    /// Example: bakery diff ami-00000000000000001 ami-0123456789abcdef0 --json
+    Diff {
+        #[command(flatten)]
+        file: FileArg,
+        /// OLD NEW, or only NEW (compared with the image the pointer names).
+        #[arg(value_name = "IMAGE", required = true, num_args = 1..=2)]
+        images: Vec<String>,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Release what runs left behind: runs killed outright (SIGKILL, power loss) leave their
-    /// ledger on disk, and this finishes their cleanup.
+    /// ledger on disk, and this finishes their cleanup (VMs, files, and the ssh-agent and
+    /// Ansible processes of an `ansible` step).
     ///
     /// Runs whose process is still alive are left alone. With `--provider aws`, also sweeps
     /// the region by tag: instances, security groups and key pairs tagged
@@ -242,7 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         cli.endpoint_url.clone().filter(|u| !u.is_empty()),
     );
     match cli.command {
-        Command::Validate { file } => crate::validate::run(&file.file),
+        Command::Validate { file, path } => crate::validate::run(path.as_ref().unwrap_or(&file.file)),
         Command::Run { file, no_promote } => pipeline_command(
             &file.file,
             &data_dir,
@@ -285,6 +318,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             image,
             dry_run,
         } => pipeline_command(&file.file, &data_dir, Mode::Promote { image, dry_run }),
+        Command::Diff { file, images, json } => diff(&file.file, &data_dir, &images, json),
         Command::Cleanup {
             dry_run,
             provider,
@@ -400,6 +434,9 @@ fn goss_only_pipeline(provider: Option<&str>) -> Result<config::LoadedPipeline> 
 /// Prints what a pipeline run did: the verdict, failed checks, timings, the image id.
 pub fn print_outcome(outcome: &Outcome) {
     let Some(image) = &outcome.image else { return };
+    if let Some(c) = &outcome.changes {
+        crate::say!("\n{}", crate::progress::continued(&c.headline()));
+    }
     if let Some(v) = &outcome.verification {
         if !v.verdict.passed {
             crate::say!(
@@ -624,6 +661,68 @@ fn cleanup(data_dir: &Path, dry_run: bool) -> Result<i32> {
         Some(e) => Err(e),
         None => Ok(EXIT_OK),
     }
+}
+
+/// `bakery diff`: the changes from the older image to the newer one. Without a pipeline file
+/// (no `-f`, no ./bakery.yml) two images of the local store are compared.
+fn diff(file: &Path, data_dir: &Path, images: &[String], json: bool) -> Result<i32> {
+    let loaded = if file == Path::new("bakery.yml") && !file.exists() {
+        None
+    } else {
+        Some(config::load(file)?)
+    };
+    let (provider, results): (std::sync::Arc<dyn crate::cloud::Provider>, PathBuf) = match &loaded {
+        Some(loaded) => (
+            crate::cloud::open_for(loaded, data_dir)?,
+            crate::manifest::results_dir(loaded),
+        ),
+        None => (
+            std::sync::Arc::new(LocalProvider::new(data_dir)),
+            PathBuf::from("bakery-results"),
+        ),
+    };
+    let (old, new) = match images {
+        [old, new] => (old.clone(), new.clone()),
+        [new] => {
+            let Some(loaded) = &loaded else {
+                return Err(Error::Config(format!(
+                    "bakery diff {new}: with one image, the pipeline file's `promote.pointer` \
+                     names the other, and there is no bakery.yml here; pass -f FILE, or name \
+                     two images (`bakery diff OLD NEW`)"
+                )));
+            };
+            let Some(promote) = &loaded.pipeline.promote else {
+                return Err(Error::Config(format!(
+                    "bakery diff {new}: {} has no `promote.pointer` to compare with; name two \
+                     images (`bakery diff OLD NEW`)",
+                    loaded.path.display()
+                )));
+            };
+            let Some(current) = provider.pointer(&promote.pointer)? else {
+                return Err(Error::Config(format!(
+                    "bakery diff {new}: the pointer {} names no image yet; name two images \
+                     (`bakery diff OLD NEW`)",
+                    promote.pointer
+                )));
+            };
+            (current, new.clone())
+        }
+        _ => {
+            return Err(Error::Config(
+                "bakery diff takes one image (compared with the pointer's) or two (OLD NEW)".into(),
+            ))
+        }
+    };
+    let d = crate::manifest::compare(provider.as_ref(), &old, &new, &results)?;
+    if json {
+        crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&d).expect("a diff serializes")
+        );
+    } else {
+        crate::out!("{}", d.text(usize::MAX).trim_end());
+    }
+    Ok(EXIT_OK)
 }
 
 fn images(data_dir: &Path, json: bool) -> Result<i32> {

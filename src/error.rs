@@ -24,6 +24,10 @@ pub enum Error {
     /// The connection to an instance failed or a command on it timed out.
     #[error("{0}")]
     Transport(String),
+    /// The cloud endpoint could not be reached, or answered with something that is not its API
+    /// (an HTML page, a call it does not implement).
+    #[error("{0}")]
+    Endpoint(String),
     /// A signal (its number) asked the run to stop.
     #[error("interrupted by {}", crate::signals::name(*.0))]
     Interrupted(i32),
@@ -48,7 +52,9 @@ impl Error {
         match self {
             Error::Config(_) => EXIT_CONFIG,
             Error::Build(_) => EXIT_GATE_FAILED,
-            Error::Io { .. } | Error::Infra(_) | Error::Transport(_) => EXIT_INFRA,
+            Error::Io { .. } | Error::Infra(_) | Error::Transport(_) | Error::Endpoint(_) => {
+                EXIT_INFRA
+            }
             Error::Interrupted(signal) => 128 + signal,
         }
     }

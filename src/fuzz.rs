@@ -2,7 +2,7 @@
 //! suites with experiments, Goss files with templates and vars, waivers, attestations, the
 //! action's inputs, the local store's JSON) and every parser of probe output (`stat`,
 //! `dpkg-query`, `systemctl show`, `/proc/net`, `sshd -T`, mounts, passwd, console host keys,
-//! SSM responses, HTTP responses) with structured and mutated input. The property: no panic;
+//! SSM responses, HTTP responses, the image manifest script's output) with structured and mutated input. The property: no panic;
 //! an error is fine.
 //!
 //! `cargo test` runs a small fixed number of cases per target with a fixed seed.
@@ -36,6 +36,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("ssm", ssm),
     ("http-response", http_response),
     ("systemctl-units", systemctl_units),
+    ("manifest", manifest),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1430,6 +1431,78 @@ fn fuzz_systemctl_units() {
                 .boxed(),
         ),
     );
+}
+
+/// The image manifest script's output (src/manifest): sections of os-release, kernels,
+/// dpkg or rpm packages, units, /proc/net tables and passwd lines; what parses is also
+/// compared with itself and with a captured manifest, and exported as an SBOM.
+fn manifest(text: &str) {
+    let Ok(m) = crate::manifest::parse(text) else {
+        return;
+    };
+    let captured = crate::manifest::parse(include_str!("manifest/testdata/debian-12-host.txt"))
+        .expect("the captured output parses");
+    let d = crate::manifest::diff::diff(&captured, &m);
+    let _ = d.markdown("/p", 4_000);
+    let _ = d.text(10);
+    assert!(crate::manifest::diff::diff(&m, &m).is_empty());
+    let image = crate::cloud::Image {
+        id: "ami-0".into(),
+        name: "n".into(),
+        parent: None,
+        tags: Default::default(),
+        state: "available".into(),
+        created: String::new(),
+        size_bytes: 0,
+    };
+    let _ = crate::manifest::sbom::render(&m, &image);
+}
+
+#[test]
+fn fuzz_manifest() {
+    let section = prop_oneof![
+        "ID=[a-z\"]{0,8}\nVERSION_ID=[0-9.\"']{0,5}\nPRETTY_NAME=[ -~]{0,20}"
+            .prop_map(|b| format!("@@os-release\n{b}")),
+        "[0-9a-z.~+-]{0,16}".prop_map(|k| format!("@@kernel\n{k}")),
+        proptest::collection::vec("(vmlinuz-)?[0-9a-z.~^+-]{0,14}", 0..4)
+            .prop_map(|l| format!("@@boot\n{}", l.join("\n"))),
+        proptest::collection::vec(
+            (
+                proptest::sample::select(&["installed", "config-files", "", "half-installed"][..]),
+                "[a-z0-9+.-]{0,10}",
+                "[0-9a-z:~+.^-]{0,12}",
+                proptest::sample::select(&["amd64", "all", "", "arm64"][..]),
+            ),
+            0..6
+        )
+        .prop_map(|l| {
+            let lines: Vec<String> = l
+                .iter()
+                .map(|(s, n, v, a)| format!("{s}\t{n}\t{v}\t{a}"))
+                .collect();
+            format!("@@dpkg\n{}", lines.join("\n"))
+        }),
+        proptest::collection::vec(("[a-z0-9+.-]{0,10}", "[0-9a-z:~+.^-]{0,12}"), 0..6).prop_map(
+            |l| {
+                let lines: Vec<String> =
+                    l.iter().map(|(n, v)| format!("{n}\t{v}\tx86_64")).collect();
+                format!("@@rpm\n{}", lines.join("\n"))
+            }
+        ),
+        "[a-z@.-]{0,16} enabled enabled".prop_map(|u| format!("@@units\n{u}")),
+        probe_line().prop_map(|l| format!("@@ports\n{l}")),
+        "[a-z]{0,6}:x:[0-9]{0,6}:[0-9]{0,3}:[ -~]{0,6}:/[a-z]{0,5}:/bin/[a-z]{0,4}"
+            .prop_map(|l| format!("@@passwd\n{l}")),
+    ];
+    let output =
+        (proptest::collection::vec(section, 0..9), any::<bool>()).prop_map(|(sections, end)| {
+            let mut s = sections.join("\n");
+            if end {
+                s.push_str("\n@@end\n");
+            }
+            s
+        });
+    fuzz("manifest", mutated(output.boxed()));
 }
 
 #[test]

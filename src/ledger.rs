@@ -198,6 +198,7 @@ impl Ledger {
 
     /// Releases one entry now.
     pub fn release(&self, token: Token, cloud: Option<&dyn Release>) -> Result<()> {
+        crate::signals::releasing();
         let entry = {
             let state = self.lock();
             state
@@ -214,6 +215,7 @@ impl Ledger {
     /// Releases every entry still active, newest first. Keeps going past failures and returns
     /// them; removes the ledger file once everything is released.
     pub fn unwind(&self, cloud: Option<&dyn Release>) -> Vec<Error> {
+        crate::signals::releasing();
         let pending: Vec<Entry> = {
             let state = self.lock();
             state
@@ -258,7 +260,11 @@ impl Ledger {
     fn save(&self, state: &LedgerFile) -> Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(state).expect("a ledger serializes");
-        std::fs::write(&tmp, text).at("writing", &tmp)?;
+        if let Err(e) = std::fs::write(&tmp, text) {
+            // A full disk leaves the ledger as last written; no half-written copy beside it.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("writing", &tmp, e));
+        }
         std::fs::rename(&tmp, &self.path).at("writing", &self.path)
     }
 }

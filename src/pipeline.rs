@@ -41,6 +41,8 @@ pub struct Outcome {
     pub image: Option<Image>,
     pub verification: Option<Verification>,
     pub promotion: Option<Promotion>,
+    /// The baked image compared with the one the pipeline's pointer names.
+    pub changes: Option<crate::manifest::diff::Comparison>,
     pub timings: Vec<(String, Duration)>,
 }
 
@@ -73,6 +75,10 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
         } => Some(verify::load_suites(&loaded, goss, goss_vars)?),
         Mode::Bake | Mode::Promote { .. } => None,
     };
+    if suites.is_some() {
+        let junit = loaded.resolve(&loaded.pipeline.verify.junit);
+        crate::report::junit::check_writable(&junit, &loaded.path, "verify.junit")?;
+    }
     let provider = cloud::open_for(&loaded, data_dir)?;
     let started = chrono::Utc::now();
     let id = format!(
@@ -112,6 +118,7 @@ pub fn execute(loaded: LoadedPipeline, data_dir: &Path, mode: Mode) -> Result<Ou
                     "internal error (a bug in Bakery): {what}"
                 )))
             });
+    signals::releasing();
     let cleanup_errors = run.ledger.unwind(Some(run.provider.as_ref()));
     signals::clear_emergency_cleanup();
     for e in &cleanup_errors {
@@ -140,8 +147,15 @@ fn stages(run: &Run, mode: &Mode, suites: Option<Vec<crate::suites::Suite>>) -> 
             let image = bake::bake(run)?;
             run.timings.record("bake", stage.finish());
             outcome.image = Some(image.clone());
+            outcome.changes = changes(run, &image);
             match suites {
-                Some(suites) => verify_stage(run, &image, &suites, &mut outcome)?,
+                Some(suites) => {
+                    verify_stage(run, &image, &suites, &mut outcome)?;
+                    if let (Some(v), Some(c)) = (&outcome.verification, &outcome.changes) {
+                        let value = serde_json::to_value(c).expect("a comparison serializes");
+                        crate::report::json::add(&v.json, "changes", value)?;
+                    }
+                }
                 None => return Ok(outcome),
             }
             image
@@ -193,6 +207,27 @@ fn stages(run: &Run, mode: &Mode, suites: Option<Vec<crate::suites::Suite>>) -> 
     }
     Ok(outcome)
 }
+
+/// The baked image compared with the one the pipeline's pointer names now, shown on the
+/// terminal; `None` without a pointer. A comparison that fails is shown, and does not stop the
+/// run: it reports on the image, it does not judge it.
+fn changes(run: &Run, image: &Image) -> Option<crate::manifest::diff::Comparison> {
+    let pointer = &run.loaded.pipeline.promote.as_ref()?.pointer;
+    let results = crate::manifest::results_dir(&run.loaded);
+    let comparison =
+        crate::manifest::compare_with_pointer(run.provider.as_ref(), image, pointer, &results)
+            .unwrap_or_else(|e| crate::manifest::diff::Comparison {
+                pointer: pointer.clone(),
+                against: None,
+                diff: None,
+                note: Some(format!("the comparison failed: {e}")),
+            });
+    crate::say!("{}", comparison.text(TERMINAL_DIFF_LINES).trim_end());
+    Some(comparison)
+}
+
+/// The most changes a run lists on the terminal (`bakery diff` lists every one).
+const TERMINAL_DIFF_LINES: usize = 40;
 
 /// What to call when a verify stage starts (the GitHub Action opens its check run there).
 type VerifyHook = Box<dyn Fn(&Image) + Send>;

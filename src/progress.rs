@@ -41,6 +41,28 @@ pub fn note(message: &str) {
     crate::say!("    {message}");
 }
 
+/// The variable that makes a run announce each stage it enters (see [`announce`]).
+pub const ANNOUNCE_VAR: &str = "BAKERY_ANNOUNCE_STAGES";
+
+/// With `BAKERY_ANNOUNCE_STAGES` set, prints `bakery-stage: <stage> <unix ms>` on stderr as a
+/// run enters a stage (`builder-boot`, `provisioner-0`, `capture`, `probe-boot`, `suites`,
+/// `fault`, `promote-copies`, ...), receives a signal (`signal-SIGINT`) and, after it, starts
+/// releasing resources (`cleanup`, see [`crate::signals::releasing`]). Tests use it to interrupt a run at a given stage and to measure,
+/// from the run's own clock, how soon after a signal its cleanup began.
+pub fn announce(stage: &str) {
+    announce_at(stage, std::time::SystemTime::now());
+}
+
+/// [`announce`] with the time the stage was entered, taken earlier.
+pub fn announce_at(stage: &str, at: std::time::SystemTime) {
+    if std::env::var_os(ANNOUNCE_VAR).is_some() {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        crate::say!("bakery-stage: {stage} {ms}");
+    }
+}
+
 /// A stage of the pipeline; prints its header now and its duration when finished.
 pub struct Stage {
     name: String,

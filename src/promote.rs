@@ -290,6 +290,7 @@ fn distribute(
         if plans.len() == 1 { "" } else { "s" },
         workers
     ));
+    progress::announce("promote-copies");
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {

@@ -15,7 +15,13 @@ use crate::error::{Error, Result};
 /// How long the pipeline gets to unwind by itself after the first signal.
 pub const GRACE: Duration = Duration::from_secs(6);
 
+/// How long after the first signal releases may keep waiting (an instance to terminate, a
+/// security group to be free): the runner kills the job 10 s after its SIGINT, and what is not
+/// released by then must be left on the ledger, written, for the post step.
+pub const RELEASE_WINDOW: Duration = Duration::from_secs(8);
+
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static RECEIVED_AT: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 type Cleanup = Box<dyn Fn() + Send>;
 static EMERGENCY: Mutex<Option<Cleanup>> = Mutex::new(None);
@@ -31,7 +37,12 @@ pub fn install() -> Result<()> {
             let Some(first) = signals.forever().next() else {
                 return;
             };
+            // The time is taken before the flag is set: the pipeline may see the flag and
+            // announce its cleanup before this thread announces the signal.
+            let at = std::time::SystemTime::now();
+            let _ = RECEIVED_AT.set(std::time::Instant::now());
             SIGNAL.store(first, Ordering::SeqCst);
+            crate::progress::announce_at(&format!("signal-{}", name(first)), at);
             crate::say!(
                 "\nbakery: {} received: stopping and releasing every resource of the run",
                 name(first)
@@ -83,6 +94,24 @@ pub fn check() -> Result<()> {
         0 => Ok(()),
         sig => Err(Error::Interrupted(sig)),
     }
+}
+
+static RELEASING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called where resources start being released (an instance terminated, a ledger entry
+/// released or unwound): the first such call after a signal is announced as `cleanup`
+/// ([`crate::progress::announce`]), which is when the run's cleanup began.
+pub fn releasing() {
+    if SIGNAL.load(Ordering::SeqCst) != 0 && !RELEASING.swap(true, Ordering::SeqCst) {
+        crate::progress::announce("cleanup");
+    }
+}
+
+/// When a release must give up: [`RELEASE_WINDOW`] after the first signal, if one arrived,
+/// with that signal's name.
+pub fn release_deadline() -> Option<(std::time::Instant, &'static str)> {
+    let at = RECEIVED_AT.get()?;
+    Some((*at + RELEASE_WINDOW, name(SIGNAL.load(Ordering::SeqCst))))
 }
 
 /// A signal's conventional name.

@@ -295,6 +295,7 @@ fn run_group(
     suites: &[Suite],
     single: bool,
 ) -> Result<(Instance, Vec<(usize, SuiteResult)>)> {
+    crate::progress::announce("probe-boot");
     let probe = run.provider.launch(
         &LaunchRequest {
             image,
@@ -334,6 +335,7 @@ fn run_on_probe(
         &group.settings.ssh_user,
     );
     let started = Instant::now();
+    crate::progress::announce("suites");
     let options = suites::RunOptions {
         concurrency: settings.concurrency,
         probe: if single {

@@ -243,3 +243,80 @@ fn the_schemas_accept_every_workflow_and_action_yml() {
     );
     assert!(!out.status.success(), "{}", text(&out));
 }
+
+/// The README's GitHub Action section leads with the six lines a job needs and the job's
+/// permissions. Users copy them as they are, so they are linted like the shipped workflows:
+/// put into a job of a workflow (the README names the commit to pin as `<commit of tag …>`,
+/// which stands for the 40 hex digits it says how to find), nothing above informational from
+/// zizmor, nothing from actionlint, and the action's inputs are ones action.yml declares.
+#[test]
+fn the_readme_s_six_lines_pass_the_linters() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## GitHub Action\n")
+        .nth(1)
+        .expect("README has a section `## GitHub Action`");
+    let section = section.split("\n## ").next().unwrap();
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "the steps and the permissions: {blocks:?}"
+    );
+    let (steps, permissions) = (blocks[0], blocks[1]);
+    assert_eq!(steps.lines().count(), 6, "six lines:\n{steps}");
+    assert!(
+        permissions.trim_start().starts_with("permissions:"),
+        "{permissions}"
+    );
+    let placeholder = regex::Regex::new(r"@<commit of tag v[0-9.]+>").unwrap();
+    assert!(placeholder.is_match(steps), "{steps}");
+    let steps = placeholder.replace(steps, "@0123456789abcdef0123456789abcdef01234567");
+    let workflow = format!(
+        "name: readme\non: push\npermissions: {{}}\nconcurrency:\n  group: readme-${{{{ github.ref }}}}\n\
+         jobs:\n  bake:\n    runs-on: ubuntu-latest\n    timeout-minutes: 90\n{permissions}    steps:\n{steps}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    std::fs::write(dir.path().join(".github/workflows/readme.yml"), &workflow).unwrap();
+    let files = [".github/workflows/readme.yml".to_string()];
+
+    // The README's YAML as a workflow: this action's step passes only declared inputs.
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&workflow)
+        .unwrap_or_else(|e| panic!("the README's lines as a workflow: {e}\n{workflow}"));
+    let action: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap();
+    let ours = parsed["jobs"]["bake"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("your-org/bakery@"))
+        })
+        .unwrap_or_else(|| panic!("no step uses your-org/bakery:\n{workflow}"));
+    for input in ours["with"].as_mapping().unwrap().keys() {
+        let input = input.as_str().unwrap();
+        assert!(
+            !action["inputs"][input].is_null(),
+            "the README passes {input:?}, which action.yml does not declare"
+        );
+    }
+
+    let findings = zizmor("auditor", &files, dir.path());
+    let serious: Vec<_> = findings
+        .iter()
+        .filter(|(_, severity, _)| severity != "Informational")
+        .collect();
+    assert!(serious.is_empty(), "zizmor:\n{workflow}\n{serious:#?}");
+    let findings = actionlint(&files, dir.path());
+    assert!(
+        findings.is_empty(),
+        "actionlint:\n{workflow}\n{}",
+        findings.join("\n")
+    );
+}

@@ -490,7 +490,9 @@ fn checksums_cover_every_file_and_catch_a_change() {
 
 /// What of the release can run here: the static musl binary for this machine, the image's
 /// final stage built from it with podman, the download named as the release names it, its
-/// checksum, and the release's action.yml pinned to the image's digest.
+/// size in the summary, the release's action.yml pinned to the image's digest, and checksums
+/// over both. (In the dev profile, for minutes instead of the release's `dist` profile's
+/// hour: `scripts/release.sh dry-run --full` builds that, and arm64, by hand.)
 #[test]
 fn dry_run_of_the_release_build() {
     let tmp = tempfile::tempdir().unwrap();
@@ -517,10 +519,18 @@ fn dry_run_of_the_release_build() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", text(&check));
-    assert!(String::from_utf8_lossy(&check.stdout).contains("bakery-linux-amd64: OK"));
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert!(checked.contains("bakery-linux-amd64: OK"), "{checked}");
+    assert!(checked.contains("action.yml: OK"), "{checked}");
+    // The build job's summary line, with the binary's size as it is on disk.
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap();
+    let size = std::fs::metadata(&binary).unwrap().len();
+    assert!(
+        summary.starts_with(&format!("bakery-linux-amd64: {size} bytes; image ")),
+        "{summary}"
+    );
     let action: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(out_dir.join("action.yml")).unwrap())
-            .unwrap();
+        serde_yaml::from_str(&std::fs::read_to_string(dist.join("action.yml")).unwrap()).unwrap();
     let image = action["runs"]["image"].as_str().unwrap();
     let digest = image
         .strip_prefix("docker://ghcr.io/bakery-dry-run/bakery:0.0.0@")
@@ -532,6 +542,31 @@ fn dry_run_of_the_release_build() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), digest);
+}
+
+/// What the dry run cannot build is refused before anything is compiled: an architecture
+/// scripts/container-test.sh has no way to build here, and stray arguments.
+#[test]
+fn dry_run_refuses_what_it_cannot_build() {
+    let out = Command::new(repo().join("scripts/container-test.sh"))
+        .arg("build")
+        .env("BAKERY_CONTAINER_ARCH", "s390x")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot build BAKERY_CONTAINER_ARCH='s390x'"),
+        "{}",
+        text(&out)
+    );
+    let out = release_sh(&["dry-run", "one", "two"], &repo());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("usage: scripts/release.sh dry-run [--full] [OUT_DIR]"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// scripts/release.sh release-commit against a stand-in for GitHub's REST API on 127.0.0.1

@@ -124,8 +124,8 @@ impl Transport for CutAfterInject {
             return Err(self.lost());
         }
         let out = self.inner.exec(command, timeout, on_line);
-        // Every inject script starts so (src/chaos/guest.rs).
-        if command.starts_with("set -e\ncd /\n") {
+        // The script that readies and injects a fault carries this line between the two.
+        if command.contains(bakery::chaos::guest::INJECT_BEGINS) {
             self.cut.store(true, Ordering::SeqCst);
         }
         out
@@ -197,6 +197,37 @@ fn find(sent: &[Sent], needle: &str) -> Option<usize> {
     sent.iter().position(|s| s.script.contains(needle))
 }
 
+/// A signal leaves nothing to undo: it travels in one SendCommand (the preflight, then the
+/// injection), with no rollback written, no dead-man's timer and no rollback run.
+fn signal_travelled(r: &CheckResult, sent: &[Sent], inject: &str) -> Result<(), String> {
+    let id = &r.id;
+    let journal = &r.experiment.as_ref().expect("a record").journal;
+    if journal.iter().any(|a| a.what.contains("dead-man's switch")) {
+        return Err(format!("{id}: a dead-man's switch was armed for a signal"));
+    }
+    let with_inject: Vec<&Sent> = sent.iter().filter(|s| s.script.contains(inject)).collect();
+    let [script] = with_inject.as_slice() else {
+        return Err(format!(
+            "{id}: {} SendCommands carry the injection, not one",
+            with_inject.len()
+        ));
+    };
+    let script = &script.script;
+    let begins = script.find(bakery::chaos::guest::INJECT_BEGINS);
+    let injected = script.rfind(inject).unwrap_or(0);
+    if begins.is_none_or(|b| b >= injected) {
+        return Err(format!(
+            "{id}: the injection does not follow the preparation: {script}"
+        ));
+    }
+    for needle in ["rollback.sh", "systemd-run", "-deadman"] {
+        if sent.iter().any(|s| s.script.contains(needle)) {
+            return Err(format!("{id}: a SendCommand carries {needle}"));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that the fault `tag` went through Run Command in the safe order: the rollback
 /// uploaded, the dead-man's timer armed, the fault injected (`inject` is a piece of its script),
 /// and — unless `rolled_back` is false — the rollback run and verified. Returns the position of
@@ -231,15 +262,23 @@ fn travelled(sent: &[Sent], tag: &str, inject: &str, rolled_back: bool) -> Resul
             "{tag}: out of order: written at {written}, in place at {placed}, armed at {armed}"
         ));
     }
+    // The injection follows in the same script, after the line that ends the readying.
     let injected = at("injecting", inject)?;
-    if prepare >= injected {
+    if injected != prepare {
         return Err(format!(
-            "{tag}: out of order: readied {prepare}, injected {injected}"
+            "{tag}: readied in SendCommand {prepare}, injected in another ({injected})"
+        ));
+    }
+    let begins = pos(bakery::chaos::guest::INJECT_BEGINS)?;
+    let inject_at = script.rfind(inject).unwrap_or(0);
+    if !(armed < begins && begins < inject_at) {
+        return Err(format!(
+            "{tag}: out of order: armed at {armed}, injection begins at {begins}, injected at {inject_at}"
         ));
     }
     if rolled_back {
-        // The rollback runs when a sustained fault ends, and again, with the check that
-        // nothing is left, in one script after the recovery.
+        // The rollback runs with the check that nothing is left in one script: when a
+        // sustained fault ends, else after the recovery.
         let run = format!("if [ -f {dir}/rollback.sh ]; then /bin/sh {dir}/rollback.sh");
         let rollback = at("running the rollback", &run)?;
         let verified = sent
@@ -387,7 +426,12 @@ fn in_guest_faults_rollbacks_and_the_dead_mans_switch_travel_over_ssm() {
             "disk-fill" => "fallocate -l",
             _ => "netem loss 100%",
         };
-        if let Err(why) = travelled(&sent, &tag_of(&r), inject, true) {
+        let route = if exp.fault.kind.name() == "kill-process" {
+            signal_travelled(&r, &sent, inject)
+        } else {
+            travelled(&sent, &tag_of(&r), inject, true).map(drop)
+        };
+        if let Err(why) = route {
             wrong.push(why);
         }
         // Every rollback ran and was verified, failing experiments included.

@@ -10,9 +10,11 @@
 
 mod aws_common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aws_common::{bakery, example_copy, repo, serial, show, Endpoint, Fault};
+use aws_common::{
+    assert_only_images_left, bakery, example_copy, repo, serial, show, status_of, Endpoint, Fault,
+};
 
 fn example(name: &str) -> PathBuf {
     repo().join("examples/aws").join(name)
@@ -22,32 +24,6 @@ fn example(name: &str) -> PathBuf {
 fn variant(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempPath {
     let text = std::fs::read_to_string(example("bakery.yml")).unwrap();
     example_copy(&format!(".test-{name}-"), &edit(text))
-}
-
-/// What a finished run may leave: its image (and the image's snapshots) and nothing else; no
-/// ledger either. Returns the images left.
-fn assert_only_images_left(e: &Endpoint, data: &Path) -> Vec<String> {
-    let left = e.leftovers();
-    let images: Vec<String> = left
-        .iter()
-        .filter_map(|l| l.strip_prefix("image ").map(str::to_string))
-        .collect();
-    let mut snaps_of_images = Vec::new();
-    for i in &images {
-        let x = e.ec2(&format!("Action=DescribeImages&ImageId.1={i}"));
-        snaps_of_images.extend(aws_common::xml_values(&x, "snapshotId"));
-    }
-    for l in &left {
-        let ok = l.starts_with("image ")
-            || l.strip_prefix("snapshot ")
-                .is_some_and(|s| snaps_of_images.iter().any(|x| x == s));
-        assert!(ok, "the run left {l} behind; everything left: {left:?}");
-    }
-    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(ledgers.is_empty(), "ledgers left: {ledgers:?}");
-    images
 }
 
 /// The image copied from `source` in us-east-1 (the example re-encrypts the image there with
@@ -64,13 +40,6 @@ fn copy_of(e: &Endpoint, source: &str) -> String {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-fn status_of(e: &Endpoint, image: &str) -> String {
-    e.image_tags(image)
-        .get("bakery:status")
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[test]
@@ -107,6 +76,17 @@ fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_imag
         commands.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(instances.len(), 2, "a builder and a probe");
     assert!(commands.iter().any(|(_, c)| c.contains("90-bakery.conf")));
+    // The image's manifest is in the results directory, named by the image's tag (its
+    // digest), and the copy carries the tag too.
+    let results = example("bakery-results");
+    let manifest_file = results.join("manifests").join(format!("{image}.json"));
+    let manifest = std::fs::read_to_string(&manifest_file).unwrap();
+    let tag = e.image_tags(&image)["bakery:manifest"].clone();
+    assert!(tag.starts_with("sha256:"), "{tag}");
+    assert_eq!(e.image_tags(&copy).get("bakery:manifest"), Some(&tag));
+    let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(parsed["image"], image.as_str());
+    assert!(!parsed["packages"].as_array().unwrap().is_empty());
 
     let out = bakery(&e, data.path())
         .args(["run", "-f", "examples/aws/failing.yml"])
@@ -116,6 +96,24 @@ fn the_example_reaches_a_promoted_image_and_the_failing_one_only_a_rejected_imag
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REJECTED"), "{stderr}");
+    // The new image was compared with the pointer's (the copy, which holds what its source
+    // holds); both ran the same machine's packages, so the diff is of two real manifests.
+    assert!(
+        stderr.contains(&format!(
+            "changes against /golden/al2023/latest: {image} → ami-"
+        )),
+        "{stderr}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("failing-junit.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["changes"]["against"], copy.as_str());
+    assert_eq!(doc["changes"]["diff"]["from"], image.as_str());
+    assert!(
+        doc["changes"]["diff"]["added"].is_array(),
+        "{}",
+        doc["changes"]
+    );
     assert!(
         stderr.contains("site"),
         "the failed check is named: {stderr}"

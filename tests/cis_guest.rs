@@ -433,7 +433,12 @@ fn hardening_example_passes_and_each_step_counts() {
     let started = std::time::Instant::now();
     let out = run(bakery(&data).args(["bake", "-f"]).arg(&file));
     eprintln!("bakery bake took {:.0?}", started.elapsed());
-    assert_eq!(out.status.code(), Some(0), "the hardening bakes");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the hardening bakes; the run's verdicts:\n{}",
+        verdicts(&String::from_utf8_lossy(&out.stderr))
+    );
     let image = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         image.starts_with("ami-"),

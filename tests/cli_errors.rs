@@ -523,3 +523,33 @@ fn promote_regions_with_the_local_provider_are_refused() {
         &["promote.regions", "`local` provider", "provider: aws"],
     );
 }
+
+#[test]
+fn validate_takes_the_pipeline_file_as_an_argument_or_with_f() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("smoke.yml"),
+        "checks:\n  - id: true\n    command: { run: \"true\" }\n",
+    )
+    .unwrap();
+    let good = dir.path().join("bakery.yml");
+    std::fs::write(&good, GOOD).unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, GOOD.replace("image:\n", "image:\n  nmae: typo\n")).unwrap();
+    let good = good.to_str().unwrap();
+    let bad = bad.to_str().unwrap();
+
+    assert_eq!(run(&["validate", good], dir.path()).0, 0);
+    assert_eq!(run(&["validate", "-f", good], dir.path()).0, 0);
+    // The positional file is the one checked, not the default bakery.yml beside it.
+    let (code, stderr) = run(&["validate", bad], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad.yml:4:3:") && stderr.contains("nmae"),
+        "{stderr}"
+    );
+    // Both ways at once is ambiguous, and clap says so.
+    let (code, stderr) = run(&["validate", "-f", good, bad], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}

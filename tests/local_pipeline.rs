@@ -47,13 +47,20 @@ fn example_bakes_verifies_and_promotes() {
     let _vm = vm_lock();
     let data = data_dir("example");
     let junit = repo().join("examples/local/bakery-results/junit.xml");
-    let _ = std::fs::remove_file(&junit);
+    for file in [
+        &junit,
+        &junit.with_extension("cdx.json"),
+        &junit.with_extension("manifest.json"),
+    ] {
+        let _ = std::fs::remove_file(file);
+    }
 
     let out = run(bakery(&data).args(["run", "-f", "examples/local/bakery.yml"]));
     assert_eq!(
         out.status.code(),
         Some(0),
-        "the example must pass and promote"
+        "the example must pass and promote; the run's verdicts:\n{}",
+        verdicts(&String::from_utf8_lossy(&out.stderr))
     );
     let image_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
@@ -97,7 +104,108 @@ fn example_bakes_verifies_and_promotes() {
     let image = image(&data, &image_id);
     assert_eq!(image["tags"]["bakery:status"], "promoted");
     assert_eq!(image["tags"]["app"], "web");
+    assert_manifest_and_diffs(&data, &junit, &image_id);
     assert_nothing_left(&data);
+}
+
+/// Reads a JSON file.
+fn json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The names in a list of packages (or of units) of a manifest or a diff.
+fn names(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().or(p.as_str()).unwrap().to_string())
+        .collect()
+}
+
+/// The example's image has its manifest and a valid SBOM beside the JUnit file, and `bakery
+/// diff` shows what its provisioners changed against the base image (whose manifest the bake
+/// read on the builder before provisioning) and nothing against itself.
+fn assert_manifest_and_diffs(data: &std::path::Path, junit: &std::path::Path, image_id: &str) {
+    let sbom = junit.with_extension("cdx.json");
+    validate_cyclonedx(&sbom).unwrap_or_else(|e| panic!("{}: {e}", sbom.display()));
+    let manifest = json(&junit.with_extension("manifest.json"));
+    assert_eq!(manifest["image"], image_id);
+    assert_eq!(manifest["os"]["id"], "debian");
+    assert!(names(&manifest["packages"]).contains(&"nginx-light".to_string()));
+    assert!(names(&manifest["units"]).contains(&"nginx.service".to_string()));
+    assert!(
+        manifest["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["protocol"] == "tcp" && p["port"] == 80),
+        "{}",
+        manifest["ports"]
+    );
+    let stored = json(&data.join("images").join(image_id).join("manifest.json"));
+    assert_eq!(stored, manifest, "the store keeps the same manifest");
+
+    // The run compared the image with the pointer's, which named none yet.
+    let results = json(&junit.with_extension("json"));
+    let note = results["changes"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("names no image yet"),
+        "{}",
+        results["changes"]
+    );
+
+    let base = base_image(data);
+    let base_manifest = json(&data.join("images").join(&base).join("manifest.json"));
+    assert_eq!(base_manifest["captured_on"], "before provisioning");
+    let out = run(bakery(data).args([
+        "diff",
+        "-f",
+        "examples/local/bakery.yml",
+        "--json",
+        &base,
+        image_id,
+    ]));
+    assert!(out.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (d["from"].as_str(), d["to"].as_str()),
+        (Some(base.as_str()), Some(image_id))
+    );
+    assert!(
+        names(&d["added"]).contains(&"nginx-light".to_string()),
+        "{d}"
+    );
+    assert!(
+        names(&d["units_enabled"]).contains(&"nginx.service".to_string()),
+        "{d}"
+    );
+    assert!(
+        d["ports_opened"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 80),
+        "{d}"
+    );
+    assert!(d["removed"].as_array().unwrap().is_empty(), "{d}");
+    // `apt-get upgrade` may have brought a new kernel: the diff shows it exactly when the
+    // kernel the image boots changed.
+    let (was, is) = (
+        &base_manifest["kernel"]["boots"],
+        &manifest["kernel"]["boots"],
+    );
+    if was == is {
+        assert!(d.get("kernel").is_none(), "{d}");
+    } else {
+        assert_eq!((&d["kernel"]["from"], &d["kernel"]["to"]), (was, is));
+    }
+
+    // One image: compared with the one the pointer names, itself now.
+    let out = run(bakery(data).args(["diff", "-f", "examples/local/bakery.yml", image_id]));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("{image_id} → {image_id}: no changes"));
 }
 
 #[test]
@@ -119,6 +227,36 @@ fn failing_example_is_rejected_and_leaves_the_pointer() {
     assert_eq!(out.status.code(), Some(1), "a failed gate exits 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REJECTED"), "{stderr}");
+    // The run compared the new image with the pointer's (the base, whose manifest the bake
+    // read on its builder before provisioning): two real images.
+    assert!(
+        stderr.contains(&format!(
+            "changes against /golden/web/latest: {base} → ami-"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  + nginx-light "), "{stderr}");
+    assert!(
+        stderr.contains("  + unit nginx.service enabled"),
+        "{stderr}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(junit.with_extension("json")).unwrap())
+            .unwrap();
+    let changes = &results["changes"];
+    assert_eq!(changes["pointer"], "/golden/web/latest");
+    assert_eq!(changes["against"], base.as_str());
+    let added: Vec<&str> = changes["diff"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(added.contains(&"nginx-light"), "{changes}");
+    assert!(
+        changes["diff"]["removed"].as_array().unwrap().is_empty(),
+        "{changes}"
+    );
     // Every check passes; the SIGKILL experiment fails, in its recovery phase.
     let failed_line = stderr
         .lines()
@@ -251,4 +389,146 @@ fn cleanup_finishes_a_run_killed_with_sigkill() {
     let out = run(bakery(&data).args(["cleanup"]));
     assert!(out.status.success());
     assert_nothing_left(&data);
+}
+
+/// Runs `bakery` with `args`, its stages announced (`BAKERY_ANNOUNCE_STAGES`), and sends `sig`
+/// the moment it announces `stage`. Returns its exit code and stderr, after checking from the
+/// run's own clock that its cleanup began within 1 s of the signal.
+fn interrupt_at(
+    data: &std::path::Path,
+    args: &[&str],
+    stage: &str,
+    sig: i32,
+) -> (Option<i32>, String) {
+    let mut child = bakery(data)
+        .args(args)
+        .env(bakery::progress::ANNOUNCE_VAR, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wanted = format!("bakery-stage: {stage} ");
+    let mut sent = false;
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        eprintln!("{line}");
+        if !sent && line.starts_with(&wanted) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, sig) };
+            sent = true;
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(sent, "the run never announced {stage}");
+    let stamp = |what: &str| -> u128 {
+        let prefix = format!("bakery-stage: {what} ");
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{what}` line"))
+    };
+    let name = if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    let (got, cleanup) = (stamp(&format!("signal-{name}")), stamp("cleanup"));
+    assert!(
+        cleanup >= got && cleanup - got <= 1000,
+        "{stage}: cleanup began {} ms after {name}",
+        cleanup as i128 - got as i128
+    );
+    (status.code(), stderr)
+}
+
+/// The local side of the interrupt matrix, kept lean (each stage costs a guest boot, and the
+/// pipeline past the first provisioner has one small step and one probe): SIGINT
+/// or SIGTERM at bootstrap, builder boot, a provisioner, image capture and the suites. Probe
+/// boot (above), a chaos fault (chaos_guest) and verification in the action (action_verify)
+/// are interrupted elsewhere. Afterwards no QEMU, overlay, ledger or scratch directory is
+/// left, and no image but the base.
+#[test]
+fn sigint_and_sigterm_at_each_bake_stage_leave_nothing_behind() {
+    let _vm = vm_lock();
+    // A pipeline that reaches image capture quickly: one small provisioner.
+    let quick = tempfile::Builder::new()
+        .prefix(".test-quick-")
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/local"))
+        .unwrap()
+        .into_temp_path();
+    let text = std::fs::read_to_string(repo().join("examples/local/bakery.yml")).unwrap();
+    let start = text.find("  provisioners:").unwrap();
+    let end = text.find("\nimage:").unwrap();
+    let text = format!(
+        "{}  provisioners:\n    - shell:\n        inline: [\"echo baked > /etc/baked\"]\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    // And one probe, not the example's two: the suites stage is interrupted as it begins.
+    let (from, to) = (
+        text.find("\nverify:").unwrap(),
+        text.find("\npromote:").unwrap(),
+    );
+    let text = format!(
+        "{}\nverify:\n  suites:\n    - builtin: smoke\n{}",
+        &text[..from],
+        &text[to..]
+    );
+    std::fs::write(&quick, text).unwrap();
+    let quick = quick.to_str().unwrap().to_string();
+
+    // Bootstrap: a data directory without the base image builds it with mmdebstrap first.
+    let empty =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-interrupt-bootstrap");
+    let _ = std::fs::remove_dir_all(&empty);
+    let (code, _) = interrupt_at(
+        &empty,
+        &["image", "bootstrap", "debian-12"],
+        "bootstrap",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(128 + libc::SIGINT));
+    assert_nothing_left(&empty);
+    assert!(
+        !empty.join("images").exists()
+            || std::fs::read_dir(empty.join("images")).unwrap().count() == 0
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+
+    for (stage, sig, file) in [
+        ("builder-boot", libc::SIGTERM, "examples/local/bakery.yml"),
+        ("provisioner-0", libc::SIGINT, "examples/local/bakery.yml"),
+        ("capture", libc::SIGTERM, quick.as_str()),
+    ] {
+        eprintln!("=== {stage}");
+        let data = data_dir(&format!("interrupt-{stage}"));
+        let base = base_image(&data);
+        let (code, _) = interrupt_at(&data, &["run", "-f", file], stage, sig);
+        assert_eq!(code, Some(128 + sig), "{stage}");
+        assert_nothing_left(&data);
+        let images: Vec<String> = std::fs::read_dir(data.join("images"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(images, vec![base], "{stage}: no image but the base");
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    // The suites, on a probe of the base image (no bake needed to get there).
+    let data = data_dir("interrupt-suites");
+    let base = base_image(&data);
+    let (code, _) = interrupt_at(
+        &data,
+        &["verify", "-f", quick.as_str(), "--image", &base],
+        "suites",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(128 + libc::SIGINT));
+    assert_nothing_left(&data);
+    let _ = std::fs::remove_dir_all(&data);
 }

@@ -297,8 +297,8 @@ fn execute(inputs: &Inputs, ctx: &Context, report: &mut Report, state: &mut Stat
             };
             return Ok(code);
         }
-        Command::Validate { file } => {
-            let problems = crate::validate::validate(&file.file);
+        Command::Validate { file, path } => {
+            let problems = crate::validate::validate(path.as_ref().unwrap_or(&file.file));
             for (i, p) in problems.iter().enumerate() {
                 crate::say!("{p}");
                 // GitHub shows ten error annotations per step; the summary's is the tenth.
@@ -405,6 +405,7 @@ fn release_image(
 fn record(outcome: &Outcome, ctx: &Context, report: &mut Report) {
     report.image = outcome.image.clone().or(report.image.take());
     report.timings = outcome.timings.clone();
+    report.changes = outcome.changes.clone().or(report.changes.take());
     if let Some(v) = &outcome.verification {
         report.results = v.results.clone();
         report.junit = Some(ctx.display(&v.junit));

@@ -12,6 +12,9 @@ use crate::suites::{Status, SuiteResult};
 
 /// GitHub's limit for one step's job summary.
 pub const JOB_SUMMARY_LIMIT: usize = 1024 * 1024;
+/// The most the image's changes take of a summary (a check run's summary gets a quarter of
+/// its 65,535 bytes).
+const MAX_CHANGES_BYTES: usize = 64 * 1024;
 
 /// How a run of the action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,8 @@ pub struct Report {
     pub outdated: Option<bool>,
     /// The commit the run was for.
     pub commit: Option<String>,
+    /// The image compared with the one the pointer named before the run.
+    pub changes: Option<crate::manifest::diff::Comparison>,
 }
 
 impl Report {
@@ -95,6 +100,7 @@ impl Report {
             notes: Vec::new(),
             outdated: None,
             commit: None,
+            changes: None,
         }
     }
 
@@ -284,6 +290,14 @@ pub fn render(report: &Report, limit: usize) -> String {
         }
         timings.push('\n');
     }
+
+    // What changed in the image, after the head: a bounded share of the limit.
+    let changes = report
+        .changes
+        .as_ref()
+        .map(|c| c.markdown(MAX_CHANGES_BYTES.min(limit / 4)))
+        .unwrap_or_default();
+    head.push_str(&changes);
 
     // The per-suite totals, which replace the full tables when those do not fit.
     let mut totals = String::new();
@@ -477,6 +491,48 @@ mod tests {
         assert!(md.contains("| bake | 65.0 |"));
         let big = render(&r, JOB_SUMMARY_LIMIT);
         assert!(big.len() <= JOB_SUMMARY_LIMIT);
+    }
+
+    #[test]
+    fn the_image_changes_follow_the_head_within_their_share() {
+        use crate::manifest::diff::{Change, Comparison, Diff};
+        use crate::manifest::Package;
+        let mut r = report(1);
+        let added = (0..5_000)
+            .map(|i| Package {
+                name: format!("package-{i}"),
+                version: "1.0-1".into(),
+                arch: "amd64".into(),
+            })
+            .collect();
+        r.changes = Some(Comparison {
+            pointer: "/golden/web/latest".into(),
+            against: Some("ami-00000000000000001".into()),
+            diff: Some(Diff {
+                from: "ami-00000000000000001".into(),
+                to: "ami-0123456789abcdef0".into(),
+                kernel: Some(Change {
+                    from: "6.1.0-27-amd64".into(),
+                    to: "6.1.0-28-amd64".into(),
+                }),
+                added,
+                ..Diff::default()
+            }),
+            note: None,
+        });
+        let md = render(&r, crate::report::github::MAX_SUMMARY_BYTES);
+        assert!(md.len() <= crate::report::github::MAX_SUMMARY_BYTES);
+        let changes = md
+            .find("### Image changes against `/golden/web/latest`")
+            .unwrap();
+        assert!(changes < md.find("### Failed checks").unwrap(), "{md}");
+        assert!(md.contains("kernel 6.1.0-27-amd64 → 6.1.0-28-amd64; packages: 5000 added"));
+        assert!(md.contains("| kernel | | 6.1.0-27-amd64 | 6.1.0-28-amd64 |"));
+        assert!(md.contains("more changes: `bakery diff`"));
+        // The failed check still fits beside them.
+        assert!(md.contains("| smoke | `svc-0` svc-0 title |"), "{md}");
+        let section = &md[changes..md.find("### Failed checks").unwrap()];
+        assert!(section.len() <= crate::report::github::MAX_SUMMARY_BYTES / 4);
     }
 
     #[test]

@@ -74,6 +74,22 @@ pub fn until<T>(
             Poll::Pending(state) => last = state,
         }
         let now = Instant::now();
+        // After a signal, a release gets what is left of the runner's window and no more;
+        // what it leaves stays on the ledger for `bakery cleanup`.
+        let window = match on_signal {
+            OnSignal::Continue => crate::signals::release_deadline(),
+            OnSignal::Stop => None,
+        };
+        if let Some((end, signal)) = window.filter(|(end, _)| *end < deadline) {
+            if now >= end {
+                return Err(crate::Error::Infra(format!(
+                    "still waiting for {what} {}s after {signal} (last state: {last}); left on the run ledger for `bakery cleanup`, which the GitHub Action's post step runs",
+                    crate::signals::RELEASE_WINDOW.as_secs()
+                )));
+            }
+            sleep(backoff.next_delay().min(end - now), false)?;
+            continue;
+        }
         if now >= deadline {
             let extra = explain();
             return Err(crate::Error::Infra(format!(

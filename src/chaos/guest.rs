@@ -51,6 +51,9 @@ pub struct Plan {
     pub verify: String,
     /// Where the rollback script is written.
     pub rollback_path: String,
+    /// The fault is over once injected and leaves nothing on the probe to undo (a signal
+    /// sent): no rollback is written, no dead-man's switch armed, and none is run.
+    pub leaves_nothing: bool,
 }
 
 /// The plan for an in-guest fault, or `None` for a fault made through the provider.
@@ -63,6 +66,11 @@ pub fn plan(kind: &FaultKind, tag: &str, deadline: Duration, control: Control) -
     let mut tools: Vec<&str> = vec!["systemd-run", "systemctl"];
     let (inject, rollback, verify): (String, String, String) = match kind {
         FaultKind::KillProcess(k) => {
+            // A signal leaves nothing to undo: no dead-man's switch, so no systemd-run.
+            tools.clear();
+            if k.service.is_some() {
+                tools.push("systemctl");
+            }
             let sig = k.signal.trim_start_matches("SIG").to_string();
             let inject = match (&k.name, &k.service) {
                 (Some(name), _) => format!(
@@ -157,7 +165,7 @@ echo "$n busy workers in {load}"
             // Memory held in a private tmpfs: the kernel cannot reclaim it without swap, so the
             // pressure stays until the rollback, and the OOM killer must pick a process.
             // (`fallocate` is used where the probe has it, and is not required.)
-            tools.extend(["mount", "umount", "head", "stat"]);
+            tools.extend(["mount", "umount", "head", "stat", "nproc", "cut", "tr"]);
             let mem = format!("{dir}/mem");
             (
                 format!(
@@ -165,14 +173,25 @@ echo "$n busy workers in {load}"
 bytes=$((kb * {pct} / 100 * 1024))
 mkdir -p {mem}
 mount -t tmpfs -o size=$bytes,mode=0700 bakery-chaos {mem}
-# fallocate commits the pages in one call; copying zeros through `head` is the fallback.
-fallocate -l $bytes {mem}/fill 2>/dev/null || head -c $bytes /dev/zero > {mem}/fill || true
-echo "holding $(( $(stat -c %s {mem}/fill) / 1048576 )) MiB of $((kb / 1024)) MiB available"
+# One file per CPU (at most 4), filled side by side: the kernel zeroes each page it commits,
+# and that is the slow part. fallocate commits the pages in one call; copying zeros through
+# `head` is the fallback.
+n=$(nproc); [ "$n" -le 4 ] || n=4
+part=$((bytes / n / 4096 * 4096)); i=0
+began=$(cut -d' ' -f1 /proc/uptime | tr -d .)
+while [ $i -lt $n ]; do
+  fallocate -l $part {mem}/fill$i 2>/dev/null || head -c $part /dev/zero > {mem}/fill$i &
+  i=$((i + 1))
+done
+wait
+took=$(( $(cut -d' ' -f1 /proc/uptime | tr -d .) - began ))
+held=0; for f in {mem}/fill*; do held=$((held + $(stat -c %s "$f"))); done
+echo "holding $((held / 1048576)) MiB of $((kb / 1024)) MiB available (filled in $((took / 100)).$((took / 10 % 10)) s)"
 "#,
                     pct = m.percent
                 ),
                 format!(
-                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill; umount {mem}; fi\n"
+                    "if grep -q ' {mem} ' /proc/self/mountinfo; then rm -f {mem}/fill*; umount {mem}; fi\n"
                 ),
                 format!(
                     "! grep -q ' {mem} ' /proc/self/mountinfo || {{ echo 'the memory is still held'; exit 1; }}\n"
@@ -220,26 +239,32 @@ echo "$n writers in {load}"
                         .to_string()
                 }
             };
-            let mut spare = format!(
-                "tc filter add dev \"$dev\" parent 1: protocol ip prio 1 u32 match ip sport {p} 0xffff flowid 1:1\n\
-                 tc filter add dev \"$dev\" parent 1: protocol ipv6 prio 2 u32 match ip6 sport {p} 0xffff flowid 1:1 2>/dev/null || true\n\
-                 tc filter add dev \"$dev\" parent 1: protocol ip prio 3 u32 match ip dst 169.254.169.254/32 flowid 1:1\n",
-                p = control.ssh_port
-            );
+            // The control channel's filters, sent to `tc` in two batches (one process each
+            // instead of one a filter): those that must hold, and the IPv6 ones, which only
+            // hold where the probe has IPv6.
+            let filter = |prio: u32, proto: &str, m: &str| {
+                format!("filter add dev $dev parent 1: protocol {proto} prio {prio} u32 match {m} flowid 1:1\n")
+            };
+            let p = control.ssh_port;
+            let mut must = filter(1, "ip", &format!("ip sport {p} 0xffff"))
+                + &filter(3, "ip", "ip dst 169.254.169.254/32");
             // The metadata service over IPv6 (Nitro instances), where the instance has it.
-            spare.push_str(
-                "tc filter add dev \"$dev\" parent 1: protocol ipv6 prio 4 u32 match ip6 dst fd00:ec2::254/128 flowid 1:1 2>/dev/null || true\n",
-            );
+            let mut may = filter(2, "ipv6", &format!("ip6 sport {p} 0xffff"))
+                + &filter(4, "ipv6", "ip6 dst fd00:ec2::254/128");
             if control.https {
                 // The SSM agent's way out: HTTPS to the endpoints, and DNS to find them.
                 for (prio, port) in [(5, 443), (7, 53)] {
-                    spare.push_str(&format!(
-                        "tc filter add dev \"$dev\" parent 1: protocol ip prio {prio} u32 match ip dport {port} 0xffff flowid 1:1\n\
-                         tc filter add dev \"$dev\" parent 1: protocol ipv6 prio {} u32 match ip6 dport {port} 0xffff flowid 1:1 2>/dev/null || true\n",
-                        prio + 1
+                    must.push_str(&filter(prio, "ip", &format!("ip dport {port} 0xffff")));
+                    may.push_str(&filter(
+                        prio + 1,
+                        "ipv6",
+                        &format!("ip6 dport {port} 0xffff"),
                     ));
                 }
             }
+            let spare = format!(
+                "tc -batch - <<BAKERY_TC_END\n{must}BAKERY_TC_END\ntc -force -batch - 2>/dev/null <<BAKERY_TC_END || true\n{may}BAKERY_TC_END\n"
+            );
             (
                 format!(
                     r#"dev={dev}
@@ -367,9 +392,11 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
         _ => return None,
     };
     let rollback_path = format!("{dir}/rollback.sh");
+    let leaves_nothing = kind.leaves_nothing();
     let preflight = format!(
-        "for t in {}; do command -v $t >/dev/null 2>&1 || {{ echo \"{MISSING_TOOL} $t\"; exit {MISSING_TOOL_EXIT}; }}; done\n[ \"$(id -u)\" = 0 ] || {{ echo 'faults need root on the probe (ssh_user root, or sudo)' >&2; exit 3; }}\nmkdir -p {dir}\n",
-        tools.join(" ")
+        "for t in {}; do command -v $t >/dev/null 2>&1 || {{ echo \"{MISSING_TOOL} $t\"; exit {MISSING_TOOL_EXIT}; }}; done\n[ \"$(id -u)\" = 0 ] || {{ echo 'faults need root on the probe (ssh_user root, or sudo)' >&2; exit 3; }}\n{}",
+        tools.join(" "),
+        if leaves_nothing { String::new() } else { format!("mkdir -p {dir}\n") }
     );
     let arm = format!(
         "systemd-run --quiet --collect --unit={unit}-deadman --on-active={secs} --timer-property=AccuracySec=1s /bin/sh {rollback_path}\n"
@@ -383,6 +410,7 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
     );
     Some(Plan {
         tag: tag.to_string(),
+        leaves_nothing,
         preflight,
         arm,
         inject: format!("set -e\ncd /\n{inject}"),
@@ -394,11 +422,15 @@ echo "clock moved by {o} s (time sync stopped: $(tr '\n' ' ' < {dir}/stopped))"
 
 impl Plan {
     /// One script that readies the fault in a single round trip, in the safe order: the
-    /// preflight, then the rollback written to the probe (under a temporary name, moved into
+    /// preflight (only that, for a fault that [leaves nothing](Plan::leaves_nothing)), then
+    /// the rollback written to the probe (under a temporary name, moved into
     /// place whole), then the dead-man's switch armed to run it. Exit status 127 with a
     /// [`MISSING_TOOL`] line: a tool is missing; any other failure exits non-zero with the
     /// reason on stderr.
     pub fn prepare(&self) -> String {
+        if self.leaves_nothing {
+            return self.preflight.clone();
+        }
         let part = format!("{}.bakery-part", self.rollback_path);
         let end = format!("BAKERY_ROLLBACK_END_{}", self.tag.replace('-', "_"));
         let mut rollback = self.rollback.clone();
@@ -410,6 +442,17 @@ impl Plan {
             preflight = self.preflight,
             path = self.rollback_path,
             arm = self.arm.trim_end(),
+        )
+    }
+
+    /// [`Plan::prepare`], then the injection, in one round trip. The line
+    /// [`INJECT_BEGINS`] separates what the preparation printed from what the injection
+    /// printed; without it, the preparation failed with the script's exit status.
+    pub fn prepare_and_inject(&self) -> String {
+        format!(
+            "(\n{prepare}) || exit $?\necho {INJECT_BEGINS}\n{inject}",
+            prepare = self.prepare(),
+            inject = self.inject
         )
     }
 
@@ -442,6 +485,10 @@ fn stop_unit(unit: &str) -> String {
 fn unit_gone(unit: &str) -> String {
     format!("! systemctl is-active -q {unit} || {{ echo '{unit} still runs'; exit 1; }}\n")
 }
+
+/// The line between the preparation's and the injection's output in
+/// [`Plan::prepare_and_inject`].
+pub const INJECT_BEGINS: &str = "BAKERY_CHAOS_INJECT_BEGINS";
 
 /// The tool a script reported missing, from its output.
 pub fn missing_tool(stdout: &str) -> Option<String> {
@@ -499,6 +546,102 @@ mod tests {
             .contains("systemctl stop bakery-chaos-ab12-deadman.timer"));
         assert!(p.verify.contains("[ ! -e /.bakery-chaos-ab12-fill ]"));
         assert!(p.preflight.contains("fallocate"), "{}", p.preflight);
+    }
+
+    /// Runs `plan.prepare_and_inject()` with the host's `sh`.
+    fn run_here(plan: &Plan) -> std::process::Output {
+        std::process::Command::new("sh")
+            .args(["-c", &plan.prepare_and_inject()])
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_injection_runs_after_the_marker_and_only_when_the_preparation_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let rollback_path = dir.path().join("rollback.sh").display().to_string();
+        let ran = dir.path().join("injected").display().to_string();
+        let plan = |preflight: &str, arm: &str| Plan {
+            tag: "bakery-chaos-t1".into(),
+            preflight: preflight.into(),
+            arm: arm.into(),
+            inject: format!("touch {ran}\necho injected\n"),
+            rollback: ": undo\n".into(),
+            verify: "true\n".into(),
+            rollback_path: rollback_path.clone(),
+            leaves_nothing: false,
+        };
+
+        let ok = run_here(&plan("", "true"));
+        assert!(ok.status.success(), "{ok:?}");
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert_eq!(stdout, format!("{INJECT_BEGINS}\ninjected\n"));
+        assert_eq!(std::fs::read_to_string(&rollback_path).unwrap(), ": undo\n");
+        std::fs::remove_file(&ran).unwrap();
+
+        // A failed preflight: its exit status, no marker, nothing injected.
+        let missing = run_here(&plan(
+            &format!("echo '{MISSING_TOOL}nft'; exit 2\n"),
+            "true",
+        ));
+        assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+        let stdout = String::from_utf8_lossy(&missing.stdout);
+        assert!(!stdout.contains(INJECT_BEGINS), "{stdout}");
+        assert_eq!(missing_tool(&stdout).as_deref(), Some("nft"));
+        assert!(!std::path::Path::new(&ran).exists());
+
+        // A switch that does not arm: exit 4, nothing injected.
+        let unarmed = run_here(&plan("", "false"));
+        assert_eq!(unarmed.status.code(), Some(4), "{unarmed:?}");
+        assert!(!String::from_utf8_lossy(&unarmed.stdout).contains(INJECT_BEGINS));
+        assert!(!std::path::Path::new(&ran).exists());
+    }
+
+    #[test]
+    fn a_signal_leaves_nothing_so_no_rollback_is_written_and_no_switch_armed() {
+        let kill = |name: Option<&str>, service: Option<&str>| {
+            plan(
+                &FaultKind::KillProcess(KillProcess {
+                    name: name.map(str::to_string),
+                    service: service.map(str::to_string),
+                    signal: "KILL".into(),
+                }),
+                "bakery-chaos-k1",
+                Duration::from_secs(40),
+                CONTROL,
+            )
+            .unwrap()
+        };
+        let by_name = kill(Some("bakery-no-such-process"), None);
+        assert!(by_name.leaves_nothing);
+        let script = by_name.prepare_and_inject();
+        assert!(!script.contains("systemd-run"), "{script}");
+        assert!(!script.contains("rollback.sh"), "{script}");
+        assert!(!script.contains("mkdir"), "{script}");
+        // Run here (as root or not): no process of that name, so the injection says so, after
+        // a preparation that only checked the user.
+        let out = run_here(&by_name);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stdout.contains(INJECT_BEGINS) {
+            assert_eq!(out.status.code(), Some(3), "{out:?}");
+            assert!(
+                stderr.contains("no process named bakery-no-such-process"),
+                "{stderr}"
+            );
+        } else {
+            assert!(stderr.contains("faults need root"), "{stderr}");
+        }
+        // By service, systemctl is the one tool it needs.
+        let by_service = kill(None, Some("nginx"));
+        assert!(
+            by_service.preflight.contains("for t in systemctl;"),
+            "{}",
+            by_service.preflight
+        );
+        // Every other in-guest fault writes its rollback and arms the switch.
+        assert!(!disk_fill_plan().leaves_nothing);
+        assert!(disk_fill_plan().prepare().contains("systemd-run"));
     }
 
     #[test]
@@ -569,12 +712,21 @@ mod tests {
     }
 
     /// The tc filters of an inject script that send packets to the spared band, as
-    /// (protocol, match).
-    fn spared(inject: &str) -> Vec<(String, String)> {
-        inject
-            .lines()
-            .filter(|l| l.starts_with("tc filter add") && l.contains("flowid 1:1"))
-            .map(|l| {
+    /// (protocol, match, whether the filter may fail): the lines of its two `tc -batch`
+    /// here-documents, the second run with `-force` and allowed to fail.
+    fn spared(inject: &str) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        let mut batch: Option<bool> = None;
+        for l in inject.lines() {
+            if l.starts_with("tc -batch - <<BAKERY_TC_END") {
+                batch = Some(false);
+            } else if l.starts_with("tc -force -batch - 2>/dev/null <<BAKERY_TC_END || true") {
+                batch = Some(true);
+            } else if l == "BAKERY_TC_END" {
+                batch = None;
+            } else if let Some(may_fail) = batch {
+                assert!(l.starts_with("filter add dev $dev parent 1: "), "{l}");
+                assert!(l.ends_with(" flowid 1:1"), "{l}");
                 let word = |after: &str| {
                     l.split(after)
                         .nth(1)
@@ -585,12 +737,15 @@ mod tests {
                         .to_string()
                 };
                 let m = l.split(" u32 match ").nth(1).unwrap();
-                (
+                out.push((
                     word(" protocol "),
                     m.split(" flowid").next().unwrap().to_string(),
-                )
-            })
-            .collect()
+                    may_fail,
+                ));
+            }
+        }
+        assert!(batch.is_none(), "an unterminated batch in {inject}");
+        out
     }
 
     #[test]
@@ -619,29 +774,34 @@ mod tests {
             ("ipv6", "ip6 dport 53 0xffff"),
         ] {
             assert!(
-                got.contains(&(want.0.to_string(), want.1.to_string())),
+                got.iter().any(|g| g.0 == want.0 && g.1 == want.1),
                 "{want:?} not in {got:?}"
             );
         }
         // Every filter has its own priority, and the IPv6 ones may fail (no IPv6) under
         // `set -e` without stopping the script; the IPv4 ones may not.
-        let prios: Vec<&str> = p
+        let filters: Vec<&str> = p
             .inject
             .lines()
-            .filter(|l| l.starts_with("tc filter add"))
+            .filter(|l| l.starts_with("filter add"))
+            .collect();
+        assert_eq!(filters.len(), got.len());
+        let prios: Vec<&str> = filters
+            .iter()
             .map(|l| l.split(" prio ").nth(1).unwrap().split(' ').next().unwrap())
             .collect();
         let mut unique = prios.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), prios.len(), "{prios:?}");
-        for l in p.inject.lines().filter(|l| l.starts_with("tc filter add")) {
-            assert_eq!(
-                l.contains("protocol ipv6"),
-                l.ends_with("2>/dev/null || true"),
-                "{l}"
-            );
+        for (proto, m, may_fail) in &got {
+            assert_eq!(proto == "ipv6", *may_fail, "{proto} {m}");
         }
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", &p.inject])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{syntax:?}\n{}", p.inject);
         // Everything else goes through the fault, which the rollback removes whole.
         assert!(p.inject.contains("priomap 3 3 3 3"));
         assert!(p.inject.contains("parent 1:4 handle 40: netem delay 200ms"));

@@ -257,6 +257,12 @@ impl FaultKind {
         )
     }
 
+    /// Whether the fault is over once injected and leaves nothing on the probe to undo (a
+    /// signal sent): no rollback, no dead-man's switch, no ledger entry.
+    pub fn leaves_nothing(&self) -> bool {
+        matches!(self, FaultKind::KillProcess(_))
+    }
+
     /// Whether the instance boots again (its boot id must change).
     pub fn restarts(&self) -> bool {
         matches!(

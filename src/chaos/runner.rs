@@ -216,10 +216,16 @@ type Failure = (Status, Phase, String);
 
 fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failure> {
     let kind = &exp.fault.kind;
-    // 1. Steady state before.
+    // 1. Steady state before, then what a restart must bring back: the boot id and the
+    // services enabled and active now.
     let began = Instant::now();
     j.note("checking the steady state before the fault");
-    let mut before = checks(&exp.steady_state, t, None);
+    let query = match (exp.restores_units, kind.restarts()) {
+        (true, _) => Some(StateQuery::AllServices),
+        (false, true) => Some(StateQuery::BootId),
+        (false, false) => None,
+    };
+    let (mut before, mut state) = checks_then_state(exp, t, query, None, SCRIPT_TIMEOUT);
     if before.iter().any(|r| r.status == Status::Error) {
         // The probe may still be booting after an earlier experiment that did not recover:
         // wait for it (within its boot timeout) and look again.
@@ -227,7 +233,7 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         match t.provider.connect(t.instance, t.key, t.settings) {
             Ok(fresh) => {
                 *t.transport = crate::transport::as_root(fresh, &t.settings.ssh_user);
-                before = checks(&exp.steady_state, t, None);
+                (before, state) = checks_then_state(exp, t, query, None, SCRIPT_TIMEOUT);
             }
             Err(e) => j.note(format!("it did not: {e}")),
         }
@@ -236,40 +242,34 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         j.phase(Phase::SteadyStateBefore, status, why.clone(), began);
         return Err((status, Phase::SteadyStateBefore, why));
     }
+    let (units, boot_before) = match state {
+        None => (Vec::new(), None),
+        Some(Err(e)) => {
+            let why = format!("reading the boot id and the active services: {e}");
+            j.phase(Phase::SteadyStateBefore, Status::Error, why.clone(), began);
+            return Err((Status::Error, Phase::SteadyStateBefore, why));
+        }
+        Some(Ok(state)) => {
+            let units = if exp.restores_units {
+                let units = state.enabled_active();
+                j.note(format!(
+                    "{} enabled services are active: {}",
+                    units.len(),
+                    units.join(" ")
+                ));
+                units
+            } else {
+                Vec::new()
+            };
+            (units, kind.restarts().then_some(state.boot_id))
+        }
+    };
     j.phase(
         Phase::SteadyStateBefore,
         Status::Passed,
         format!("{} checks passed", before.len()),
         began,
     );
-    let units = if exp.restores_units {
-        let units = enabled_active_units(t.transport.as_ref()).map_err(|e| {
-            (
-                Status::Error,
-                Phase::SteadyStateBefore,
-                format!("listing the active services: {e}"),
-            )
-        })?;
-        j.note(format!(
-            "{} enabled services are active: {}",
-            units.len(),
-            units.join(" ")
-        ));
-        units
-    } else {
-        Vec::new()
-    };
-    let boot_before = if kind.restarts() {
-        Some(boot_id(t.transport.as_ref()).map_err(|e| {
-            (
-                Status::Error,
-                Phase::Inject,
-                format!("reading the boot id: {e}"),
-            )
-        })?)
-    } else {
-        None
-    };
 
     // 2. Inject, with the rollback placed first; 3. hold and end the fault.
     let deadline = exp
@@ -279,28 +279,48 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
         + t.grace;
     let tag = format!("bakery-chaos-{}", &crate::cloud::new_id("x")[2..12]);
     let plan = guest::plan(kind, &tag, deadline, control(t.transport.as_ref()));
-    let token = t
-        .ledger
-        .record(
-            Resource::Fault {
-                instance: t.instance.id.clone(),
-                fault: format!("{} ({tag})", kind.name()),
-                until: (chrono::Utc::now()
-                    + chrono::Duration::from_std(deadline).unwrap_or_default())
-                .to_rfc3339(),
-            },
-            &format!("experiment {}", exp.id),
-        )
+    // A fault that leaves nothing on the probe (a signal) has nothing to roll back, so nothing
+    // for the ledger either: the recovery's last poll is the steady state after it.
+    let nothing_to_undo = kind.leaves_nothing();
+    let token = (!nothing_to_undo)
+        .then(|| {
+            t.ledger.record(
+                Resource::Fault {
+                    instance: t.instance.id.clone(),
+                    fault: format!("{} ({tag})", kind.name()),
+                    until: (chrono::Utc::now()
+                        + chrono::Duration::from_std(deadline).unwrap_or_default())
+                    .to_rfc3339(),
+                },
+                &format!("experiment {}", exp.id),
+            )
+        })
+        .transpose()
         .map_err(|e| (Status::Error, Phase::Inject, e.to_string()))?;
     let held = inject_and_hold(exp, t, j, plan.as_ref());
     // 4. Recovery, measured from the fault's end (a sustained fault has ended by now).
     let recovered = match &held {
-        Ok(ended) => Some(recover(exp, t, j, *ended, boot_before.as_deref(), &units)),
+        Ok(h) => Some(recover(exp, t, j, h.ended, boot_before.as_deref(), &units)),
         Err(_) => None,
     };
-    // 5. Rollback, on every path (signals included): run again (it is idempotent), verified.
+    let rolled_back = matches!(&held, Ok(h) if h.rolled_back);
+    // 5. Rollback, on every path (signals included): run again (it is idempotent), verified,
+    // unless it already ran and was verified when the fault ended.
     let rollback = crate::signals::shielded(|| {
         let began = Instant::now();
+        if nothing_to_undo {
+            let detail = format!(
+                "nothing to undo: {} leaves nothing on the probe",
+                kind.name()
+            );
+            j.phase(Phase::Rollback, Status::Passed, detail.clone(), began);
+            return Ok(detail);
+        }
+        if rolled_back {
+            let detail = "rolled back and verified when the fault ended".to_string();
+            j.phase(Phase::Rollback, Status::Passed, detail.clone(), began);
+            return Ok(detail);
+        }
         let r = roll_back(kind, t, j, plan.as_ref());
         match &r {
             Ok(detail) => j.phase(Phase::Rollback, Status::Passed, detail.clone(), began),
@@ -312,15 +332,36 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     if let Err(e) = rollback {
         return Err((Status::Failed, Phase::Rollback, e.to_string()));
     }
-    let _ = t.ledger.forget(token);
+    if let Some(token) = token {
+        let _ = t.ledger.forget(token);
+    }
     held?;
     if let Some(recovered) = recovered {
         recovered?;
     }
     check_signal()?;
 
-    // 6. Steady state after.
+    // 6. Steady state after. When the rollback ended the fault, or there was nothing to roll
+    // back, the recovery's last poll found the steady state holding after it: that poll is
+    // this phase's check.
     let began = Instant::now();
+    if rolled_back || nothing_to_undo {
+        j.phase(
+            Phase::SteadyStateAfter,
+            Status::Passed,
+            format!(
+                "{} checks passed at the recovery's last poll, {}",
+                exp.steady_state.len(),
+                if rolled_back {
+                    "after the rollback"
+                } else {
+                    "with nothing to roll back"
+                }
+            ),
+            began,
+        );
+        return Ok(());
+    }
     let after = checks(&exp.steady_state, t, None);
     if let Some((status, why)) = not_passed(&after) {
         j.phase(Phase::SteadyStateAfter, status, why.clone(), began);
@@ -346,7 +387,7 @@ fn inject_and_hold(
     t: &mut Target,
     j: &mut Journal,
     plan: Option<&Plan>,
-) -> Result<Instant, Failure> {
+) -> Result<Held, Failure> {
     let kind = &exp.fault.kind;
     let began = Instant::now();
     let injected = match plan {
@@ -362,8 +403,14 @@ fn inject_and_hold(
         }
     }
     let injected_at = Instant::now();
+    crate::progress::announce("fault");
     if !kind.sustained() {
-        return Ok(injected_at);
+        // A restart's downtime begins when it is asked for: the guest's shutdown (the time a
+        // stop-start's power-off waits for it) is the image's, as its boot is.
+        return Ok(Held {
+            ended: if kind.restarts() { began } else { injected_at },
+            rolled_back: false,
+        });
     }
     let mut during_failed = None;
     if !exp.during.is_empty() {
@@ -390,55 +437,91 @@ fn inject_and_hold(
         }
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
     }
-    // Ending the fault: a provider fault is undone here; an in-guest one by its rollback.
+    // Ending the fault: a provider fault is undone here; an in-guest one by its rollback,
+    // verified in the same round trip (a verified rollback is not run again afterwards).
     let ended = crate::signals::shielded(|| match (kind, plan) {
-        (_, Some(plan)) => run_rollback(t.transport.as_ref(), plan).map(|_| ()),
-        (FaultKind::Pause, None) => t.provider.set_paused(t.instance, false),
-        (FaultKind::NetworkPartition, None) => t.provider.set_link(t.instance, true),
-        _ => Ok(()),
+        (_, Some(plan)) => roll_back_in_guest(t.transport.as_ref(), plan).map(|()| true),
+        (FaultKind::Pause, None) => t.provider.set_paused(t.instance, false).map(|()| false),
+        (FaultKind::NetworkPartition, None) => {
+            t.provider.set_link(t.instance, true).map(|()| false)
+        }
+        _ => Ok(false),
     });
     let ended_at = Instant::now();
-    match ended {
-        Ok(()) => j.note(format!(
-            "{} ended after {:.1}s",
-            kind.name(),
-            secs(ended_at - injected_at)
-        )),
-        Err(e) => j.note(format!("ending {} failed: {e}", kind.name())),
-    }
+    let rolled_back = match ended {
+        Ok(verified) => {
+            j.note(format!(
+                "{} ended after {:.1}s{}",
+                kind.name(),
+                secs(ended_at - injected_at),
+                if verified {
+                    "; rollback verified: nothing of the fault is left"
+                } else {
+                    ""
+                }
+            ));
+            verified
+        }
+        Err(e) => {
+            j.note(format!("ending {} failed: {e}", kind.name()));
+            false
+        }
+    };
     match during_failed {
         Some(f) => Err(f),
-        None => Ok(ended_at),
+        None => Ok(Held {
+            ended: ended_at,
+            rolled_back,
+        }),
     }
 }
 
+/// How a fault's hold ended.
+struct Held {
+    /// When the fault ended (for a sustained fault, when its rollback finished).
+    ended: Instant,
+    /// Whether the rollback already ran and was verified when the fault ended.
+    rolled_back: bool,
+}
+
 fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> Result<String> {
-    // Preflight, rollback written, dead-man's switch armed: one script, one round trip.
-    let pre = transport.run(&plan.prepare(), SCRIPT_TIMEOUT)?;
-    if let Some(tool) = guest::missing_tool(&pre.stdout) {
+    // Preflight, rollback written, dead-man's switch armed, then the injection: one script,
+    // one round trip.
+    let out = transport.run(&plan.prepare_and_inject(), SCRIPT_TIMEOUT)?;
+    let Some((prepared, injected)) = out
+        .stdout
+        .split_once(&format!("{}\n", guest::INJECT_BEGINS))
+    else {
+        if let Some(tool) = guest::missing_tool(&out.stdout) {
+            return Err(Error::Infra(format!(
+                "the probe lacks {tool}, which this fault needs"
+            )));
+        }
+        return Err(Error::Infra(format!(
+            "preparing the fault failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    };
+    if let Some(tool) = guest::missing_tool(prepared) {
         return Err(Error::Infra(format!(
             "the probe lacks {tool}, which this fault needs"
         )));
     }
-    if pre.exit_code != 0 {
-        return Err(Error::Infra(format!(
-            "preparing the fault failed: {}",
-            pre.stderr.trim()
-        )));
+    if !plan.leaves_nothing {
+        j.note(format!("rollback written to {}", plan.rollback_path));
+        j.note(format!(
+            "dead-man's switch armed: {}-deadman.timer",
+            plan.tag
+        ));
     }
-    j.note(format!("rollback written to {}", plan.rollback_path));
-    j.note(format!(
-        "dead-man's switch armed: {}-deadman.timer",
-        plan.tag
-    ));
-    let out = transport.run(&plan.inject, SCRIPT_TIMEOUT)?;
-    if let Some(tool) = guest::missing_tool(&out.stdout) {
+    if let Some(tool) = guest::missing_tool(injected) {
         return Err(Error::Infra(format!(
             "the probe lacks {tool}, which this fault needs"
         )));
     }
     if out.exit_code != 0 {
-        let why = [out.stderr.trim(), out.stdout.trim()]
+        let why = [out.stderr.trim(), injected.trim()]
             .into_iter()
             .find(|s| !s.is_empty())
             .unwrap_or("no output");
@@ -447,7 +530,7 @@ fn inject_in_guest(transport: &dyn Transport, plan: &Plan, j: &mut Journal) -> R
             out.exit_code
         )));
     }
-    Ok(out.stdout.trim().replace('\n', "; "))
+    Ok(injected.trim().replace('\n', "; "))
 }
 
 fn inject_through_provider(kind: &FaultKind, t: &mut Target) -> Result<String> {
@@ -474,22 +557,22 @@ fn inject_through_provider(kind: &FaultKind, t: &mut Target) -> Result<String> {
     Ok(format!("{} of {}", kind.name(), t.instance.id))
 }
 
-fn run_rollback(transport: &dyn Transport, plan: &Plan) -> Result<String> {
-    let out = transport.run(
-        &format!(
-            "if [ -f {p} ]; then /bin/sh {p}; fi",
-            p = plan.rollback_path
-        ),
-        SCRIPT_TIMEOUT,
-    )?;
-    if out.exit_code != 0 {
+/// Runs an in-guest fault's rollback and checks that nothing of the fault is left.
+fn roll_back_in_guest(transport: &dyn Transport, plan: &Plan) -> Result<()> {
+    let v = transport.run(&plan.roll_back_and_verify(), SCRIPT_TIMEOUT)?;
+    if v.exit_code == 5 {
         return Err(Error::Infra(format!(
-            "the rollback failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
+            "the rollback failed: {}",
+            v.stderr.trim()
         )));
     }
-    Ok(out.stdout)
+    if v.exit_code != 0 {
+        return Err(Error::Infra(format!(
+            "the fault is still there: {}",
+            v.stdout.trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Undoes the fault (again: rollbacks are idempotent) and checks that nothing of it is left.
@@ -501,21 +584,7 @@ fn roll_back(
 ) -> Result<String> {
     match (kind, plan) {
         (_, Some(plan)) => {
-            let v = t
-                .transport
-                .run(&plan.roll_back_and_verify(), SCRIPT_TIMEOUT)?;
-            if v.exit_code == 5 {
-                return Err(Error::Infra(format!(
-                    "the rollback failed: {}",
-                    v.stderr.trim()
-                )));
-            }
-            if v.exit_code != 0 {
-                return Err(Error::Infra(format!(
-                    "the fault is still there: {}",
-                    v.stdout.trim()
-                )));
-            }
+            roll_back_in_guest(t.transport.as_ref(), plan)?;
             j.note("rollback verified: nothing of the fault is left");
             Ok("rolled back and verified".into())
         }
@@ -586,22 +655,21 @@ fn recover(
         check_signal()?;
         let remaining = limit.saturating_duration_since(Instant::now());
         polls += 1;
-        let results = checks(
-            &exp.steady_state,
-            t,
-            Some(remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT)),
-        );
-        let restarted = match boot_before {
-            Some(old) => match boot_id(t.transport.as_ref()) {
-                Ok(id) if id == old => {
-                    Err("the instance did not restart (same boot id)".to_string())
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!("reading the boot id: {e}")),
-            },
-            None => Ok(()),
+        let query = match (units.is_empty(), boot_before.is_some()) {
+            (false, _) => Some(StateQuery::Units(units)),
+            (true, true) => Some(StateQuery::BootId),
+            (true, false) => None,
         };
-        let restarted = restarted.and_then(|()| units_active(t.transport.as_ref(), units));
+        let limit_poll = remaining.clamp(Duration::from_secs(3), POLL_TIMEOUT);
+        let (results, state) = checks_then_state(exp, t, query, Some(limit_poll), POLL_TIMEOUT);
+        let restarted = match state {
+            None => Ok(()),
+            Some(Ok(state)) if boot_before == Some(state.boot_id.as_str()) => {
+                Err("the instance did not restart (same boot id)".to_string())
+            }
+            Some(Ok(state)) => state.all_active(units),
+            Some(Err(e)) => Err(format!("reading the boot id and the services: {e}")),
+        };
         match (not_passed(&results), restarted) {
             (None, Ok(())) => {
                 let ttr = ended.elapsed();
@@ -666,6 +734,22 @@ fn checks(list: &[Check], t: &Target, timeout: Option<Duration>) -> Vec<CheckRes
     suites::run_suite(&suite, t.transport.as_ref(), &opts).results
 }
 
+/// The steady state's checks, then the boot id and the services `query` names (see
+/// [`probe_state`]) on the same connection. Side by side they would need a second SSH login,
+/// and a restart leaves a fresh transport with one connection: under emulation that login
+/// costs more than the read it would hide.
+fn checks_then_state(
+    exp: &Experiment,
+    t: &Target,
+    query: Option<StateQuery>,
+    timeout: Option<Duration>,
+    state_timeout: Duration,
+) -> (Vec<CheckResult>, Option<Result<ProbeState>>) {
+    let results = checks(&exp.steady_state, t, timeout);
+    let state = query.map(|q| probe_state(t.transport.as_ref(), q, state_timeout));
+    (results, state)
+}
+
 /// The first result that did not pass, as (status, "id: message").
 fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
     let bad: Vec<&CheckResult> = results
@@ -693,22 +777,110 @@ fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
     ))
 }
 
-/// The services that are both enabled and active now.
-fn enabled_active_units(transport: &dyn Transport) -> Result<Vec<String>> {
-    // One `systemctl show` for every loaded service: blocks of `Key=value` lines, one block a
-    // unit, blank lines between (the unit tables' columns vary between systemd versions).
-    let out = transport.run(
-        "systemctl show --no-pager -p Id -p ActiveState -p UnitFileState '*.service'",
-        SCRIPT_TIMEOUT,
-    )?;
-    if out.exit_code != 0 {
+/// The boot id and the loaded services' states, read together.
+struct ProbeState {
+    boot_id: String,
+    /// `systemctl show -p Id -p ActiveState -p UnitFileState '*.service'` output.
+    services: String,
+}
+
+impl ProbeState {
+    /// The services that are both enabled and active.
+    fn enabled_active(&self) -> Vec<String> {
+        parse_enabled_active(&self.services)
+    }
+
+    /// Whether every one of `units` is active; else which are not.
+    fn all_active(&self, units: &[String]) -> Result<(), String> {
+        let states = parse_active_states(&self.services);
+        let down: Vec<String> = units
+            .iter()
+            .filter_map(|u| match states.iter().find(|(id, _)| id == u) {
+                Some((_, "active")) => None,
+                Some((_, state)) => Some(format!("{u} ({state})")),
+                None => Some(format!("{u} (not loaded)")),
+            })
+            .collect();
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "services active before are not now: {}",
+                down.join(", ")
+            ))
+        }
+    }
+}
+
+/// What [`probe_state`] reads besides the boot id.
+#[derive(Clone, Copy)]
+enum StateQuery<'a> {
+    /// Only the boot id: systemd is not asked, so an experiment that does not restore units
+    /// does not need it.
+    BootId,
+    /// Every loaded service, with its enabled and active states (before a fault).
+    AllServices,
+    /// These services' states (while recovering).
+    Units(&'a [String]),
+}
+
+/// Reads the boot id and the services `query` names in one round trip: the boot id on the
+/// first line, then one `systemctl show` for the services (blocks of `Key=value` lines, one
+/// block a unit; the unit tables' columns vary between systemd versions): every loaded one
+/// before a fault, only those it waits for during a recovery.
+fn probe_state(
+    transport: &dyn Transport,
+    query: StateQuery,
+    timeout: Duration,
+) -> Result<ProbeState> {
+    const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
+    const SHOW: &str = "systemctl show --no-pager -p Id -p ActiveState -p UnitFileState";
+    let script = match query {
+        StateQuery::BootId => BOOT_ID.to_string(),
+        StateQuery::AllServices => format!("{BOOT_ID} && {SHOW} '*.service'"),
+        StateQuery::Units(units) => format!(
+            "{BOOT_ID} && {SHOW} {}",
+            units
+                .iter()
+                .map(|u| crate::transport::shell_quote(u))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    };
+    let services = !matches!(query, StateQuery::BootId);
+    let out = transport.run(&script, timeout)?;
+    let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
+    let boot_id = first.trim().to_string();
+    if out.exit_code != 0 || boot_id.is_empty() {
         return Err(Error::Infra(format!(
-            "`systemctl show` failed (exit {}): {}",
+            "reading {} failed (exit {}): {}",
+            if services {
+                "/proc/sys/kernel/random/boot_id and `systemctl show`"
+            } else {
+                "/proc/sys/kernel/random/boot_id"
+            },
             out.exit_code,
             out.stderr.trim()
         )));
     }
-    Ok(parse_enabled_active(&out.stdout))
+    Ok(ProbeState {
+        boot_id,
+        services: rest.to_string(),
+    })
+}
+
+/// Each unit's `ActiveState` in `systemctl show -p Id -p ActiveState …` output.
+fn parse_active_states(text: &str) -> Vec<(String, &str)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let get = |key: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+            };
+            Some((get("Id")?.to_string(), get("ActiveState")?))
+        })
+        .collect()
 }
 
 /// The services of `systemctl show -p Id -p ActiveState -p UnitFileState` output that are
@@ -730,42 +902,6 @@ pub(crate) fn parse_enabled_active(text: &str) -> Vec<String> {
     units.sort();
     units.dedup();
     units
-}
-
-/// Whether every one of `units` is active; else which are not.
-fn units_active(transport: &dyn Transport, units: &[String]) -> Result<(), String> {
-    if units.is_empty() {
-        return Ok(());
-    }
-    let quoted: Vec<String> = units
-        .iter()
-        .map(|u| crate::transport::shell_quote(u))
-        .collect();
-    let out = transport
-        .run(
-            &format!("systemctl is-active {}", quoted.join(" ")),
-            POLL_TIMEOUT,
-        )
-        .map_err(|e| format!("asking systemd: {e}"))?;
-    let states: Vec<&str> = out.stdout.lines().collect();
-    let down: Vec<String> = units
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| states.get(*i).map(|s| s.trim()) != Some("active"))
-        .map(|(i, u)| format!("{u} ({})", states.get(i).map_or("unknown", |s| s.trim())))
-        .collect();
-    if down.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "services active before are not now: {}",
-            down.join(", ")
-        ))
-    }
-}
-
-fn boot_id(transport: &dyn Transport) -> Result<String> {
-    boot_id_within(transport, POLL_TIMEOUT)
 }
 
 fn boot_id_within(transport: &dyn Transport, timeout: Duration) -> Result<String> {
@@ -793,6 +929,112 @@ fn control(transport: &dyn Transport) -> Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suites::testing::LocalShell;
+    use crate::transport::{ExecOutput, Stream};
+
+    /// This host's shell with a stand-in `systemctl` first on the PATH, which logs its
+    /// arguments to `dir/calls`.
+    struct FakeSystemd {
+        dir: std::path::PathBuf,
+    }
+
+    impl Transport for FakeSystemd {
+        fn exec(
+            &self,
+            command: &str,
+            timeout: Duration,
+            on_line: &mut dyn FnMut(Stream, &str),
+        ) -> Result<ExecOutput> {
+            let command = format!("PATH={}:$PATH\n{command}", self.dir.display());
+            LocalShell.exec(&command, timeout, on_line)
+        }
+
+        fn upload(&self, contents: &[u8], remote_path: &str, mode: u32) -> Result<()> {
+            LocalShell.upload(contents, remote_path, mode)
+        }
+
+        fn endpoint(&self) -> String {
+            LocalShell.endpoint()
+        }
+    }
+
+    #[test]
+    fn the_services_are_read_with_the_boot_id_and_a_recovery_shows_only_those_it_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let fake = format!(
+            r#"#!/bin/sh
+echo "$*" >> {calls}
+case "$1" in
+  show) for u in "$@"; do case "$u" in '*.service') set -- "$@" ssh.service nginx.service 'systemd-fsck@dev-disk-by\x2duuid-1.service' ;; esac; done
+        for u in "$@"; do case "$u" in '*.service') ;; *.service) printf 'Id=%s\nActiveState=active\nUnitFileState=%s\n\n' "$u" "$([ "$u" = nginx.service ] && echo disabled || echo enabled)" ;; esac; done ;;
+esac
+"#,
+            calls = calls.display()
+        );
+        let systemctl = dir.path().join("systemctl");
+        std::fs::write(&systemctl, fake).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = FakeSystemd {
+            dir: dir.path().to_path_buf(),
+        };
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+
+        let before = probe_state(&t, StateQuery::AllServices, Duration::from_secs(10)).unwrap();
+        assert_eq!(before.boot_id, boot_id.trim());
+        assert_eq!(
+            before.enabled_active(),
+            ["ssh.service", "systemd-fsck@dev-disk-by\\x2duuid-1.service"]
+        );
+        let log = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(
+            log.trim_end()
+                .ends_with("-p Id -p ActiveState -p UnitFileState *.service"),
+            "{log}"
+        );
+        std::fs::remove_file(&calls).unwrap();
+
+        let units = vec!["ssh.service".to_string(), "it's.service".to_string()];
+        let during = probe_state(&t, StateQuery::Units(&units), Duration::from_secs(10)).unwrap();
+        assert_eq!(during.all_active(&units), Ok(()));
+        let log = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(
+            log.trim_end().ends_with("ssh.service it's.service"),
+            "{log}"
+        );
+        std::fs::remove_file(&calls).unwrap();
+
+        let only = probe_state(&t, StateQuery::BootId, Duration::from_secs(10)).unwrap();
+        assert_eq!(only.boot_id, boot_id.trim());
+        assert!(!calls.exists(), "systemd was asked for the boot id alone");
+    }
+
+    #[test]
+    fn a_restart_must_bring_back_every_unit_that_ran_before() {
+        let state = ProbeState {
+            boot_id: "b2".into(),
+            services: "Id=ssh.service\nActiveState=active\nUnitFileState=enabled\n\n\
+                       Id=nginx.service\nActiveState=failed\nUnitFileState=enabled\n"
+                .into(),
+        };
+        assert_eq!(state.all_active(&["ssh.service".into()]), Ok(()));
+        assert_eq!(
+            state.all_active(&[
+                "ssh.service".into(),
+                "nginx.service".into(),
+                "cron.service".into()
+            ]),
+            Err(
+                "services active before are not now: nginx.service (failed), \
+                 cron.service (not loaded)"
+                    .into()
+            )
+        );
+        assert_eq!(state.enabled_active(), vec!["ssh.service".to_string()]);
+    }
 
     #[test]
     fn enabled_and_active_services_are_read_from_systemctl_show() {

@@ -255,6 +255,13 @@ pub trait Provider: Release + Send + Sync {
         ))
     }
 
+    /// A directory kept with image `id`, for files about it (its manifest); `None` for a
+    /// provider whose images cannot hold files, whose manifests stay in the results directory
+    /// and are named by a tag of the image.
+    fn image_files(&self, _id: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// The last lines the instance wrote to its console.
     fn console_tail(&self, instance: &Instance, lines: usize) -> String;
 

@@ -233,6 +233,29 @@ pub fn problems(loaded: &LoadedPipeline) -> Vec<String> {
                 ),
             ),
             Provisioner::File(_) => {}
+            Provisioner::Ansible(a) => {
+                for (key, msg) in crate::provision::ansible::problems(a, loaded) {
+                    err(format!("build.provisioners[{i}].ansible{key}"), msg);
+                }
+            }
+            Provisioner::Reboot(_) => {}
+        }
+    }
+    let ssm = p.provider == ProviderKind::Aws
+        && p.aws
+            .as_ref()
+            .is_some_and(|a| a.transport == AwsTransport::Ssm);
+    if ssm {
+        if let Some(i) = p
+            .build
+            .provisioners
+            .iter()
+            .position(|s| matches!(s, Provisioner::Ansible(_)))
+        {
+            err(
+                format!("build.provisioners[{i}].ansible"),
+                "Ansible reaches the builder over SSH, and `aws.transport: ssm` opens no SSH port; use `aws.transport: ssh` (the default) for a pipeline with an `ansible` step".into(),
+            );
         }
     }
     for (i, suite) in p.verify.suites.iter().enumerate() {

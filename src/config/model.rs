@@ -193,6 +193,22 @@ pub enum Provisioner {
     Shell(ShellStep),
     /// Upload a file or a directory to the builder.
     File(FileStep),
+    /// Run an Ansible playbook against the builder, from this machine over SSH.
+    Ansible(Box<AnsibleStep>),
+    /// Reboot the builder and wait until it answers again.
+    Reboot(RebootStep),
+}
+
+impl Provisioner {
+    /// The key this step was written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Provisioner::Shell(_) => "shell",
+            Provisioner::File(_) => "file",
+            Provisioner::Ansible(_) => "ansible",
+            Provisioner::Reboot(_) => "reboot",
+        }
+    }
 }
 
 /// A provisioning step as written: exactly one of the keys.
@@ -203,15 +219,25 @@ pub struct ProvisionerKeys {
     shell: Option<ShellStep>,
     /// Upload a file or a directory to the builder.
     file: Option<FileStep>,
+    /// Run an Ansible playbook against the builder, from this machine over SSH.
+    ansible: Option<AnsibleStep>,
+    /// Reboot the builder and wait until it answers again (`reboot: {}`).
+    reboot: Option<RebootStep>,
 }
 
 impl TryFrom<ProvisionerKeys> for Provisioner {
     type Error = String;
     fn try_from(k: ProvisionerKeys) -> Result<Self, String> {
-        match (k.shell, k.file) {
-            (Some(s), None) => Ok(Provisioner::Shell(s)),
-            (None, Some(f)) => Ok(Provisioner::File(f)),
-            _ => Err("a provisioner needs exactly one of `shell` or `file`".into()),
+        let mut found: Vec<Provisioner> = Vec::new();
+        found.extend(k.shell.map(Provisioner::Shell));
+        found.extend(k.file.map(Provisioner::File));
+        found.extend(k.ansible.map(|a| Provisioner::Ansible(Box::new(a))));
+        found.extend(k.reboot.map(Provisioner::Reboot));
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            _ => Err(
+                "a provisioner needs exactly one of `shell`, `file`, `ansible` or `reboot`".into(),
+            ),
         }
     }
 }
@@ -230,6 +256,67 @@ pub struct ShellStep {
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// How long the step may run.
+    #[serde(default = "default_step_timeout")]
+    pub timeout: HumanDuration,
+    /// The commands may reboot the builder (`reboot`, `shutdown -r now`): a dropped connection
+    /// is then no failure, and Bakery waits for the builder to boot again and answer (with the
+    /// same host key) before the next step. A step that ends without rebooting is fine too.
+    #[serde(default)]
+    pub expect_disconnect: bool,
+    /// With `expect_disconnect`: how long the builder may take to shut down, boot and answer.
+    #[serde(default = "default_reboot_timeout")]
+    pub reboot_timeout: HumanDuration,
+}
+
+/// `reboot: {}`: a clean reboot of the builder.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebootStep {
+    /// How long the builder may take to shut down, boot and answer again.
+    #[serde(default = "default_reboot_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_reboot_timeout() -> HumanDuration {
+    HumanDuration::secs(600)
+}
+
+/// An Ansible provisioner: `ansible-playbook` runs on this machine against the builder, over
+/// SSH with the run's key (held in an ssh-agent, never in a file) and the builder's verified
+/// host key (host key checking stays on).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnsibleStep {
+    /// The playbook, relative to the pipeline file.
+    pub playbook: PathBuf,
+    /// Variables for the play (`--extra-vars`), any YAML values.
+    #[serde(default)]
+    pub extra_vars: BTreeMap<String, serde_json::Value>,
+    /// Inventory groups the builder belongs to besides `all` (the host itself is `builder`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The user Ansible logs in as; `build.instance.ssh_user` when absent. Another user gets
+    /// the run's key authorised for this step only (the account must exist on the builder).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Run the tasks with privilege escalation (`--become`, sudo).
+    #[serde(default)]
+    pub r#become: bool,
+    /// The user `become` switches to (`root` when absent).
+    #[serde(default)]
+    pub become_user: Option<String>,
+    /// A requirements file (`roles:` and `collections:`), relative to the pipeline file,
+    /// installed with `ansible-galaxy` for this step only. Local sources (`type: dir`, a
+    /// tarball, `git+file://`) keep the bake independent of Ansible Galaxy.
+    #[serde(default)]
+    pub requirements: Option<PathBuf>,
+    /// More arguments for `ansible-playbook` (`--tags`, `-v`, `--diff`).
+    #[serde(default)]
+    pub extra_arguments: Vec<String>,
+    /// Environment variables for `ansible-playbook` on this machine (`ANSIBLE_*` settings).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// How long the playbook may run.
     #[serde(default = "default_step_timeout")]
     pub timeout: HumanDuration,
 }

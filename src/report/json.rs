@@ -114,6 +114,17 @@ pub fn write_promotion(
     Ok(())
 }
 
+/// Adds `key: value` to the results document at `path` (written by [`write`]).
+pub fn add(path: &Path, key: &str, value: serde_json::Value) -> Result<()> {
+    let text = std::fs::read_to_string(path).at("reading", path)?;
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(&text) {
+        map.insert(key.into(), value);
+        let text = serde_json::to_string_pretty(&map).expect("a document serializes");
+        std::fs::write(path, text + "\n").at("writing", path)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,33 @@ pub fn write(path: &Path, results: &[SuiteResult], properties: &[(String, String
     std::fs::write(path, xml).at("writing", path)
 }
 
+/// Checks, before anything is created or boots, that the report can be written at `path` (and
+/// its `.json` twin beside it): its directory can be made and a file created in it. `key` and
+/// `file` locate the setting in the error.
+pub fn check_writable(path: &Path, file: &Path, key: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let problem = if path.is_dir() {
+        Some("it is a directory".to_string())
+    } else {
+        let probe = dir.join(format!(".bakery-check-{}", std::process::id()));
+        let made = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&probe, b""));
+        let _ = std::fs::remove_file(&probe);
+        made.err()
+            .map(|e| format!("{} cannot be written ({e})", dir.display()))
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Error::Config(format!(
+            "{}: {key}: the report `{}` cannot be written: {why}; name a path in a writable directory",
+            file.display(),
+            path.display()
+        ))),
+    }
+}
+
 /// The JUnit report for `results` as a string.
 pub fn render(results: &[SuiteResult], properties: &[(String, String)]) -> Result<String> {
     let mut report = Report::new();

@@ -46,6 +46,44 @@ pub trait Transport: Send + Sync {
 
     /// A short description of the connection for logs and reports ("ssh root@127.0.0.1:2201").
     fn endpoint(&self) -> String;
+
+    /// Where an SSH client on this machine reaches the instance, with the host key the
+    /// instance proved it holds; `None` for transports that are not SSH.
+    fn ssh_endpoint(&self) -> Option<SshEndpoint> {
+        None
+    }
+}
+
+/// An instance's SSH server as this machine reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshEndpoint {
+    /// The address to dial (an instance's public or private address, or 127.0.0.1 for a
+    /// forwarded port).
+    pub host: String,
+    pub port: u16,
+    /// The user the run's key is authorised for.
+    pub user: String,
+    /// The host key the server presented and Bakery verified, as an OpenSSH public key line.
+    pub host_key: String,
+}
+
+impl SshEndpoint {
+    /// The host as `known_hosts` and OpenSSH name it: `host`, or `[host]:port` off port 22.
+    pub fn known_hosts_name(&self) -> String {
+        if self.port == 22 {
+            self.host.clone()
+        } else {
+            format!("[{}]:{}", self.host, self.port)
+        }
+    }
+
+    /// The `known_hosts` line that trusts exactly the verified host key.
+    pub fn known_hosts_line(&self) -> String {
+        let mut fields = self.host_key.split_whitespace();
+        let kind = fields.next().unwrap_or("");
+        let blob = fields.next().unwrap_or("");
+        format!("{} {kind} {blob}\n", self.known_hosts_name())
+    }
 }
 
 /// Runs every command of another transport as root through `sudo -n`, for instances reached
@@ -81,6 +119,10 @@ impl Transport for Sudo {
 
     fn endpoint(&self) -> String {
         format!("{} (sudo)", self.0.endpoint())
+    }
+
+    fn ssh_endpoint(&self) -> Option<SshEndpoint> {
+        self.0.ssh_endpoint()
     }
 }
 
@@ -143,7 +185,24 @@ pub fn shell_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{shell_quote, SshEndpoint};
+
+    #[test]
+    fn known_hosts_names_a_forwarded_port_in_brackets() {
+        let mut e = SshEndpoint {
+            host: "127.0.0.1".into(),
+            port: 2201,
+            user: "root".into(),
+            host_key: "ssh-ed25519 AAAAC3Nza root@i-0".into(),
+        };
+        assert_eq!(
+            e.known_hosts_line(),
+            "[127.0.0.1]:2201 ssh-ed25519 AAAAC3Nza\n"
+        );
+        e.host = "10.0.1.7".into();
+        e.port = 22;
+        assert_eq!(e.known_hosts_line(), "10.0.1.7 ssh-ed25519 AAAAC3Nza\n");
+    }
 
     #[test]
     fn quotes_only_when_needed() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
-use super::{shell_quote, ExecOutput, Stream, Transport};
+use super::{shell_quote, ExecOutput, SshEndpoint, Stream, Transport};
 use crate::error::{Error, Result};
 
 /// An ed25519 key pair in OpenSSH formats. The private half stays in memory unless a provider
@@ -81,6 +81,8 @@ pub struct SshTarget<'a> {
 /// operation failed is dropped, and the next operation logs in again.
 pub struct SshTransport {
     login: Login,
+    /// The target as an SSH client reaches it, with the host key it proved it holds.
+    ssh: SshEndpoint,
     endpoint: String,
     idle: Mutex<Vec<Conn>>,
 }
@@ -127,6 +129,12 @@ pub fn connect(target: &SshTarget, still_booting: &dyn Fn() -> Result<()>) -> Re
             Ok(conn) => {
                 tracing::debug!(attempts, endpoint = %conn.endpoint, "ssh: connected");
                 return Ok(SshTransport {
+                    ssh: SshEndpoint {
+                        host: target.host.clone(),
+                        port: target.port,
+                        user: target.user.clone(),
+                        host_key: target.host_key.clone(),
+                    },
                     endpoint: conn.endpoint.clone(),
                     idle: Mutex::new(vec![conn]),
                     login,
@@ -481,6 +489,10 @@ impl Transport for SshTransport {
 
     fn endpoint(&self) -> String {
         self.endpoint.clone()
+    }
+
+    fn ssh_endpoint(&self) -> Option<SshEndpoint> {
+        Some(self.ssh.clone())
     }
 }
 

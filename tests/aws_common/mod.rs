@@ -409,6 +409,8 @@ fn serve(
         };
         log.lock().unwrap().push(req.action());
         let resp = match handler(&req) {
+            // The endpoint has gone away: the connection closes without an answer.
+            Some(r) if r.status == 0 => return,
             Some(r) => r,
             None => match upstream {
                 Some(up) => {
@@ -458,6 +460,10 @@ pub enum Fault {
 #[derive(Default)]
 pub struct Faults {
     plan: Mutex<Vec<(String, usize, Fault)>>,
+    /// action -> how long it answers "still in use" from its first call, and since when.
+    busy: Mutex<HashMap<String, (Duration, Option<std::time::Instant>)>>,
+    /// Set: every call is dropped unanswered, as if the endpoint had gone away.
+    down: std::sync::atomic::AtomicBool,
     counts: Mutex<HashMap<String, usize>>,
     fired: Mutex<Vec<String>>,
 }
@@ -465,6 +471,20 @@ pub struct Faults {
 impl Faults {
     pub fn add(&self, action: &str, nth: usize, fault: Fault) {
         self.plan.lock().unwrap().push((action.into(), nth, fault));
+    }
+
+    /// `action` (a delete) answers `DependencyViolation` for `how_long` from its first call,
+    /// as AWS does for a security group while its terminated instance's interface lingers.
+    pub fn busy_for(&self, action: &str, how_long: Duration) {
+        self.busy
+            .lock()
+            .unwrap()
+            .insert(action.into(), (how_long, None));
+    }
+
+    /// From now on the endpoint drops every call unanswered (`false`: it is back).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn clear(&self) {
@@ -480,6 +500,23 @@ impl Faults {
 
     fn apply(&self, req: &Request) -> Option<Response> {
         let action = req.action();
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Some(Response {
+                status: 0,
+                headers: Vec::new(),
+                body: Vec::new(),
+            });
+        }
+        if let Some((how_long, since)) = self.busy.lock().unwrap().get_mut(&action) {
+            let since = *since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < *how_long {
+                return Some(Response::ec2_error(
+                    400,
+                    "DependencyViolation",
+                    "resource has a dependent object (injected by the test proxy)",
+                ));
+            }
+        }
         let n = {
             let mut c = self.counts.lock().unwrap();
             let n = c.entry(action.clone()).or_insert(0);
@@ -542,8 +579,8 @@ struct StandIn {
     image_of: HashMap<String, String>,
     /// image -> layer directory
     layers: HashMap<String, PathBuf>,
-    /// command id -> (instance, exit, stdout, stderr, polls so far)
-    invocations: HashMap<String, (String, i32, String, String, u32)>,
+    /// command id -> (instance, exit, stdout, stderr, polls so far, finished)
+    invocations: HashMap<String, (String, i32, String, String, u32, bool)>,
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
 
@@ -604,7 +641,7 @@ impl Instances {
     }
 
     /// Answers the Run Command actions; everything else goes to moto.
-    pub fn handle(&self, req: &Request) -> Option<Response> {
+    pub fn handle(self: &Arc<Self>, req: &Request) -> Option<Response> {
         if let Some(answer) = self.relay.handle(req) {
             return Some(answer);
         }
@@ -646,13 +683,19 @@ impl Instances {
                     .lock()
                     .unwrap()
                     .push((instance.clone(), script.clone()));
-                let (code, out, err) = self.execute(&instance, &script);
                 let id = format!("{:08x}-0000-4000-8000-{:012x}", rand_u32(), rand_u32());
-                self.state
-                    .lock()
-                    .unwrap()
-                    .invocations
-                    .insert(id.clone(), (instance.clone(), code, out, err, 0));
+                self.state.lock().unwrap().invocations.insert(
+                    id.clone(),
+                    (instance.clone(), -1, String::new(), String::new(), 0, false),
+                );
+                // SendCommand returns at once, as the service's does; the script runs beside.
+                let (me, id2, instance2) = (self.clone(), id.clone(), instance.clone());
+                std::thread::spawn(move || {
+                    let (code, out, err) = me.execute(&instance2, &script);
+                    if let Some(inv) = me.state.lock().unwrap().invocations.get_mut(&id2) {
+                        (inv.1, inv.2, inv.3, inv.5) = (code, out, err, true);
+                    }
+                });
                 Some(Response::json(
                     200,
                     serde_json::json!({"Command": {"CommandId": id, "DocumentName": "AWS-RunShellScript",
@@ -667,7 +710,7 @@ impl Instances {
                 };
                 inv.4 += 1;
                 // The first poll sees it running, as the service's would.
-                if inv.4 == 1 {
+                if inv.4 == 1 || !inv.5 {
                     return Some(Response::json(
                         200,
                         serde_json::json!({"CommandId": id, "InstanceId": inv.0,
@@ -1056,4 +1099,38 @@ pub fn verified_image(e: &Endpoint, name: &str) -> String {
         "Action=TerminateInstances&InstanceId.1={instance}"
     ));
     image
+}
+
+/// What a finished run may leave: its image (and the image's snapshots) and nothing else; no
+/// ledger either. Returns the images left.
+pub fn assert_only_images_left(e: &Endpoint, data: &Path) -> Vec<String> {
+    let left = e.leftovers();
+    let images: Vec<String> = left
+        .iter()
+        .filter_map(|l| l.strip_prefix("image ").map(str::to_string))
+        .collect();
+    let mut snaps_of_images = Vec::new();
+    for i in &images {
+        let x = e.ec2(&format!("Action=DescribeImages&ImageId.1={i}"));
+        snaps_of_images.extend(xml_values(&x, "snapshotId"));
+    }
+    for l in &left {
+        let ok = l.starts_with("image ")
+            || l.strip_prefix("snapshot ")
+                .is_some_and(|s| snaps_of_images.iter().any(|x| x == s));
+        assert!(ok, "the run left {l} behind; everything left: {left:?}");
+    }
+    let ledgers: Vec<_> = std::fs::read_dir(data.join("runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(ledgers.is_empty(), "ledgers left: {ledgers:?}");
+    images
+}
+
+/// The `bakery:status` tag of an image.
+pub fn status_of(e: &Endpoint, image: &str) -> String {
+    e.image_tags(image)
+        .get("bakery:status")
+        .cloned()
+        .unwrap_or_default()
 }

@@ -14,10 +14,11 @@ pub struct VmSlot(std::fs::File);
 
 /// Waits for a VM place: one of `BAKERY_TEST_VM_PLACES` (a comma-separated list of place
 /// numbers, default `0,1`), shared by every test binary through a lock file per place. Two
-/// places, because a guest's boot keeps about one core busy while a chaos experiment mostly
-/// waits out its fault, so two tests side by side finish sooner than one after the other;
-/// more would slow each boot past its deadlines on two cores. `scripts/test.sh` gives each of
-/// its two lanes one place of its own, so neither lane waits for the other's guests.
+/// places by default, because a guest's boot keeps about one core busy while a chaos
+/// experiment mostly waits out its fault, so two tests side by side finish sooner than one
+/// after the other. `scripts/test.sh` gives each of its three guest lanes one place of its own
+/// (three guests at once, measured in BENCHMARKS.md, "Test suite"), so no lane waits for
+/// another's guests.
 /// `BAKERY_TEST_VM_SLOTS` names the directory of the place files (default: the target's
 /// temporary directory), so test runs from several checkouts can share the same places.
 pub fn vm_lock() -> VmSlot {
@@ -147,6 +148,22 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// The lines of a run's stderr that tell why it failed (failed checks and experiments, errors),
+/// without the consoles it quotes: for assertion messages, which CI shows when the whole
+/// output is cut.
+pub fn verdicts(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('|'))
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            lower.contains("fail") || lower.contains("error") || lower.contains("rejected")
+        })
+        .collect();
+    let shown = &lines[..lines.len().min(40)];
+    format!("{}\n({} such lines)", shown.join("\n"), lines.len())
+}
+
 /// The id of the base image in a test's data directory.
 pub fn base_image(data: &Path) -> String {
     find_base(data).expect("data_dir() put the base image there")
@@ -217,4 +234,34 @@ pub fn image(data: &Path, id: &str) -> serde_json::Value {
         .find(|i| i["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("no image {id}"))
+}
+
+/// Validates a CycloneDX JSON file against the published CycloneDX 1.5 schema (vendored in
+/// tests/schemas/cyclonedx, its references resolved there, offline) with check-jsonschema from
+/// .cache/lint-venv (scripts/lint-workflows.sh install); the error names what does not conform.
+pub fn validate_cyclonedx(file: &Path) -> Result<(), String> {
+    let tool = repo().join(".cache/lint-venv/bin/check-jsonschema");
+    assert!(
+        tool.exists(),
+        "{}: missing; scripts/lint-workflows.sh install (run by scripts/test.sh) installs it",
+        tool.display()
+    );
+    let schemas = repo().join("tests/schemas/cyclonedx");
+    let out = Command::new(tool)
+        .arg("--base-uri")
+        .arg(format!("file://{}/", schemas.display()))
+        .arg("--schemafile")
+        .arg(schemas.join("bom-1.5.schema.json"))
+        .arg(file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Err(text.chars().take(4_000).collect())
 }

@@ -461,6 +461,11 @@ impl AwsProvider {
                 SsmOptions::default(),
             );
             t.wait_managed(timeout).map_err(|e| {
+                // The endpoint's own failure says all there is; the console is for a probe
+                // that never came up.
+                if matches!(e, Error::Endpoint(_) | Error::Interrupted(_)) {
+                    return e;
+                }
                 Error::Transport(format!(
                     "{e}\ninstance state: {}\nlast console lines:\n{}",
                     self.describe_instance(&instance.id)

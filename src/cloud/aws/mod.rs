@@ -437,6 +437,7 @@ impl Provider for AwsProvider {
     }
 
     fn terminate(&self, instance: &Instance, ledger: &Ledger) -> Result<()> {
+        crate::signals::releasing();
         self.terminate_instance(instance, ledger)
     }
 

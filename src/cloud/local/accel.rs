@@ -18,6 +18,10 @@ use crate::error::Result;
 /// How long a KVM guest gets to print its first kernel line.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The processor an emulated (TCG) guest sees: QEMU's baseline 64-bit model with the
+/// x86-64-v2 extensions.
+pub const TCG_CPU: &str = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16";
+
 /// What a KVM probe boots: something known to print the kernel's messages on the serial
 /// console.
 #[derive(Debug, Clone, Copy)]
@@ -41,8 +45,43 @@ impl Accel {
     pub fn args(self) -> &'static [&'static str] {
         match self {
             Accel::Kvm => &["-accel", "kvm", "-cpu", "host"],
-            Accel::Tcg => &["-accel", "tcg,thread=multi", "-cpu", "max"],
+            // Under TCG, a plain x86-64-v2 processor (what RHEL 9 and its rebuilds require;
+            // Debian and Ubuntu need less) rather than `max`: with `max`, a guest boots about
+            // twice as slowly after a reset (a reboot, a hard reset) as it did the first time,
+            // and a reboot experiment's time to recover measured QEMU, not the image
+            // (BENCHMARKS.md, "A processor model for emulated guests").
+            Accel::Tcg => &["-accel", "tcg,thread=multi", "-cpu", TCG_CPU],
         }
+    }
+}
+
+/// The variable that caps every local guest's virtual CPUs (a whole number, at least 1).
+pub const MAX_CPUS_VAR: &str = "BAKERY_LOCAL_MAX_CPUS";
+
+/// The virtual CPUs a guest asking for `requested` gets: `requested`, or fewer where
+/// `BAKERY_LOCAL_MAX_CPUS` says so. A host that runs several emulated guests at once (runs side
+/// by side, a test suite) loses time with more virtual CPUs than it has cores: an emulated
+/// guest's processors spin on locks held by a processor the host has descheduled
+/// (BENCHMARKS.md, "Virtual CPUs of emulated guests running side by side").
+pub fn vcpus(requested: u32) -> Result<u32> {
+    capped(
+        requested,
+        std::env::var_os(MAX_CPUS_VAR)
+            .as_deref()
+            .map(|v| v.to_string_lossy())
+            .as_deref(),
+    )
+}
+
+fn capped(requested: u32, max: Option<&str>) -> Result<u32> {
+    let Some(value) = max else {
+        return Ok(requested);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(max) if max >= 1 => Ok(requested.min(max)),
+        _ => Err(crate::Error::Config(format!(
+            "{MAX_CPUS_VAR}={value} is not a number of virtual CPUs; use a whole number of at least 1, or unset it"
+        ))),
     }
 }
 
@@ -208,4 +247,22 @@ fn probe(dir: &Path, boot: ProbeBoot<'_>) -> Result<(Accel, String)> {
     let _ = child.wait();
     let _ = std::fs::remove_file(&console);
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_lowers_and_never_raises_a_guests_cpus() {
+        assert_eq!(capped(2, None).unwrap(), 2);
+        assert_eq!(capped(2, Some("1")).unwrap(), 1);
+        assert_eq!(capped(1, Some("4")).unwrap(), 1);
+        assert_eq!(capped(4, Some(" 2 ")).unwrap(), 2);
+        for bad in ["0", "", "two", "-1", "1.5"] {
+            let e = capped(2, Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(&format!("BAKERY_LOCAL_MAX_CPUS={bad} ")), "{e}");
+            assert!(e.contains("at least 1"), "{e}");
+        }
+    }
 }

@@ -172,6 +172,7 @@ pub fn bootstrap(store: &Store, name: &str, work: &Path, ledger: &Ledger) -> Res
         },
         "bootstrap scratch",
     )?;
+    crate::progress::announce("bootstrap");
     std::fs::create_dir_all(work).at("creating", work)?;
     let uuid = new_uuid();
     let upload = |file: &str, text: &str, to: &str| -> Result<String> {

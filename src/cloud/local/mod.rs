@@ -337,7 +337,7 @@ impl Provider for LocalProvider {
             disk: &disk,
             seed: &seed_path,
             boot: record.boot.as_ref(),
-            cpus: request.settings.cpus,
+            cpus: accel::vcpus(request.settings.cpus)?,
             memory_mb: request.settings.memory_mb,
             forwards: &forwards,
             accel,
@@ -506,6 +506,7 @@ impl Provider for LocalProvider {
     }
 
     fn terminate(&self, instance: &Instance, ledger: &Ledger) -> Result<()> {
+        crate::signals::releasing();
         let Some(mut running) = self.lock().remove(&instance.id) else {
             return Ok(());
         };
@@ -513,6 +514,10 @@ impl Provider for LocalProvider {
         let _ = running.child.kill();
         let _ = running.child.wait();
         ledger.release(running.files, None)
+    }
+
+    fn image_files(&self, id: &str) -> Option<PathBuf> {
+        Some(self.store.image_dir(id))
     }
 
     fn reach(&self, instance: &Instance) -> Option<super::Reach> {

@@ -5,6 +5,7 @@
 //! images/<ami-id>/image.json   metadata (written last: a directory without it is incomplete)
 //! images/<ami-id>/disk.qcow2   the disk; a baked image is an overlay on its parent's disk
 //! images/<ami-id>/boot/        kernel and initrd of an older base image booted directly
+//! images/<ami-id>/manifest.json what the image holds (src/manifest), when it was read
 //! pointers.json                pointer name -> versions
 //! ```
 
@@ -200,10 +201,19 @@ impl Store {
     /// Runs that promote at the same time take turns (an exclusive lock on `pointers.lock`),
     /// so no version is lost.
     pub fn set_pointer(&self, name: &str, image_id: &str, time: &str) -> Result<u64> {
+        self.set_pointer_waiting(name, image_id, time, POINTER_LOCK_WAIT)
+    }
+
+    /// [`Store::set_pointer`], waiting at most `wait` for another run's lock.
+    fn set_pointer_waiting(
+        &self,
+        name: &str,
+        image_id: &str,
+        time: &str,
+        wait: std::time::Duration,
+    ) -> Result<u64> {
         std::fs::create_dir_all(&self.root).at("creating", &self.root)?;
-        let lock_path = self.root.join("pointers.lock");
-        let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
-        lock.lock().at("locking", &lock_path)?;
+        let _lock = self.lock_pointers(wait)?;
         let mut table = self.pointer_table()?;
         let history = table.entry(name.to_string()).or_default();
         if let Some(last) = history.last() {
@@ -219,6 +229,54 @@ impl Store {
         });
         write_json(&self.root.join("pointers.json"), &table)?;
         Ok(version)
+    }
+}
+
+/// How long a promotion waits for another run that holds the store's pointer lock.
+const POINTER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Store {
+    /// Takes the exclusive lock on `pointers.lock` (released when the file is dropped), which
+    /// then holds this process's id. Waits up to `wait` for another holder, stopping early on a
+    /// signal; after that the error names the run that holds it.
+    fn lock_pointers(&self, wait: std::time::Duration) -> Result<std::fs::File> {
+        use std::io::{Read, Seek, Write};
+        let path = self.root.join("pointers.lock");
+        let mut lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at("creating", &path)?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", &path, e)),
+            }
+            crate::signals::check()?;
+            if std::time::Instant::now() >= deadline {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => "another run".to_string(),
+                    pid => format!("another run (pid {pid})"),
+                };
+                return Err(Error::Infra(format!(
+                    "the local store {} is locked by {holder}, which has held {} for more than {}s; let that run finish (or stop it), then run `bakery promote` again",
+                    self.root.display(),
+                    path.display(),
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = lock.set_len(0);
+        let _ = lock.rewind();
+        let _ = write!(lock, "{}", std::process::id());
+        Ok(lock)
     }
 }
 
@@ -335,5 +393,31 @@ mod tests {
         store.delete("ami-parent").unwrap();
         let err = store.record("ami-parent").unwrap_err().to_string();
         assert!(err.contains("bakery images"), "{err}");
+    }
+
+    #[test]
+    fn a_store_locked_by_another_run_is_named_and_left_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.set_pointer("golden", "ami-1", "t1").unwrap();
+        // Another run holds the lock (a lock on another open file conflicts, as between
+        // processes).
+        let mut other = std::fs::File::create(dir.path().join("pointers.lock")).unwrap();
+        other.lock().unwrap();
+        std::io::Write::write_all(&mut other, b"4242").unwrap();
+        let err = store
+            .set_pointer_waiting(
+                "golden",
+                "ami-2",
+                "t2",
+                std::time::Duration::from_millis(300),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("locked by another run (pid 4242)"), "{err}");
+        assert!(!err.contains('\n'), "one sentence: {err}");
+        assert_eq!(store.pointer_table().unwrap()["golden"].len(), 1);
+        drop(other);
+        assert_eq!(store.set_pointer("golden", "ami-2", "t2").unwrap(), 2);
     }
 }

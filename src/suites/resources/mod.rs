@@ -21,7 +21,7 @@ mod login_defs;
 mod matching;
 mod mount;
 mod package;
-mod port;
+pub(crate) mod port;
 mod process;
 mod service;
 mod sshd_config;

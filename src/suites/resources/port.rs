@@ -19,10 +19,16 @@ pub(super) fn script(_checks: &[&PortCheck], _timeout: Duration) -> String {
 
 /// A socket in the listening state (TCP LISTEN, or an unconnected bound UDP socket).
 #[derive(Debug, Clone, PartialEq)]
-struct Listener {
-    table: &'static str,
-    ip: String,
-    port: u16,
+pub(crate) struct Listener {
+    /// `tcp`, `tcp6`, `udp` or `udp6`.
+    pub table: &'static str,
+    pub ip: String,
+    pub port: u16,
+}
+
+/// Every listener in `grep -H '' /proc/net/…` output (none when nothing could be read).
+pub(crate) fn listeners(stdout: &str) -> Vec<Listener> {
+    parse(stdout).unwrap_or_default()
 }
 
 pub(super) fn evaluate(checks: &[&PortCheck], out: &ExecOutput) -> Vec<Outcome> {
