@@ -55,8 +55,8 @@ cargo test --no-run --lib --bins --tests
 # three probes booting at once came up after 163 s with two each against 119 s with one
 # (BENCHMARKS.md, "Virtual CPUs of emulated guests running side by side").
 export BAKERY_LOCAL_MAX_CPUS="${BAKERY_LOCAL_MAX_CPUS:-1}"
-guest_lane=(chaos_guest cis_guest engine_guest)
-bakes_lane=(ansible_guest)
+guest_lane=(chaos_guest engine_guest)
+bakes_lane=(ansible_guest cis_guest)
 light=()
 heavy=()
 for file in tests/*.rs; do

@@ -2,6 +2,7 @@
 //! EC2 calls made, in order, and the waiters between them. moto changes states instantly, so
 //! the assertions are about the calls Bakery made and the state read back, never about how
 //! long anything took.
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -7,6 +7,7 @@
 //! the faults really did there.
 //!
 //! Each experiment id starts with the verdict it must get: `pass-` or `fail-`.
+#![cfg(feature = "aws")]
 
 mod aws_common;
 mod common;

@@ -9,6 +9,7 @@
 //! moment the line arrives, so each interrupt lands in the stage it names. The same lines carry
 //! the run's own clock, from which the time between the signal and the start of the cleanup is
 //! read.
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -7,6 +7,7 @@
 //! copy-on-write chroot of this machine (moto's instances run nothing). The gate's verdict comes
 //! from what the example's provisioners really did there; everything else (instances, key
 //! pairs, groups, images, snapshots, tags, the pointer parameter) is moto's own state.
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -5,6 +5,7 @@
 //! moto fakes or lacks is asserted on the requests Bakery sent (recorded by the proxy): the key
 //! and encryption of each CopyImage (moto ignores them), and EnableImageDeprecation (moto has
 //! none; the proxy answers as EC2 documents and shows the time in DescribeImages afterwards).
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -3,6 +3,7 @@
 //! back (DescribeInstances, DescribeVolumes, DescribeSecurityGroups, ...); none rests on what
 //! moto only pretends (instant state changes are merely waited through; console output, Run
 //! Command output and copy encryption are not relied on).
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -8,6 +8,7 @@
 //! stdout and 8,000 stderr characters. Scenarios add what the service does that moto never
 //! does: InvocationDoesNotExist right after SendCommand, InProgress for a while, a command that
 //! never finishes.
+#![cfg(feature = "aws")]
 
 mod aws_common;
 

@@ -221,7 +221,7 @@ fn phases(exp: &Experiment, t: &mut Target, j: &mut Journal) -> Result<(), Failu
     let began = Instant::now();
     j.note("checking the steady state before the fault");
     let query = match (exp.restores_units, kind.restarts()) {
-        (true, _) => Some(StateQuery::AllServices),
+        (true, _) => Some(StateQuery::ActiveServices),
         (false, true) => Some(StateQuery::BootId),
         (false, false) => None,
     };
@@ -780,7 +780,7 @@ fn not_passed(results: &[CheckResult]) -> Option<(Status, String)> {
 /// The boot id and the loaded services' states, read together.
 struct ProbeState {
     boot_id: String,
-    /// `systemctl show -p Id -p ActiveState -p UnitFileState '*.service'` output.
+    /// `systemctl show -p Id -p ActiveState -p UnitFileState UNIT…` output.
     services: String,
 }
 
@@ -818,16 +818,18 @@ enum StateQuery<'a> {
     /// Only the boot id: systemd is not asked, so an experiment that does not restore units
     /// does not need it.
     BootId,
-    /// Every loaded service, with its enabled and active states (before a fault).
-    AllServices,
+    /// Every active service, with its enabled and active states (before a fault).
+    ActiveServices,
     /// These services' states (while recovering).
     Units(&'a [String]),
 }
 
 /// Reads the boot id and the services `query` names in one round trip: the boot id on the
 /// first line, then one `systemctl show` for the services (blocks of `Key=value` lines, one
-/// block a unit; the unit tables' columns vary between systemd versions): every loaded one
-/// before a fault, only those it waits for during a recovery.
+/// block a unit; the unit tables' later columns vary between systemd versions, their first
+/// is the unit's name): every active one before a fault (`systemctl list-units` names them;
+/// showing every loaded service instead took 2–5 s on an emulated probe, most of the
+/// steady-state check of a reboot experiment), only those it waits for during a recovery.
 fn probe_state(
     transport: &dyn Transport,
     query: StateQuery,
@@ -837,7 +839,9 @@ fn probe_state(
     const SHOW: &str = "systemctl show --no-pager -p Id -p ActiveState -p UnitFileState";
     let script = match query {
         StateQuery::BootId => BOOT_ID.to_string(),
-        StateQuery::AllServices => format!("{BOOT_ID} && {SHOW} '*.service'"),
+        StateQuery::ActiveServices => format!(
+            "{BOOT_ID} && set -f && u=$(systemctl list-units --no-pager --no-legend --plain --type=service --state=active | cut -d' ' -f1) && {SHOW} $u"
+        ),
         StateQuery::Units(units) => format!(
             "{BOOT_ID} && {SHOW} {}",
             units
@@ -966,8 +970,8 @@ mod tests {
             r#"#!/bin/sh
 echo "$*" >> {calls}
 case "$1" in
-  show) for u in "$@"; do case "$u" in '*.service') set -- "$@" ssh.service nginx.service 'systemd-fsck@dev-disk-by\x2duuid-1.service' ;; esac; done
-        for u in "$@"; do case "$u" in '*.service') ;; *.service) printf 'Id=%s\nActiveState=active\nUnitFileState=%s\n\n' "$u" "$([ "$u" = nginx.service ] && echo disabled || echo enabled)" ;; esac; done ;;
+  list-units) printf '%s loaded active running A service\n' ssh.service nginx.service 'systemd-fsck@dev-disk-by\x2duuid-1.service' ;;
+  show) for u in "$@"; do case "$u" in *.service) printf 'Id=%s\nActiveState=active\nUnitFileState=%s\n\n' "$u" "$([ "$u" = nginx.service ] && echo disabled || echo enabled)" ;; esac; done ;;
 esac
 "#,
             calls = calls.display()
@@ -981,17 +985,22 @@ esac
         };
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
 
-        let before = probe_state(&t, StateQuery::AllServices, Duration::from_secs(10)).unwrap();
+        let before = probe_state(&t, StateQuery::ActiveServices, Duration::from_secs(10)).unwrap();
         assert_eq!(before.boot_id, boot_id.trim());
         assert_eq!(
             before.enabled_active(),
             ["ssh.service", "systemd-fsck@dev-disk-by\\x2duuid-1.service"]
         );
+        // The active services are listed, then shown, names and all, in the same round trip.
         let log = std::fs::read_to_string(&calls).unwrap();
-        assert_eq!(log.lines().count(), 1, "{log}");
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(lines[0].starts_with("list-units "), "{log}");
+        assert!(lines[0].contains("--state=active"), "{log}");
         assert!(
-            log.trim_end()
-                .ends_with("-p Id -p ActiveState -p UnitFileState *.service"),
+            lines[1].ends_with(
+                "-p Id -p ActiveState -p UnitFileState ssh.service nginx.service systemd-fsck@dev-disk-by\\x2duuid-1.service"
+            ),
             "{log}"
         );
         std::fs::remove_file(&calls).unwrap();

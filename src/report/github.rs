@@ -400,6 +400,7 @@ impl GitHub {
 mod tests {
     use super::*;
     use crate::suites::CheckResult;
+    use std::time::Duration;
 
     fn result(id: &str, status: Status) -> CheckResult {
         CheckResult {
