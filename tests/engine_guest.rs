@@ -1,6 +1,8 @@
 //! The check engine on a real Debian 12 guest: every resource type, passing, failing and
 //! erroring, in Bakery's own format and as Goss files (one of them a template rendered with a
-//! vars file), through `bakery run --no-promote`.
+//! vars file), through `bakery run --no-promote`. The bake also installs a newer kernel (from
+//! bookworm-backports) than the base image's, and the probe must run it: local images boot
+//! through their own boot loader.
 //!
 //! Each check id starts with the verdict it must get: `pass-`, `fail-`, `error-` or `skip-`.
 
@@ -18,8 +20,14 @@ build:
         environment:
           DEBIAN_FRONTEND: noninteractive
         inline:
+          - echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list
           - apt-get update -qq
           - apt-get install -y -qq --no-install-recommends nginx-light
+          # Another kernel than the base's (its package runs update-grub): the probe must boot it.
+          - uname -r > /etc/bakery-base-kernel
+          - apt-get install -y -qq --no-install-recommends -t bookworm-backports linux-image-cloud-amd64
+          - ls /lib/modules | grep -vx "$(uname -r)" > /etc/bakery-new-kernel
+          - test "$(wc -l < /etc/bakery-new-kernel)" = 1
           - systemctl enable nginx
           - groupadd -g 4242 bakers
           - useradd -m -s /bin/bash -G adm,bakers tester
@@ -47,6 +55,9 @@ const EVERY_TYPE: &str = r#"
 name: every-type
 checks:
   - {id: pass-command, command: {run: "uname -s", stdout: Linux, stderr: ""}}
+  - {id: pass-kernel-of-the-bake, command: {run: 'uname -r; test "$(uname -r)" = "$(cat /etc/bakery-new-kernel)"', stdout: "/^6\\.12\\./"}}
+  - {id: fail-kernel-of-the-base, command: {run: 'test "$(uname -r)" = "$(cat /etc/bakery-base-kernel)"'}}
+  - {id: pass-booted-by-grub, file: {path: /proc/cmdline, contents: ["/^BOOT_IMAGE=.boot.vmlinuz-6\\.12\\./", console=ttyS0]}}
   - {id: pass-service, service: {name: nginx, running: true, enabled: true}}
   - {id: pass-service-ssh, service: {name: ssh, running: true, enabled: true}}
   - {id: pass-file, file: {path: /srv/data/greeting.txt, mode: "0640", owner: tester, group: bakers, filetype: file, size: 12, contents: [hello, "/^world$/", "!nope"], sha256: 4a1e67f2fe1d1cc7b31d0ca2ec441da4778203a036a77da10344c85e24ff0f92}}
@@ -242,10 +253,17 @@ fn every_resource_type_on_a_real_guest() {
     let json = std::fs::read_to_string(dir.path().join("results/junit.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut seen = 0;
+    let mut running_kernel = None;
     for suite in doc["suites"].as_array().unwrap() {
         for r in suite["results"].as_array().unwrap() {
             let id = r["id"].as_str().unwrap();
             let status = r["status"].as_str().unwrap();
+            if id == "pass-kernel-of-the-bake" {
+                running_kernel = r["output"]
+                    .as_str()
+                    .and_then(|o| o.lines().next())
+                    .map(|l| l.trim().to_string());
+            }
             let want = match id.split('-').next().unwrap() {
                 "pass" => "passed",
                 "fail" => "failed",
@@ -300,12 +318,25 @@ fn every_resource_type_on_a_real_guest() {
         .count();
     assert_eq!(cases, seen);
 
-    // A Goss user's first try, on the image just baked: no pipeline file, the local
-    // provider's defaults, the same templated file and vars, the same verdicts.
     let image = doc["properties"]["image.id"]
         .as_str()
         .expect("the results name the image")
         .to_string();
+    // The probe ran the kernel the image's manifest says it boots: the one the bake installed
+    // (through the image's own GRUB), not the base image's.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("images").join(&image).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        running_kernel.as_deref(),
+        manifest["kernel"]["boots"].as_str(),
+        "uname -r on the probe against the manifest's kernel: {}",
+        manifest["kernel"]
+    );
+
+    // A Goss user's first try, on the image just baked: no pipeline file, the local
+    // provider's defaults, the same templated file and vars, the same verdicts.
     let elsewhere = tempfile::tempdir().unwrap();
     let out = run(bakery(&data)
         .current_dir(elsewhere.path())

@@ -1,8 +1,10 @@
 //! Choosing QEMU's accelerator: KVM where it works, TCG (software emulation) otherwise.
 //!
 //! A `/dev/kvm` that opens is not proof: on some hosts KVM guests hang before the kernel prints
-//! a line. So the first time, Bakery boots the image's kernel under KVM for a few seconds and
-//! watches the serial console; the verdict is remembered per QEMU and host kernel version.
+//! a line. So the first time, Bakery boots the image under KVM for a few seconds (its disk,
+//! through its boot loader, discarding any writes; or the kernel of an older base image booted
+//! directly) and watches the serial console for the kernel's first line; the verdict is
+//! remembered per QEMU and host kernel version.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,6 +21,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 /// The processor an emulated (TCG) guest sees: QEMU's baseline 64-bit model with the
 /// x86-64-v2 extensions.
 pub const TCG_CPU: &str = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16";
+
+/// What a KVM probe boots: something known to print the kernel's messages on the serial
+/// console.
+#[derive(Debug, Clone, Copy)]
+pub enum ProbeBoot<'a> {
+    /// A disk that boots by itself (its writes are discarded).
+    Disk(&'a Path),
+    /// A kernel booted directly, with no disk.
+    Kernel(&'a DirectBoot),
+}
 
 /// The accelerator instances run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +93,8 @@ struct Verdict {
 }
 
 /// Picks the accelerator: `BAKERY_ACCEL` if set, else a remembered verdict for this host, else
-/// a probe boot of `boot`'s kernel (remembered in `cache`).
-pub fn choose(cache: &Path, boot: Option<&DirectBoot>) -> Result<Accel> {
+/// a probe boot of `boot` (remembered in `cache`).
+pub fn choose(cache: &Path, boot: Option<ProbeBoot<'_>>) -> Result<Accel> {
     match std::env::var("BAKERY_ACCEL").ok().as_deref() {
         Some("kvm") => return Ok(Accel::Kvm),
         Some("tcg") => return Ok(Accel::Tcg),
@@ -148,10 +160,10 @@ fn host_signature() -> String {
     format!("{} / {}", kernel.trim(), qemu.trim())
 }
 
-/// Boots `boot`'s kernel under KVM with no disk and waits for it to print. A signal (Ctrl-C,
+/// Boots `boot` under KVM and waits for the kernel to print. A signal (Ctrl-C,
 /// SIGTERM) stops the wait at once; the probe's QEMU is killed and its console file removed
 /// however the wait ends, and dies with Bakery if Bakery is killed outright.
-fn probe(dir: &Path, boot: &DirectBoot) -> Result<(Accel, String)> {
+fn probe(dir: &Path, boot: ProbeBoot<'_>) -> Result<(Accel, String)> {
     use std::os::unix::process::CommandExt;
     let console = dir.join(format!("kvm-probe-{}.log", std::process::id()));
     let mut cmd = Command::new("qemu-system-x86_64");
@@ -162,12 +174,28 @@ fn probe(dir: &Path, boot: &DirectBoot) -> Result<(Accel, String)> {
             Ok(())
         });
     }
+    cmd.args(Accel::Kvm.args()).args([
+        "-m",
+        "256",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    match boot {
+        ProbeBoot::Kernel(boot) => {
+            cmd.arg("-kernel")
+                .arg(&boot.kernel)
+                .args(["-append", "console=ttyS0 panic=-1"]);
+        }
+        ProbeBoot::Disk(disk) => {
+            cmd.arg("-drive").arg(format!(
+                "file={},if=virtio,format=qcow2,snapshot=on",
+                disk.display()
+            ));
+        }
+    }
     let child = cmd
-        .args(Accel::Kvm.args())
-        .args(["-m", "256", "-nodefaults", "-display", "none", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&boot.kernel)
-        .args(["-append", "console=ttyS0 panic=-1"])
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
         .stdin(Stdio::null())

@@ -100,6 +100,23 @@ impl LocalProvider {
             .rfind(|i| i.state == "available" && pick(i)))
     }
 
+    /// True if `record` is a base image Bakery bootstrapped or baked from one (its boot loader
+    /// and kernel print to the serial console).
+    fn descends_from_a_base(&self, record: &ImageRecord) -> Result<bool> {
+        let mut record = record.clone();
+        // Bakes are not this deep: a longer chain is a loop in damaged records.
+        for _ in 0..1000 {
+            if record.image.tags.contains_key(bootstrap::BASE_TAG) {
+                return Ok(true);
+            }
+            match &record.image.parent {
+                Some(parent) => record = self.store.record(parent)?,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
     /// Imports a disk image file once; later runs reuse the import while the file is unchanged.
     fn import_file(&self, path: &Path, ledger: &Ledger) -> Result<Image> {
         let abs = std::fs::canonicalize(path)
@@ -295,7 +312,14 @@ impl Provider for LocalProvider {
         }
         .write_iso(&seed_path)?;
 
-        let accel = accel::choose(&self.store.root().join("accel.json"), record.boot.as_ref())?;
+        let probe = match &record.boot {
+            Some(boot) => Some(accel::ProbeBoot::Kernel(boot)),
+            None if self.descends_from_a_base(&record)? => Some(accel::ProbeBoot::Disk(&disk)),
+            // An imported image may print nothing on the serial console: a KVM probe could not
+            // tell that from a hang.
+            None => None,
+        };
+        let accel = accel::choose(&self.store.root().join("accel.json"), probe)?;
         let mut forwards = vec![(qemu::free_port()?, 22)];
         for &guest in &request.settings.forward_ports {
             forwards.push((qemu::free_port()?, guest));
@@ -653,5 +677,42 @@ mod tests {
         assert!(
             matches!(provider.image("ami-0123456789abcdef0"), Err(Error::Config(m)) if m.contains("bakery images"))
         );
+    }
+
+    #[test]
+    fn only_images_descending_from_a_bootstrapped_base_count_as_printing_to_the_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(dir.path());
+        let record = |id: &str, parent: Option<&str>, tags: &[(&str, &str)]| ImageRecord {
+            image: Image {
+                id: id.into(),
+                name: id.into(),
+                parent: parent.map(Into::into),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                state: "available".into(),
+                created: "2026-12-01T00:00:00Z".into(),
+                size_bytes: 0,
+            },
+            boot: None,
+        };
+        let base = record("ami-base", None, &[(bootstrap::BASE_TAG, "debian-12")]);
+        let baked = record("ami-baked", Some("ami-base"), &[]);
+        let rebaked = record("ami-rebaked", Some("ami-baked"), &[]);
+        let imported = record("ami-imported", None, &[(SOURCE_FILE_TAG, "x")]);
+        for r in [&base, &baked, &rebaked, &imported] {
+            provider.store().save(r).unwrap();
+        }
+        assert!(provider.descends_from_a_base(&base).unwrap());
+        assert!(provider.descends_from_a_base(&rebaked).unwrap());
+        assert!(!provider.descends_from_a_base(&imported).unwrap());
+        // Damaged records whose parents form a loop end the walk.
+        let a = record("ami-a", Some("ami-b"), &[]);
+        let b = record("ami-b", Some("ami-a"), &[]);
+        provider.store().save(&a).unwrap();
+        provider.store().save(&b).unwrap();
+        assert!(!provider.descends_from_a_base(&a).unwrap());
     }
 }

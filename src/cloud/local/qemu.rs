@@ -14,6 +14,8 @@ pub struct Machine<'a> {
     pub dir: &'a Path,
     pub disk: &'a Path,
     pub seed: &'a Path,
+    /// A kernel to boot directly (base images of earlier Bakery versions); `None` boots the
+    /// disk through its own boot loader.
     pub boot: Option<&'a DirectBoot>,
     pub cpus: u32,
     pub memory_mb: u32,
@@ -68,11 +70,14 @@ impl Machine<'_> {
             push("-append");
             push(&boot.append);
         }
+        // The disk is what the BIOS boots (through the image's own boot loader), not the seed.
         push("-drive");
         push(&format!(
-            "file={},if=virtio,format=qcow2,discard=unmap",
+            "file={},if=none,id=disk0,format=qcow2,discard=unmap",
             self.disk.display()
         ));
+        push("-device");
+        push("virtio-blk-pci,drive=disk0,bootindex=1");
         push("-drive");
         push(&format!(
             "file={},if=virtio,format=raw,media=cdrom,readonly=on",
@@ -136,4 +141,52 @@ pub fn free_port() -> Result<u16> {
         .local_addr()
         .map_err(|e| crate::Error::Infra(format!("finding a free port: {e}")))?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(boot: Option<&DirectBoot>) -> Vec<String> {
+        let dir = Path::new("/data/instances/i-1");
+        Machine {
+            dir,
+            disk: &dir.join("disk.qcow2"),
+            seed: &dir.join("seed.iso"),
+            boot,
+            cpus: 2,
+            memory_mb: 1024,
+            forwards: &[(2222, 22)],
+            accel: Accel::Tcg,
+        }
+        .args()
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+    }
+
+    #[test]
+    fn an_image_boots_from_its_disk_unless_it_has_a_kernel_to_boot_directly() {
+        let from_disk = args(None);
+        assert!(!from_disk.iter().any(|a| a == "-kernel"), "{from_disk:?}");
+        // The BIOS boots the disk, not the seed beside it.
+        let device = from_disk
+            .iter()
+            .find(|a| a.starts_with("virtio-blk-pci,drive=disk0"))
+            .expect("the disk is a device of its own");
+        assert!(device.ends_with("bootindex=1"), "{device}");
+        assert!(from_disk
+            .iter()
+            .any(|a| a.starts_with("file=/data/instances/i-1/disk.qcow2,if=none,id=disk0")));
+
+        let direct = DirectBoot {
+            kernel: "/data/images/ami-1/boot/vmlinuz".into(),
+            initrd: "/data/images/ami-1/boot/initrd.img".into(),
+            append: "root=/dev/vda rw console=ttyS0".into(),
+        };
+        let old = args(Some(&direct));
+        let at = old.iter().position(|a| a == "-kernel").expect("-kernel");
+        assert_eq!(old[at + 1], "/data/images/ami-1/boot/vmlinuz");
+        assert!(old.iter().any(|a| a == "root=/dev/vda rw console=ttyS0"));
+    }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! images/<ami-id>/image.json   metadata (written last: a directory without it is incomplete)
 //! images/<ami-id>/disk.qcow2   the disk; a baked image is an overlay on its parent's disk
-//! images/<ami-id>/boot/        kernel and initrd of a base image booted directly
+//! images/<ami-id>/boot/        kernel and initrd of an older base image booted directly
 //! images/<ami-id>/manifest.json what the image holds (src/manifest), when it was read
 //! pointers.json                pointer name -> versions
 //! ```
@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::{Image, Tags};
 use crate::error::{Error, IoContext, Result};
 
-/// How QEMU boots an image that has no boot loader of its own.
+/// How QEMU boots an image that has no boot loader of its own: base images bootstrapped by
+/// Bakery before recipe 4, and the images baked from them. Current base images boot from their
+/// disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectBoot {
     pub kernel: PathBuf,
@@ -30,7 +32,8 @@ pub struct DirectBoot {
 pub struct ImageRecord {
     #[serde(flatten)]
     pub image: Image,
-    /// Set for images whose disk has no boot loader; inherited by images baked from them.
+    /// Set for images whose disk has no boot loader (base images of recipes before 4);
+    /// inherited by images baked from them.
     #[serde(default)]
     pub boot: Option<DirectBoot>,
 }
