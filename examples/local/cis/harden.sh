@@ -16,6 +16,10 @@ NTP_FALLBACK=${NTP_FALLBACK:-"2.debian.pool.ntp.org 3.debian.pool.ntp.org"}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://security.debian.org/debian-security}
 UPGRADE=${UPGRADE:-yes}               # install pending updates (1.2.2.1); "no" for quick trials
+GRUB_SUPERUSER=${GRUB_SUPERUSER:-root} # who may edit boot entries at the console (1.4.1)
+# A hash from `grub-mkpasswd-pbkdf2` for GRUB_SUPERUSER. Without one, a random password is set
+# and kept nowhere: nobody edits a cloud image's boot entries at its console.
+GRUB_PASSWORD_HASH=${GRUB_PASSWORD_HASH:-}
 
 set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -119,12 +123,49 @@ EOF
 }
 
 # 1.3.1.3: AppArmor (the kernel's default security module on Debian) loads the profiles in
-# /etc/apparmor.d at boot; those Debian ships are in enforce mode. 1.3.1.2 and 1.4.x need a
-# GRUB configuration; an image booted directly by its kernel has none, so they do not apply.
+# /etc/apparmor.d at boot; those Debian ships are in enforce mode.
 harden_apparmor() {
   systemctl enable apparmor.service
   # A profile someone switched to complain mode goes back to enforcing.
   rm -f /etc/apparmor.d/force-complain/*
+}
+
+# 1.3.1.2, 1.4.1, 1.4.2: the boot loader. Every kernel entry names AppArmor on its command
+# line; editing an entry or opening GRUB's shell at the console takes the superuser's password,
+# while the entries themselves still boot unattended; grub.cfg is root's alone (update-grub
+# writes it 0600 once it holds a password, and 0444 otherwise).
+harden_boot() {
+  # Sorts after Bakery's own settings (bakery.cfg), which set the console on the same line.
+  put /etc/default/grub.d/cis-hardening.cfg 0644 <<'EOF'
+GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX apparmor=1 security=apparmor"
+EOF
+  hash=$GRUB_PASSWORD_HASH
+  if [ -z "$hash" ]; then
+    pw=$(head -c 24 /dev/urandom | base64)
+    hash=$(printf '%s\n%s\n' "$pw" "$pw" | grub-mkpasswd-pbkdf2 | awk '/grub\.pbkdf2\./ { print $NF }')
+    unset pw
+  fi
+  case "$hash" in
+    grub.pbkdf2.sha512.*) ;;
+    *) echo "harden.sh: no GRUB password hash (grub-mkpasswd-pbkdf2 printed none)" >&2; exit 1 ;;
+  esac
+  put /etc/grub.d/01_cis_password 0700 <<EOF
+#!/bin/sh
+cat <<'CFG'
+set superusers="$GRUB_SUPERUSER"
+password_pbkdf2 $GRUB_SUPERUSER $hash
+CFG
+EOF
+  # Debian's menu entries boot without the password (an image boots unattended); only
+  # changing them needs it. 10_linux is a configuration file: package upgrades keep the edit.
+  sed -i 's/^CLASS="--class gnu-linux --class gnu --class os"$/&\nCLASS="$CLASS --unrestricted" # CIS 1.4.1/' /etc/grub.d/10_linux
+  grep -q -- '--unrestricted' /etc/grub.d/10_linux || {
+    echo "harden.sh: /etc/grub.d/10_linux has no CLASS line to add --unrestricted to; without it, every boot would wait for the password" >&2
+    exit 1
+  }
+  update-grub
+  chown root:root /boot/grub/grub.cfg
+  chmod 0600 /boot/grub/grub.cfg
 }
 
 # 1.6.1-1.6.6: warning banners that name no operating system, owned by root.
@@ -460,6 +501,7 @@ step packages
 step modules
 step mounts
 step apparmor
+step boot
 step banners
 step sysctl
 step coredumps
