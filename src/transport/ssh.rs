@@ -171,10 +171,19 @@ impl Login {
         let _ = tcp.set_nodelay(true);
         let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
         session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
-        // Short: while the guest boots, the forwarded port accepts connections before sshd
-        // answers, and every wait here delays noticing a signal. The caller retries.
-        session.set_timeout(5_000);
-        session.handshake().map_err(|e| format!("handshake: {e}"))?;
+        // Non-blocking, so that a signal is noticed within milliseconds even mid-handshake (an
+        // emulated guest takes seconds to answer one). Short: while the guest boots, the
+        // forwarded port accepts connections before sshd answers. The caller retries.
+        session.set_blocking(false);
+        let fd = tcp.as_raw_fd();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match session.handshake() {
+                Ok(()) => break,
+                Err(e) if would_block(&e) => wait_ready(&session, fd, deadline, "handshake")?,
+                Err(e) => return Err(format!("handshake: {e}")),
+            }
+        }
         let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
         if blob != self.expected_blob.as_slice() {
             let got = ssh_key::PublicKey::from_bytes(blob)
@@ -184,11 +193,19 @@ impl Login {
                 "host key mismatch: the server presented {got}, not the key injected into the instance; refusing to log in"
             ));
         }
-        session
-            .userauth_pubkey_memory(&self.user, Some(&self.public), &self.private, None)
-            .map_err(|e| format!("public-key login as {}: {e}", self.user))?;
-        session.set_timeout(0);
-        session.set_blocking(false);
+        let login = format!("public-key login as {}", self.user);
+        loop {
+            match session.userauth_pubkey_memory(
+                &self.user,
+                Some(&self.public),
+                &self.private,
+                None,
+            ) {
+                Ok(()) => break,
+                Err(e) if would_block(&e) => wait_ready(&session, fd, deadline, &login)?,
+                Err(e) => return Err(format!("{login}: {e}")),
+            }
+        }
         Ok(Conn {
             socket: tcp.as_raw_fd(),
             session,
@@ -196,6 +213,55 @@ impl Login {
             _tcp: tcp,
         })
     }
+}
+
+/// Whether a non-blocking libssh2 call said "would block" (LIBSSH2_ERROR_EAGAIN).
+fn would_block(e: &ssh2::Error) -> bool {
+    e.code() == ssh2::ErrorCode::Session(-37)
+}
+
+/// Before a connection is up: stops at a signal or past `deadline`, else waits briefly for the
+/// socket to be ready in the direction libssh2 is blocked on.
+fn wait_ready(
+    session: &ssh2::Session,
+    fd: std::os::unix::io::RawFd,
+    deadline: Instant,
+    what: &str,
+) -> std::result::Result<(), String> {
+    crate::signals::check().map_err(|e| format!("{what}: {e}"))?;
+    if Instant::now() >= deadline {
+        return Err(format!("{what}: timed out"));
+    }
+    poll_session(session, fd);
+    Ok(())
+}
+
+/// Waits up to 10 ms for `fd` to be ready in the direction `session` is blocked on.
+fn poll_session(session: &ssh2::Session, fd: std::os::unix::io::RawFd) {
+    let dirs = session.block_directions();
+    let mut events = 0;
+    if matches!(
+        dirs,
+        ssh2::BlockDirections::Inbound | ssh2::BlockDirections::Both
+    ) {
+        events |= libc::POLLIN;
+    }
+    if matches!(
+        dirs,
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    ) {
+        events |= libc::POLLOUT;
+    }
+    if events == 0 {
+        events = libc::POLLIN;
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, owned by this frame.
+    unsafe { libc::poll(&mut pfd, 1, 10) };
 }
 
 impl Conn {
@@ -209,9 +275,7 @@ impl Conn {
         loop {
             match op() {
                 Ok(v) => return Ok(v),
-                Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {
-                    self.wait_socket(deadline, what)?
-                }
+                Err(e) if would_block(&e) => self.wait_socket(deadline, what)?,
                 Err(e) => return Err(Error::Transport(format!("{}: {what}: {e}", self.endpoint))),
             }
         }
@@ -227,30 +291,7 @@ impl Conn {
                 self.endpoint
             )));
         }
-        let dirs = self.session.block_directions();
-        let mut events = 0;
-        if matches!(
-            dirs,
-            ssh2::BlockDirections::Inbound | ssh2::BlockDirections::Both
-        ) {
-            events |= libc::POLLIN;
-        }
-        if matches!(
-            dirs,
-            ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
-        ) {
-            events |= libc::POLLOUT;
-        }
-        if events == 0 {
-            events = libc::POLLIN;
-        }
-        let mut fd = libc::pollfd {
-            fd: self.socket,
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, owned by this frame.
-        unsafe { libc::poll(&mut fd, 1, 10) };
+        poll_session(&self.session, self.socket);
         Ok(())
     }
 
