@@ -207,7 +207,7 @@ impl Login {
             }
         }
         Ok(Conn {
-            socket: tcp.as_raw_fd(),
+            socket: fd,
             session,
             endpoint: format!("ssh {}@{}", self.user, self.addr),
             _tcp: tcp,
