@@ -827,9 +827,9 @@ enum StateQuery<'a> {
 /// Reads the boot id and the services `query` names in one round trip: the boot id on the
 /// first line, then one `systemctl show` for the services (blocks of `Key=value` lines, one
 /// block a unit; the unit tables' later columns vary between systemd versions, their first
-/// is the unit's name): every active one before a fault (`systemctl list-units` names them;
-/// showing every loaded service instead took 2–5 s on an emulated probe, most of the
-/// steady-state check of a reboot experiment), only those it waits for during a recovery.
+/// is the unit's name): every active one before a fault (`systemctl list-units` names them,
+/// in the same round trip; on a quiet host this takes as long as showing every loaded
+/// service, BENCHMARKS.md), only those it waits for during a recovery.
 fn probe_state(
     transport: &dyn Transport,
     query: StateQuery,

@@ -125,7 +125,9 @@ pub fn connect(target: &SshTarget, still_booting: &dyn Fn() -> Result<()>) -> Re
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match login.connect() {
+        // Short: while the guest boots, the forwarded port accepts connections before sshd
+        // answers them, and the loop retries.
+        match login.connect(Duration::from_secs(5)) {
             Ok(conn) => {
                 tracing::debug!(attempts, endpoint = %conn.endpoint, "ssh: connected");
                 return Ok(SshTransport {
@@ -164,19 +166,19 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
 }
 
 impl Login {
-    /// Opens, verifies and authenticates one connection.
-    fn connect(&self) -> std::result::Result<Conn, String> {
+    /// Opens, verifies and authenticates one connection. The handshake and the login each get
+    /// `patience` (as libssh2's own per-call timeout would give them).
+    fn connect(&self, patience: Duration) -> std::result::Result<Conn, String> {
         let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
         let mut session = ssh2::Session::new().map_err(|e| e.to_string())?;
         session.set_tcp_stream(tcp.try_clone().map_err(|e| e.to_string())?);
         // Non-blocking, so that a signal is noticed within milliseconds even mid-handshake (an
-        // emulated guest takes seconds to answer one). Short: while the guest boots, the
-        // forwarded port accepts connections before sshd answers. The caller retries.
+        // emulated guest takes seconds to answer one).
         session.set_blocking(false);
         let fd = tcp.as_raw_fd();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + patience;
         loop {
             match session.handshake() {
                 Ok(()) => break,
@@ -194,6 +196,7 @@ impl Login {
             ));
         }
         let login = format!("public-key login as {}", self.user);
+        let deadline = Instant::now() + patience;
         loop {
             match session.userauth_pubkey_memory(
                 &self.user,
@@ -207,7 +210,7 @@ impl Login {
             }
         }
         Ok(Conn {
-            socket: tcp.as_raw_fd(),
+            socket: fd,
             session,
             endpoint: format!("ssh {}@{}", self.user, self.addr),
             _tcp: tcp,
@@ -496,12 +499,14 @@ impl SshTransport {
         result
     }
 
-    /// A new connection to an instance that has answered before: a few quick attempts.
+    /// A new connection to an instance that has answered before: a few attempts, each
+    /// patient, since a slow answer now means a loaded guest (three emulated guests on two
+    /// cores take more than 5 s for a handshake and a login), not one still booting.
     fn reconnect(&self) -> Result<Conn> {
         let mut last_error = String::new();
         for attempt in 1..=3u64 {
             crate::signals::check()?;
-            match self.login.connect() {
+            match self.login.connect(Duration::from_secs(20)) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last_error = e,
             }
