@@ -261,6 +261,35 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
         pointer(&data, "/golden/web-ansible/latest").as_deref(),
         Some(image_id.as_str())
     );
+    // The playbook's upgrade brought a newer kernel than the base's, and the probe ran it:
+    // `uname -r` there against the image's manifest.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(junit.with_extension("json")).unwrap())
+            .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("images").join(&image_id).join("manifest.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let base: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            data.join("images")
+                .join(base_image(&data))
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_ne!(
+        manifest["kernel"]["boots"], base["kernel"]["boots"],
+        "bookworm-security holds a newer kernel than the release the base was bootstrapped from"
+    );
+    assert_eq!(
+        check_output(&results, "web", "newest-kernel").as_deref(),
+        manifest["kernel"]["boots"].as_str(),
+        "uname -r on the probe against the manifest's kernel: {}",
+        manifest["kernel"]
+    );
     assert_key_safe(&seen, &tmp);
     assert_nothing_left(&data);
     let _ = std::fs::remove_dir_all(&data);

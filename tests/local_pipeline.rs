@@ -200,6 +200,13 @@ fn assert_manifest_and_diffs(data: &std::path::Path, junit: &std::path::Path, im
     } else {
         assert_eq!((&d["kernel"]["from"], &d["kernel"]["to"]), (was, is));
     }
+    // And the probe ran the kernel the manifest says the image boots (its own GRUB chose it).
+    assert_eq!(
+        check_output(&results, "web", "newest-kernel").as_deref(),
+        manifest["kernel"]["boots"].as_str(),
+        "uname -r on the probe against the manifest's kernel: {}",
+        manifest["kernel"]
+    );
 
     // One image: compared with the one the pointer names, itself now.
     let out = run(bakery(data).args(["diff", "-f", "examples/local/bakery.yml", image_id]));

@@ -265,3 +265,18 @@ pub fn validate_cyclonedx(file: &Path) -> Result<(), String> {
     );
     Err(text.chars().take(4_000).collect())
 }
+
+/// The first line of what check `id` of suite `suite` printed, from a run's JSON results
+/// (`None` if the run has no such check or it printed nothing).
+pub fn check_output(results: &serde_json::Value, suite: &str, id: &str) -> Option<String> {
+    results["suites"]
+        .as_array()?
+        .iter()
+        .filter(|s| s["suite"] == suite)
+        .flat_map(|s| s["results"].as_array().into_iter().flatten())
+        .find(|r| r["id"] == id)?["output"]
+        .as_str()?
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
