@@ -567,6 +567,29 @@ mod tests {
         assert!(key.fingerprint().starts_with("SHA256:"));
     }
 
+    /// A server that accepts and then says nothing (a guest whose sshd is stuck, or a
+    /// forwarded port with no sshd behind it yet): the handshake gives up at its limit instead
+    /// of waiting for ever.
+    #[test]
+    fn a_silent_server_times_the_handshake_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let key = KeyPair::generate("bakery-test").unwrap();
+        let login = Login {
+            addr: listener.local_addr().unwrap(),
+            user: "root".into(),
+            public: key.public_openssh(),
+            private: key.private_openssh(),
+            expected_blob: Vec::new(),
+        };
+        let held = std::thread::spawn(move || listener.accept().map(|(socket, _)| socket));
+        let err = login
+            .connect(Duration::from_millis(200))
+            .err()
+            .expect("no login without a server");
+        assert_eq!(err, "handshake: timed out");
+        drop(held.join().unwrap().unwrap());
+    }
+
     #[test]
     fn line_buffer_splits_lines_across_chunks() {
         let mut lines = Vec::new();
