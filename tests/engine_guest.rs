@@ -58,7 +58,7 @@ const EVERY_TYPE: &str = r#"
 name: every-type
 checks:
   - {id: pass-command, command: {run: "uname -s", stdout: Linux, stderr: ""}}
-  - {id: pass-kernel-of-the-bake, command: {run: 'uname -r; test "$(uname -r)" = "$(cat /etc/bakery-new-kernel)"', stdout: "/^[0-9]+\\.[0-9]+\\./"}}
+  - {id: pass-kernel-of-the-bake, command: {run: 'uname -r; test "$(uname -r)" = "$(cat /etc/bakery-new-kernel)"', stdout: ["/^[0-9]+\\.[0-9]+\\./"]}}
   - {id: fail-kernel-of-the-base, command: {run: 'test "$(uname -r)" = "$(cat /etc/bakery-base-kernel)"'}}
   - {id: pass-booted-by-grub, file: {path: /proc/cmdline, contents: ["/^BOOT_IMAGE=.boot.vmlinuz-[0-9]/", console=ttyS0]}}
   - {id: pass-service, service: {name: nginx, running: true, enabled: true}}
