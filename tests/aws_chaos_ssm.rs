@@ -500,13 +500,13 @@ fn in_guest_faults_rollbacks_and_the_dead_mans_switch_travel_over_ssm() {
         "for u in timer service; do journalctl -q -o short-unix --no-pager UNIT={tag}-deadman.$u JOB_TYPE=start | head -n 1 | sed \"s/^/$u /\"; done"
     ))
     .stdout;
-    let started = |unit: &str| -> Option<f64> {
+    let start_of = |unit: &str| -> Option<f64> {
         journal
             .lines()
             .find_map(|l| l.strip_prefix(unit)?.split_whitespace().next()?.parse().ok())
     };
-    let fired_after = started("timer")
-        .zip(started("service"))
+    let fired_after = start_of("timer")
+        .zip(start_of("service"))
         .map(|(armed, fired)| Duration::from_secs_f64(fired - armed));
     let sent_after_cut = relay.sent().len() - first - injected.clone().map_or(0, |i| i + 1);
 
