@@ -14,21 +14,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// PATH with the pinned ansible-playbook first (installed once by scripts/ansible.sh).
-fn ansible_path() -> String {
-    let out = std::process::Command::new(repo().join("scripts/ansible.sh"))
-        .arg("install")
-        .output()
-        .expect("scripts/ansible.sh runs");
-    assert!(
-        out.status.success(),
-        "scripts/ansible.sh install failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
-}
-
 /// What the watcher saw of the Ansible side of a run.
 #[derive(Default, Debug)]
 struct Seen {
@@ -261,8 +246,7 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
         pointer(&data, "/golden/web-ansible/latest").as_deref(),
         Some(image_id.as_str())
     );
-    // The playbook's upgrade brought a newer kernel than the base's, and the probe ran it:
-    // `uname -r` there against the image's manifest.
+    // The probe ran the kernel the image's manifest says it boots: `uname -r` there.
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(junit.with_extension("json")).unwrap())
             .unwrap();
@@ -271,19 +255,6 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
             .unwrap(),
     )
     .unwrap();
-    let base: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            data.join("images")
-                .join(base_image(&data))
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_ne!(
-        manifest["kernel"]["boots"], base["kernel"]["boots"],
-        "bookworm-security holds a newer kernel than the release the base was bootstrapped from"
-    );
     assert_eq!(
         check_output(&results, "web", "newest-kernel").as_deref(),
         manifest["kernel"]["boots"].as_str(),

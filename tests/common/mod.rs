@@ -280,3 +280,18 @@ pub fn check_output(results: &serde_json::Value, suite: &str, id: &str) -> Optio
         .next()
         .map(|l| l.trim().to_string())
 }
+
+/// PATH with the pinned ansible-playbook first (installed once by scripts/ansible.sh).
+pub fn ansible_path() -> String {
+    let out = Command::new(repo().join("scripts/ansible.sh"))
+        .arg("install")
+        .output()
+        .expect("scripts/ansible.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/ansible.sh install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
