@@ -501,9 +501,13 @@ fn in_guest_faults_rollbacks_and_the_dead_mans_switch_travel_over_ssm() {
     ))
     .stdout;
     let start_of = |unit: &str| -> Option<f64> {
-        journal
-            .lines()
-            .find_map(|l| l.strip_prefix(unit)?.split_whitespace().next()?.parse().ok())
+        journal.lines().find_map(|l| {
+            l.strip_prefix(unit)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
     };
     let fired_after = start_of("timer")
         .zip(start_of("service"))
