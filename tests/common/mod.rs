@@ -266,19 +266,19 @@ pub fn validate_cyclonedx(file: &Path) -> Result<(), String> {
     Err(text.chars().take(4_000).collect())
 }
 
-/// The first line of what check `id` of suite `suite` printed, from a run's JSON results
-/// (`None` if the run has no such check or it printed nothing).
+/// The first line command check `id` of suite `suite` printed on its standard output, from a
+/// run's JSON results (`None` if the run has no such check or it printed nothing). The
+/// result's `output` shows the command, its exit status, then `--- stdout ---` and the text.
 pub fn check_output(results: &serde_json::Value, suite: &str, id: &str) -> Option<String> {
-    results["suites"]
+    let output = results["suites"]
         .as_array()?
         .iter()
         .filter(|s| s["suite"] == suite)
         .flat_map(|s| s["results"].as_array().into_iter().flatten())
         .find(|r| r["id"] == id)?["output"]
-        .as_str()?
-        .lines()
-        .next()
-        .map(|l| l.trim().to_string())
+        .as_str()?;
+    let (_, stdout) = output.split_once("--- stdout ---\n")?;
+    stdout.lines().next().map(|l| l.trim().to_string())
 }
 
 /// PATH with the pinned ansible-playbook first (installed once by scripts/ansible.sh).
