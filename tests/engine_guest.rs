@@ -334,6 +334,26 @@ fn every_resource_type_on_a_real_guest() {
         "uname -r on the probe against the manifest's kernel: {}",
         manifest["kernel"]
     );
+    // And `bakery diff` of the base and the baked image shows the kernel change, from the
+    // kernel the base booted (the probe's `/etc/bakery-base-kernel`) to the new one.
+    let base = base_image(&data);
+    let out = run(bakery(&data)
+        .current_dir(dir.path())
+        .args(["diff", "--json", &base, &image]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diff["kernel"]["to"], manifest["kernel"]["boots"], "{diff}");
+    assert_ne!(diff["kernel"]["from"], diff["kernel"]["to"], "{diff}");
+    assert!(
+        diff["added"].as_array().unwrap().iter().any(|p| p["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("linux-image-6."))),
+        "the new kernel's package is added: {diff}"
+    );
 
     // A Goss user's first try, on the image just baked: no pipeline file, the local
     // provider's defaults, the same templated file and vars, the same verdicts.
