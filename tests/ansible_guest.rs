@@ -199,20 +199,13 @@ fn ansible_example_bakes_the_web_server_and_passes_the_same_suites() {
     let shipped = std::fs::read_to_string(repo().join("examples/local/ansible.yml")).unwrap();
     let anchor = "        groups: [web]\n";
     assert!(shipped.contains(anchor), "the example's ansible step");
-    let pipeline = tempfile::Builder::new()
-        .prefix(".test-ansible-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/local"))
-        .unwrap()
-        .into_temp_path();
-    std::fs::write(
-        &pipeline,
-        shipped.replace(
+    let pipeline = example_variant(
+        ".test-ansible-",
+        &shipped.replace(
             anchor,
             &format!("{anchor}        extra_vars:\n          security_updates: false\n"),
         ),
-    )
-    .unwrap();
+    );
     let (out, seen, tmp) = run_watched(&data, &pipeline);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

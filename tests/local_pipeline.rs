@@ -65,13 +65,10 @@ fn example_bakes_verifies_and_promotes() {
         .lines()
         .find(|l| l.contains("bookworm-security"))
         .expect("the example takes Debian's security updates");
-    let pipeline = tempfile::Builder::new()
-        .prefix(".test-example-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/local"))
-        .unwrap()
-        .into_temp_path();
-    std::fs::write(&pipeline, shipped.replace(&format!("{security}\n"), "")).unwrap();
+    let pipeline = example_variant(
+        ".test-example-",
+        &shipped.replace(&format!("{security}\n"), ""),
+    );
     let out = run(bakery(&data).arg("run").arg("-f").arg(&pipeline));
     assert_eq!(
         out.status.code(),
@@ -478,12 +475,6 @@ fn interrupt_at(
 fn sigint_and_sigterm_at_each_bake_stage_leave_nothing_behind() {
     let _vm = vm_lock();
     // A pipeline that reaches image capture quickly: one small provisioner.
-    let quick = tempfile::Builder::new()
-        .prefix(".test-quick-")
-        .suffix(".yml")
-        .tempfile_in(repo().join("examples/local"))
-        .unwrap()
-        .into_temp_path();
     let text = std::fs::read_to_string(repo().join("examples/local/bakery.yml")).unwrap();
     let start = text.find("  provisioners:").unwrap();
     let end = text.find("\nimage:").unwrap();
@@ -502,8 +493,8 @@ fn sigint_and_sigterm_at_each_bake_stage_leave_nothing_behind() {
         &text[..from],
         &text[to..]
     );
-    std::fs::write(&quick, text).unwrap();
-    let quick = quick.to_str().unwrap().to_string();
+    let quick_file = example_variant(".test-quick-", &text);
+    let quick = quick_file.to_str().unwrap().to_string();
 
     // Bootstrap: a data directory without the base image builds it with mmdebstrap first.
     let empty =

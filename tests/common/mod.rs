@@ -295,3 +295,16 @@ pub fn ansible_path() -> String {
     let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
     format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
 }
+
+/// A variant of an example's pipeline, written beside the examples (so that their relative
+/// paths resolve) under a name starting with `prefix`; removed when the path is dropped.
+pub fn example_variant(prefix: &str, text: &str) -> tempfile::TempPath {
+    let path = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".yml")
+        .tempfile_in(repo().join("examples/local"))
+        .unwrap()
+        .into_temp_path();
+    std::fs::write(&path, text).unwrap();
+    path
+}
