@@ -178,14 +178,7 @@ impl Login {
         // emulated guest takes seconds to answer one).
         session.set_blocking(false);
         let fd = tcp.as_raw_fd();
-        let deadline = Instant::now() + patience;
-        loop {
-            match session.handshake() {
-                Ok(()) => break,
-                Err(e) if would_block(&e) => wait_ready(&session, fd, deadline, "handshake")?,
-                Err(e) => return Err(format!("handshake: {e}")),
-            }
-        }
+        until_done(&mut session, fd, patience, "handshake", |s| s.handshake())?;
         let (blob, _) = session.host_key().ok_or("the server sent no host key")?;
         if blob != self.expected_blob.as_slice() {
             let got = ssh_key::PublicKey::from_bytes(blob)
@@ -196,19 +189,9 @@ impl Login {
             ));
         }
         let login = format!("public-key login as {}", self.user);
-        let deadline = Instant::now() + patience;
-        loop {
-            match session.userauth_pubkey_memory(
-                &self.user,
-                Some(&self.public),
-                &self.private,
-                None,
-            ) {
-                Ok(()) => break,
-                Err(e) if would_block(&e) => wait_ready(&session, fd, deadline, &login)?,
-                Err(e) => return Err(format!("{login}: {e}")),
-            }
-        }
+        until_done(&mut session, fd, patience, &login, |s| {
+            s.userauth_pubkey_memory(&self.user, Some(&self.public), &self.private, None)
+        })?;
         Ok(Conn {
             socket: fd,
             session,
@@ -223,20 +206,28 @@ fn would_block(e: &ssh2::Error) -> bool {
     e.code() == ssh2::ErrorCode::Session(-37)
 }
 
-/// Before a connection is up: stops at a signal or past `deadline`, else waits briefly for the
-/// socket to be ready in the direction libssh2 is blocked on.
-fn wait_ready(
-    session: &ssh2::Session,
+/// Before a connection is up: repeats the non-blocking `op` until it is done, waiting briefly
+/// for the socket between tries; stops at a signal or after `patience`.
+fn until_done(
+    session: &mut ssh2::Session,
     fd: std::os::unix::io::RawFd,
-    deadline: Instant,
+    patience: Duration,
     what: &str,
+    mut op: impl FnMut(&mut ssh2::Session) -> std::result::Result<(), ssh2::Error>,
 ) -> std::result::Result<(), String> {
-    crate::signals::check().map_err(|e| format!("{what}: {e}"))?;
-    if Instant::now() >= deadline {
-        return Err(format!("{what}: timed out"));
+    let deadline = Instant::now() + patience;
+    loop {
+        match op(session) {
+            Ok(()) => return Ok(()),
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+        crate::signals::check().map_err(|e| format!("{what}: {e}"))?;
+        if Instant::now() >= deadline {
+            return Err(format!("{what}: timed out"));
+        }
+        poll_session(session, fd);
     }
-    poll_session(session, fd);
-    Ok(())
 }
 
 /// Waits up to 10 ms for `fd` to be ready in the direction `session` is blocked on.
